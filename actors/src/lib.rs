@@ -1,0 +1,7 @@
+//! The wanderer-kills engine: the killmail model, the upstream clients and the supervised actors
+//! that ingest, enrich, store and route kills.
+//!
+//! This crate never depends on web types (actix-web): the HTTP and WebSocket layer lives in the
+//! `wanderer-kills` package and talks to the engine only through actor messages.
+
+pub mod model;

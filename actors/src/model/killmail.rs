@@ -1,0 +1,355 @@
+//! The killmail: ESI's input shape, zKillboard's `zkb` block, and the canonical output every
+//! client receives (SPEC §3).
+//!
+//! The victim, attacker, item and position types are shared by input and output: ESI's fields
+//! keep their ESI names on the wire, so a field ESI sends cannot be lost between two structs. The
+//! names the enricher adds (`character_name`, `corporation_ticker`, `ship_name`, ...) are fields of
+//! the same types that ESI never fills. Every unknown value is omitted on output, never `null`.
+
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::ids::{AllianceId, CharacterId, CorporationId, FactionId, GroupId, KillmailId, SystemId, TypeId};
+use super::lenient;
+use super::time::{BadTimestamp, KillTime};
+
+/// The victim of a kill: ESI's `victim` plus the names the enricher fills in.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Victim {
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub character_id: Option<CharacterId>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub character_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub corporation_id: Option<CorporationId>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub corporation_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub corporation_ticker: Option<String>,
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub alliance_id: Option<AllianceId>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub alliance_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub alliance_ticker: Option<String>,
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub faction_id: Option<FactionId>,
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub ship_type_id: Option<TypeId>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub ship_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub ship_group_id: Option<GroupId>,
+    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    pub damage_taken: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::object_opt", skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    /// ESI's fitted and cargo items, one nesting level (containers hold items). The original
+    /// service dropped them; clients that do not want them ignore the key.
+    #[serde(default, deserialize_with = "lenient::list_opt", skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<Item>>,
+}
+
+/// One attacker: ESI's attacker plus the names the enricher fills in.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attacker {
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub character_id: Option<CharacterId>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub character_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub corporation_id: Option<CorporationId>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub corporation_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub corporation_ticker: Option<String>,
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub alliance_id: Option<AllianceId>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub alliance_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub alliance_ticker: Option<String>,
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub faction_id: Option<FactionId>,
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub ship_type_id: Option<TypeId>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub ship_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub weapon_type_id: Option<TypeId>,
+    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    pub damage_done: Option<u64>,
+    /// Always sent: clients pick the final-blow attacker by it, and ESI's absent means `false`.
+    #[serde(default, deserialize_with = "lenient::bool_or_false")]
+    pub final_blow: bool,
+    #[serde(default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    pub security_status: Option<f64>,
+}
+
+/// Where the victim died, in metres within the system.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    #[serde(default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    pub x: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    pub y: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    pub z: Option<f64>,
+}
+
+/// A top-level item of the victim's ship; containers carry their contents in `items`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub item_type_id: Option<TypeId>,
+    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    pub flag: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    pub singleton: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    pub quantity_destroyed: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    pub quantity_dropped: Option<u64>,
+    /// Contents of a container. ESI nests one level only; deeper levels are not modelled.
+    #[serde(default, deserialize_with = "lenient::list_opt", skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<NestedItem>>,
+}
+
+/// An item inside a container.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NestedItem {
+    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    pub item_type_id: Option<TypeId>,
+    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    pub flag: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    pub singleton: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    pub quantity_destroyed: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    pub quantity_dropped: Option<u64>,
+}
+
+/// zKillboard's metadata for a kill, with zKillboard's own (camelCase) key names, which the
+/// notifier and the map read as they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Zkb {
+    #[serde(rename = "locationID", default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    pub location_id: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(rename = "fittedValue", default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    pub fitted_value: Option<f64>,
+    #[serde(rename = "droppedValue", default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    pub dropped_value: Option<f64>,
+    #[serde(rename = "destroyedValue", default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    pub destroyed_value: Option<f64>,
+    #[serde(rename = "totalValue", default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    pub total_value: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    pub points: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::bool_or_false")]
+    pub npc: bool,
+    #[serde(default, deserialize_with = "lenient::bool_or_false")]
+    pub solo: bool,
+    #[serde(default, deserialize_with = "lenient::bool_or_false")]
+    pub awox: bool,
+    #[serde(default, deserialize_with = "lenient::strings_opt", skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    /// zKillboard's link to the killmail on the public ESI host. Kept for clients; the service
+    /// itself never follows it (it fetches from the configured ESI base URL).
+    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    pub href: Option<String>,
+}
+
+/// A killmail exactly as ESI's `GET /killmails/{id}/{hash}/` returns it, read leniently.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct EsiKillmail {
+    #[serde(default, deserialize_with = "lenient::id_opt")]
+    pub killmail_id: Option<KillmailId>,
+    #[serde(default, deserialize_with = "lenient::string_opt")]
+    pub killmail_time: Option<String>,
+    #[serde(default, deserialize_with = "lenient::id_opt")]
+    pub solar_system_id: Option<SystemId>,
+    #[serde(default, deserialize_with = "lenient::u64_opt")]
+    pub moon_id: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64_opt")]
+    pub war_id: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::object_opt")]
+    pub victim: Option<Victim>,
+    #[serde(default, deserialize_with = "lenient::list_opt")]
+    pub attackers: Option<Vec<Attacker>>,
+}
+
+/// Why a killmail was refused (SPEC §2 "Validation"); it is counted and skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidKillmail {
+    #[error("missing required field `{0}`")]
+    Missing(&'static str),
+    #[error("bad killmail_time: {0}")]
+    BadTime(#[from] BadTimestamp),
+}
+
+impl EsiKillmail {
+    /// Validates the required fields and builds the canonical killmail (names still unknown).
+    pub fn into_killmail(self, zkb: Option<Zkb>) -> Result<Killmail, InvalidKillmail> {
+        use InvalidKillmail::Missing;
+        let killmail_id = self.killmail_id.ok_or(Missing("killmail_id"))?;
+        let kill_time = KillTime::parse(&self.killmail_time.ok_or(Missing("killmail_time"))?)?;
+        let system_id = self.solar_system_id.ok_or(Missing("solar_system_id"))?;
+        let victim = self.victim.ok_or(Missing("victim"))?;
+        if victim.ship_type_id.is_none() {
+            return Err(Missing("victim.ship_type_id"));
+        }
+        let attackers = self.attackers.ok_or(Missing("attackers"))?;
+        Ok(Killmail {
+            killmail_id,
+            kill_time,
+            system_id,
+            solar_system_name: None,
+            moon_id: self.moon_id,
+            war_id: self.war_id,
+            victim,
+            attackers,
+            zkb,
+        })
+    }
+}
+
+/// The canonical killmail of SPEC §3: one shape for WebSocket, SSE, webhooks and REST.
+///
+/// On the wire `system_id` is also sent as `solar_system_id` (existing clients read one or the
+/// other) and `attacker_count` is derived from `attackers`, so neither is stored twice here.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Killmail {
+    pub killmail_id: KillmailId,
+    pub kill_time: KillTime,
+    pub system_id: SystemId,
+    #[serde(default, deserialize_with = "lenient::string_opt")]
+    pub solar_system_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::u64_opt")]
+    pub moon_id: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64_opt")]
+    pub war_id: Option<u64>,
+    pub victim: Victim,
+    #[serde(default)]
+    pub attackers: Vec<Attacker>,
+    #[serde(default, deserialize_with = "lenient::object_opt")]
+    pub zkb: Option<Zkb>,
+}
+
+impl Killmail {
+    /// Every character on the kill: the victim first, then each attacker, duplicates included.
+    pub fn character_ids(&self) -> impl Iterator<Item = CharacterId> + '_ {
+        self.victim
+            .character_id
+            .into_iter()
+            .chain(self.attackers.iter().filter_map(|a| a.character_id))
+    }
+
+    /// zKillboard's total ISK value, when known.
+    pub fn total_value(&self) -> Option<f64> {
+        self.zkb.as_ref().and_then(|z| z.total_value)
+    }
+
+    /// The attacker credited with the final blow.
+    pub fn final_blow(&self) -> Option<&Attacker> {
+        self.attackers.iter().find(|a| a.final_blow)
+    }
+}
+
+impl Serialize for Killmail {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_struct("Killmail", 12)?;
+        out.serialize_field("killmail_id", &self.killmail_id)?;
+        out.serialize_field("kill_time", &self.kill_time)?;
+        out.serialize_field("system_id", &self.system_id)?;
+        out.serialize_field("solar_system_id", &self.system_id)?;
+        if let Some(name) = &self.solar_system_name {
+            out.serialize_field("solar_system_name", name)?;
+        }
+        if let Some(moon) = self.moon_id {
+            out.serialize_field("moon_id", &moon)?;
+        }
+        if let Some(war) = self.war_id {
+            out.serialize_field("war_id", &war)?;
+        }
+        out.serialize_field("victim", &self.victim)?;
+        out.serialize_field("attackers", &self.attackers)?;
+        out.serialize_field("attacker_count", &self.attackers.len())?;
+        if let Some(zkb) = &self.zkb {
+            out.serialize_field("zkb", zkb)?;
+        }
+        out.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn minimal_esi() -> serde_json::Value {
+        json!({
+            "killmail_id": 1, "killmail_time": "2026-11-26T10:11:12Z", "solar_system_id": 30000142,
+            "victim": {"ship_type_id": 670}, "attackers": []
+        })
+    }
+
+    fn refusal(mutate: impl FnOnce(&mut serde_json::Value)) -> InvalidKillmail {
+        let mut v = minimal_esi();
+        mutate(&mut v);
+        let esi: EsiKillmail = serde_json::from_value(v).expect("lenient parse");
+        esi.into_killmail(None).expect_err("must be refused")
+    }
+
+    #[test]
+    fn the_minimal_killmail_is_accepted() {
+        let esi: EsiKillmail = serde_json::from_value(minimal_esi()).expect("parses");
+        let km = esi.into_killmail(None).expect("valid");
+        assert_eq!(km.killmail_id.get(), 1);
+        assert!(km.attackers.is_empty());
+    }
+
+    #[test]
+    fn each_required_field_is_named_when_missing() {
+        for field in ["killmail_id", "killmail_time", "solar_system_id", "victim", "attackers"] {
+            let err = refusal(|v| {
+                v.as_object_mut().expect("object").remove(field);
+            });
+            assert_eq!(err, InvalidKillmail::Missing(field));
+        }
+        let err = refusal(|v| v["victim"] = json!({"character_id": 5}));
+        assert_eq!(err, InvalidKillmail::Missing("victim.ship_type_id"));
+    }
+
+    #[test]
+    fn a_bad_time_is_refused_with_the_offending_text() {
+        let err = refusal(|v| v["killmail_time"] = json!("soon"));
+        assert_eq!(err, InvalidKillmail::BadTime(BadTimestamp("soon".into())));
+    }
+
+    #[test]
+    fn unknown_values_are_omitted_never_null() {
+        let esi: EsiKillmail = serde_json::from_value(minimal_esi()).expect("parses");
+        let text = serde_json::to_string(&esi.into_killmail(None).expect("valid")).expect("serializes");
+        assert!(!text.contains("null"), "{text}");
+        assert!(!text.contains("\"zkb\""), "{text}");
+    }
+
+    #[test]
+    fn zkb_flags_default_to_false() {
+        let zkb: Zkb = serde_json::from_str(r#"{"totalValue": 10}"#).expect("parses");
+        let out = serde_json::to_value(&zkb).expect("serializes");
+        assert_eq!(out, json!({"totalValue": 10.0, "npc": false, "solo": false, "awox": false}));
+    }
+
+    #[test]
+    fn the_canonical_shape_reads_back_into_the_same_killmail() {
+        let esi: EsiKillmail = serde_json::from_value(minimal_esi()).expect("parses");
+        let mut km = esi.into_killmail(Some(Zkb { total_value: Some(5.0), ..Zkb::default() })).expect("valid");
+        km.solar_system_name = Some("Jita".into());
+        let back: Killmail = serde_json::from_slice(&serde_json::to_vec(&km).expect("ser")).expect("de");
+        assert_eq!(back, km);
+    }
+}

@@ -1,0 +1,16 @@
+//! The domain model: ids, the killmail in its upstream and canonical shapes, and feed objects.
+//!
+//! Pure data and parsing; no I/O and no actors.
+
+pub mod feed;
+pub mod ids;
+pub mod killmail;
+pub mod lenient;
+pub mod time;
+
+pub use feed::{FeedKill, R2z2Entry, R2z2Object, RedisqPackage, RedisqResponse, SequenceFile};
+pub use ids::{
+    AllianceId, CharacterId, CorporationId, FactionId, GroupId, IdParseError, KillmailId, SystemId, TypeId,
+};
+pub use killmail::{Attacker, EsiKillmail, InvalidKillmail, Item, Killmail, NestedItem, Position, Victim, Zkb};
+pub use time::{now_iso, KillTime};

@@ -1,1 +1,109 @@
-fn main() {}
+//! The `wanderer-kills` binary: `serve` (the default), `simulate`, and `healthcheck`.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use wanderer_kills::app::{install_crypto_provider, shutdown_signal};
+use wanderer_kills::simulator::{SimConfig, Simulator};
+use wanderer_kills::{Application, Settings};
+
+#[derive(Parser)]
+#[command(version, about = "Real-time EVE Online killmail service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default). Configuration: config/*.toml and environment variables.
+    Serve,
+    /// Serve simulated zKillboard (R2Z2, RedisQ, API) and ESI on loopback, for demos and tests.
+    Simulate {
+        #[arg(long, default_value_t = 4010)]
+        port: u16,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Publish a new kill every this many milliseconds (0 = never).
+        #[arg(long, default_value_t = 2000)]
+        rate_ms: u64,
+        #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+        host: IpAddr,
+        /// RedisQ packages embed the ESI killmail.
+        #[arg(long)]
+        redisq_embed: bool,
+    },
+    /// Exit 0 when the local service's /health answers 200 (for container HEALTHCHECKs).
+    Healthcheck {
+        /// Defaults to the configured port (PORT, config files).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::Simulate { port, seed, rate_ms, host, redisq_embed } => {
+            init_logging("info");
+            let config = SimConfig {
+                host,
+                port,
+                seed,
+                rate_ms: (rate_ms > 0).then_some(rate_ms),
+                redisq_embeds_killmail: redisq_embed,
+                ..SimConfig::default()
+            };
+            actix_web::rt::System::new().block_on(async move {
+                let sim = Simulator::start(config).context("cannot start the simulator")?;
+                log::info!(
+                    "simulator listening; point the service at it with R2Z2_BASE_URL={} REDISQ_BASE_URL={} ZKB_BASE_URL={} ESI_BASE_URL={}",
+                    sim.r2z2_base_url(),
+                    sim.redisq_url(),
+                    sim.zkb_base_url(),
+                    sim.esi_base_url()
+                );
+                shutdown_signal().await;
+                sim.stop().await;
+                Ok(())
+            })
+        }
+        Command::Healthcheck { port } => {
+            let port = match port {
+                Some(port) => port,
+                None => Settings::load()?.server.port,
+            };
+            healthcheck(port)
+        }
+    }
+}
+
+fn serve() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    init_logging(settings.log_filter());
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await?;
+        app.run_until(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn init_logging(filter: &str) {
+    env_logger::Builder::new().parse_filters(filter).format_timestamp_millis().init();
+    install_crypto_provider();
+}
+
+fn healthcheck(port: u16) -> anyhow::Result<()> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).context("service not reachable")?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    match &head[9..12] {
+        b"200" => Ok(()),
+        code => anyhow::bail!("/health answered {}", String::from_utf8_lossy(code)),
+    }
+}

@@ -4,4 +4,9 @@
 //! This crate never depends on web types (actix-web): the HTTP and WebSocket layer lives in the
 //! `wanderer-kills` package and talks to the engine only through actor messages.
 
+pub mod config;
 pub mod model;
+pub mod monitor;
+pub mod supervisor;
+
+pub use supervisor::Engine;

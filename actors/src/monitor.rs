@@ -1,0 +1,300 @@
+//! The monitor actor: owns the service's health picture — uptime, which feed runs, and the feed's
+//! circuit breaker — and answers `/health` through [`GetHealth`].
+//!
+//! Components report outcomes to it ([`FeedOutcome`]); it never calls anything itself.
+
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use serde::Serialize;
+
+use crate::config::FeedSource;
+
+/// Consecutive feed failures that open the circuit (the service then reports unhealthy).
+pub const MAX_CONSECUTIVE_ERRORS: u32 = 5;
+
+/// Ask for the current health report.
+#[derive(Message)]
+#[rtype(result = "HealthReport")]
+pub struct GetHealth;
+
+/// The result of one feed call: a success closes the circuit step by step, failures open it.
+#[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub enum FeedOutcome {
+    Success,
+    Failure,
+    /// The call timed out; also counted by the upstream connection monitor.
+    Timeout,
+}
+
+/// State of the feed's circuit breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    Closed,
+    Open,
+    /// Recovering: one success after the circuit opened; one more closes it, a failure reopens it.
+    HalfOpen,
+}
+
+/// Counts consecutive failures of the feed and derives the circuit state from them.
+#[derive(Clone, Debug)]
+pub struct CircuitBreaker {
+    state: CircuitState,
+    consecutive_errors: u32,
+    max_consecutive_errors: u32,
+    /// Unix seconds of the last state change, for operators reading `/health`.
+    last_transition: Option<u64>,
+}
+
+impl CircuitBreaker {
+    pub fn new(max_consecutive_errors: u32) -> Self {
+        Self { state: CircuitState::Closed, consecutive_errors: 0, max_consecutive_errors, last_transition: None }
+    }
+
+    pub fn state(&self) -> CircuitState {
+        self.state
+    }
+
+    pub fn record(&mut self, success: bool) {
+        let next = if success {
+            self.consecutive_errors = 0;
+            match self.state {
+                CircuitState::Open => CircuitState::HalfOpen,
+                CircuitState::HalfOpen | CircuitState::Closed => CircuitState::Closed,
+            }
+        } else {
+            self.consecutive_errors = self.consecutive_errors.saturating_add(1);
+            match self.state {
+                CircuitState::HalfOpen => CircuitState::Open,
+                _ if self.consecutive_errors >= self.max_consecutive_errors => CircuitState::Open,
+                state => state,
+            }
+        };
+        if next != self.state {
+            self.state = next;
+            self.last_transition = Some(unix_now());
+        }
+    }
+}
+
+/// The `circuit_breaker` block of `/health`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CircuitReport {
+    pub circuit_state: CircuitState,
+    pub consecutive_errors: u32,
+    pub max_consecutive_errors: u32,
+    pub last_transition_unix: Option<u64>,
+}
+
+/// The `connection_monitor` block of `/health`: is upstream answering at all?
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ConnectionReport {
+    pub consecutive_timeouts: u32,
+    pub total_timeouts: u64,
+    pub last_success_unix: Option<u64>,
+}
+
+/// One component's line in `details`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComponentHealth {
+    pub status: &'static str,
+    pub message: String,
+}
+
+/// Overall status, worst component wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Degraded,
+    Error,
+}
+
+/// What `/health` reports (the web layer adds the timestamp).
+#[derive(Clone, Debug, Serialize)]
+pub struct HealthReport {
+    pub healthy: bool,
+    pub status: Status,
+    pub details: BTreeMap<&'static str, ComponentHealth>,
+    pub uptime_seconds: u64,
+    pub circuit_breaker: CircuitReport,
+    pub connection_monitor: ConnectionReport,
+}
+
+/// Timeouts in a row after which upstream counts as unreachable.
+const MAX_CONSECUTIVE_TIMEOUTS: u32 = 3;
+
+pub struct Monitor {
+    started: Instant,
+    feed_source: FeedSource,
+    breaker: CircuitBreaker,
+    connection: ConnectionReport,
+}
+
+impl Monitor {
+    pub fn new(feed_source: FeedSource) -> Self {
+        Self {
+            started: Instant::now(),
+            feed_source,
+            breaker: CircuitBreaker::new(MAX_CONSECUTIVE_ERRORS),
+            connection: ConnectionReport::default(),
+        }
+    }
+
+    fn feed_health(&self) -> ComponentHealth {
+        let source = self.feed_source.as_str();
+        match (self.feed_source, self.breaker.state(), self.connection.last_success_unix) {
+            (FeedSource::Off, _, _) => ComponentHealth { status: "disabled", message: "KILL_FEED=off".into() },
+            (_, CircuitState::Open, _) => ComponentHealth {
+                status: "error",
+                message: format!("{source}: {} consecutive failures", self.breaker.consecutive_errors),
+            },
+            (_, CircuitState::HalfOpen, _) => {
+                ComponentHealth { status: "degraded", message: format!("{source}: recovering") }
+            }
+            (_, CircuitState::Closed, None) => {
+                ComponentHealth { status: "ok", message: format!("{source}: waiting for the first answer") }
+            }
+            (_, CircuitState::Closed, Some(_)) => ComponentHealth { status: "ok", message: format!("{source}: following") },
+        }
+    }
+
+    fn report(&self) -> HealthReport {
+        let feed = self.feed_health();
+        let unreachable = self.connection.consecutive_timeouts >= MAX_CONSECUTIVE_TIMEOUTS;
+        let status = match (feed.status, unreachable) {
+            ("error", _) | (_, true) => Status::Error,
+            ("degraded", _) => Status::Degraded,
+            _ => Status::Ok,
+        };
+        let mut details = BTreeMap::new();
+        details.insert("feed", feed);
+        details.insert("engine", ComponentHealth { status: "ok", message: "actors running".into() });
+        HealthReport {
+            healthy: status != Status::Error,
+            status,
+            details,
+            uptime_seconds: self.started.elapsed().as_secs(),
+            circuit_breaker: CircuitReport {
+                circuit_state: self.breaker.state(),
+                consecutive_errors: self.breaker.consecutive_errors,
+                max_consecutive_errors: self.breaker.max_consecutive_errors,
+                last_transition_unix: self.breaker.last_transition,
+            },
+            connection_monitor: self.connection.clone(),
+        }
+    }
+}
+
+impl Actor for Monitor {
+    type Context = Context<Self>;
+}
+
+impl Handler<GetHealth> for Monitor {
+    type Result = MessageResult<GetHealth>;
+
+    fn handle(&mut self, _: GetHealth, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.report())
+    }
+}
+
+impl Handler<FeedOutcome> for Monitor {
+    type Result = ();
+
+    fn handle(&mut self, outcome: FeedOutcome, _: &mut Context<Self>) {
+        self.breaker.record(outcome == FeedOutcome::Success);
+        match outcome {
+            FeedOutcome::Success => {
+                self.connection.consecutive_timeouts = 0;
+                self.connection.last_success_unix = Some(unix_now());
+            }
+            FeedOutcome::Timeout => {
+                self.connection.consecutive_timeouts = self.connection.consecutive_timeouts.saturating_add(1);
+                self.connection.total_timeouts = self.connection.total_timeouts.saturating_add(1);
+            }
+            FeedOutcome::Failure => {}
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_circuit_opens_after_the_maximum_of_consecutive_errors() {
+        let mut b = CircuitBreaker::new(3);
+        b.record(false);
+        b.record(false);
+        assert_eq!(b.state(), CircuitState::Closed);
+        b.record(false);
+        assert_eq!(b.state(), CircuitState::Open);
+    }
+
+    #[test]
+    fn a_success_resets_the_count_before_the_circuit_opens() {
+        let mut b = CircuitBreaker::new(3);
+        b.record(false);
+        b.record(false);
+        b.record(true);
+        b.record(false);
+        b.record(false);
+        assert_eq!(b.state(), CircuitState::Closed);
+    }
+
+    #[test]
+    fn an_open_circuit_recovers_through_half_open() {
+        let mut b = CircuitBreaker::new(1);
+        b.record(false);
+        b.record(true);
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+        b.record(false);
+        assert_eq!(b.state(), CircuitState::Open, "a failure while half open reopens");
+        b.record(true);
+        b.record(true);
+        assert_eq!(b.state(), CircuitState::Closed);
+    }
+
+    #[actix::test]
+    async fn the_service_is_unhealthy_while_the_feed_circuit_is_open() {
+        let monitor = Monitor::new(FeedSource::R2z2).start();
+        assert!(monitor.send(GetHealth).await.expect("alive").healthy);
+
+        for _ in 0..MAX_CONSECUTIVE_ERRORS {
+            monitor.do_send(FeedOutcome::Failure);
+        }
+        let report = monitor.send(GetHealth).await.expect("alive");
+
+        assert!(!report.healthy);
+        assert_eq!(report.status, Status::Error);
+        assert_eq!(report.circuit_breaker.circuit_state, CircuitState::Open);
+    }
+
+    #[actix::test]
+    async fn repeated_upstream_timeouts_make_the_service_unhealthy() {
+        let monitor = Monitor::new(FeedSource::Redisq).start();
+        monitor.do_send(FeedOutcome::Success);
+        for _ in 0..MAX_CONSECUTIVE_TIMEOUTS {
+            monitor.do_send(FeedOutcome::Timeout);
+        }
+        let report = monitor.send(GetHealth).await.expect("alive");
+
+        assert!(!report.healthy);
+        assert_eq!(report.connection_monitor.total_timeouts, u64::from(MAX_CONSECUTIVE_TIMEOUTS));
+    }
+
+    #[actix::test]
+    async fn a_disabled_feed_is_reported_as_such_and_stays_healthy() {
+        let monitor = Monitor::new(FeedSource::Off).start();
+        let report = monitor.send(GetHealth).await.expect("alive");
+        assert!(report.healthy);
+        assert_eq!(report.details["feed"].status, "disabled");
+    }
+}

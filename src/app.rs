@@ -1,0 +1,101 @@
+//! `Application::build`: binds the listener, reads back the real port, starts the engine and the
+//! HTTP server. `main` does nothing else; tests build the same application on port 0.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, Logger, NormalizePath};
+use actix_web::{web, App, HttpServer};
+use actors::Engine;
+use anyhow::Context as _;
+
+use crate::config::Settings;
+use crate::web::{self as routes, errors, middleware, AppState};
+
+/// A built, not yet running, service.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `server.host:server.port` (0 = any free port), starts the engine's actors and
+    /// prepares the HTTP server. Must be called inside an actix system.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        install_crypto_provider();
+        let address = (settings.server.host, settings.server.port);
+        let listener =
+            TcpListener::bind(address).with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
+        let port = listener.local_addr()?.port();
+
+        let engine = Engine::start(settings.engine.clone());
+        let settings = Arc::new(settings);
+        let state = web::Data::new(AppState { engine, settings: Arc::clone(&settings) });
+        let json_config = web::JsonConfig::default()
+            .limit(settings.server.max_body_bytes)
+            .error_handler(errors::json_error);
+
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(json_config.clone())
+                .configure(routes::routes)
+                .default_service(web::to(routes::not_found))
+                .wrap(NormalizePath::trim())
+                .wrap(from_fn(middleware::request_id))
+                .wrap(Logger::new("%a \"%r\" %s %b %Dms").exclude("/health").exclude("/ping"))
+        })
+        .workers(settings.server.workers)
+        .shutdown_timeout(settings.server.shutdown_timeout_s)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+
+        log::info!("listening address={}:{port} feed={}", address.0, settings.engine.feed.source.as_str());
+        Ok(Self { port, server })
+    }
+
+    /// The port actually bound (useful when the settings asked for 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes, then stops gracefully: no new connections, in-flight
+    /// requests finish within the shutdown timeout.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + 'static) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        actix_web::rt::spawn(async move {
+            shutdown.await;
+            log::info!("shutdown requested; draining connections");
+            handle.stop(true).await;
+        });
+        self.server.await?;
+        log::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C): what `main` passes to [`Application::run_until`].
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => log::info!("SIGTERM received"),
+                _ = int.recv() => log::info!("SIGINT received"),
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            log::error!("cannot listen for signals error={e}; stop with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// awc panics at client creation without a process-wide rustls provider; install it once.
+pub fn install_crypto_provider() {
+    // An error only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

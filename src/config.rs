@@ -1,0 +1,514 @@
+//! Configuration: `config/default.toml`, then `config/<APP_ENVIRONMENT>.toml`, then environment
+//! variables (SPEC §9). An invalid value stops startup with a message that names the file key or
+//! the environment variable it came from.
+//!
+//! The loader takes the environment as a lookup function, so tests layer settings without
+//! touching the process environment.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use actors::config::{EngineSettings, FeedSource};
+use serde::Deserialize;
+
+/// The four files shipped in `config/`, compiled in so a lone binary still starts.
+const EMBEDDED: [(&str, &str); 4] = [
+    ("default", include_str!("../config/default.toml")),
+    ("development", include_str!("../config/development.toml")),
+    ("production", include_str!("../config/production.toml")),
+    ("test", include_str!("../config/test.toml")),
+];
+
+/// The environment used when `APP_ENVIRONMENT` is unset.
+pub const DEFAULT_ENVIRONMENT: &str = "development";
+
+/// Every setting of the service.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub websocket: WebSocketSettings,
+    pub sse: SseSettings,
+    pub log: LogSettings,
+    #[serde(flatten)]
+    pub engine: EngineSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: IpAddr,
+    /// 0 picks a free port (tests); the bound port is read back by `Application::build`.
+    pub port: u16,
+    /// Public host (and port) for URLs the service advertises; empty = the request's `Host`.
+    pub origin_host: String,
+    pub workers: usize,
+    pub shutdown_timeout_s: u64,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketSettings {
+    pub idle_timeout_ms: u64,
+    pub quiet_keepalive_ms: u64,
+    pub max_frame_bytes: usize,
+    pub max_channels: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SseSettings {
+    pub keepalive_ms: u64,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// error | warn | info | debug | trace | off
+    pub level: String,
+    /// An env_logger filter (`RUST_LOG`); when set it wins over `level`.
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+/// Why the configuration could not be loaded. Each message names where the bad value came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{origin}: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("APP_ENVIRONMENT={0}: no config/{0}.toml exists")]
+    UnknownEnvironment(String),
+    #[error("invalid environment variable {var}={value:?}: expected {expected}")]
+    Env { var: &'static str, value: String, expected: String },
+    #[error("invalid setting {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl Settings {
+    /// Loads settings for this process: `CONFIG_DIR` (default `config`), `APP_ENVIRONMENT`
+    /// (default `development`) and the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::load_from(|name| env.get(name).cloned())
+    }
+
+    /// Loads settings with `env` standing in for the process environment.
+    pub fn load_from(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let dir = env("CONFIG_DIR").map_or_else(|| PathBuf::from("config"), PathBuf::from);
+        let environment = env("APP_ENVIRONMENT").unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
+        let mut table = read_layer(&dir, "default")?
+            .ok_or_else(|| ConfigError::UnknownEnvironment("default".to_owned()))?;
+        let overlay = read_layer(&dir, &environment)?
+            .ok_or_else(|| ConfigError::UnknownEnvironment(environment.clone()))?;
+        merge(&mut table, overlay);
+        let origin = format!("config/{{default,{environment}}}.toml");
+        let mut settings: Settings = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax { origin, message: e.to_string() })?;
+        apply_env(&mut settings, &env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The settings of the `test` environment with no environment variables applied.
+    pub fn for_tests() -> Result<Self, ConfigError> {
+        Self::load_from(|name| (name == "APP_ENVIRONMENT").then(|| "test".to_owned()))
+    }
+
+    /// Checks what types alone cannot: URL schemes, ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let e = &self.engine;
+        for (key, url) in [
+            ("feed.r2z2_base_url", &e.feed.r2z2_base_url),
+            ("feed.redisq_url", &e.feed.redisq_url),
+            ("esi.base_url", &e.esi.base_url),
+            ("zkb.base_url", &e.zkb.base_url),
+        ] {
+            http_url(url).map_err(|reason| ConfigError::Invalid { key, reason })?;
+        }
+        let checks: [(&'static str, bool, &str); 6] = [
+            ("feed.redisq_ttw", (1..=10).contains(&e.feed.redisq_ttw), "must be 1..=10 seconds"),
+            ("storage.retention_hours", e.storage.retention_hours > 0, "must be positive"),
+            ("storage.max_kills_per_system", e.storage.max_kills_per_system > 0, "must be positive"),
+            ("enrich.concurrency", e.enrich.concurrency > 0, "must be positive"),
+            ("server.workers", self.server.workers > 0, "must be positive"),
+            ("websocket.max_frame_bytes", self.websocket.max_frame_bytes >= 1024, "must be at least 1024"),
+        ];
+        for (key, ok, reason) in checks {
+            if !ok {
+                return Err(ConfigError::Invalid { key, reason: reason.to_owned() });
+            }
+        }
+        log_level(&self.log.level).map_err(|reason| ConfigError::Invalid { key: "log.level", reason })?;
+        Ok(())
+    }
+
+    /// The env_logger filter to install: `RUST_LOG` if given, else `log.level`.
+    pub fn log_filter(&self) -> &str {
+        self.log.filter.as_deref().unwrap_or(&self.log.level)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.server.shutdown_timeout_s)
+    }
+}
+
+/// Reads `<dir>/<name>.toml`, falling back to the compiled-in copy when the directory lacks it.
+/// `Ok(None)` means neither exists.
+fn read_layer(dir: &Path, name: &str) -> Result<Option<toml::Table>, ConfigError> {
+    let path = dir.join(format!("{name}.toml"));
+    let (origin, text) = match std::fs::read_to_string(&path) {
+        Ok(text) => (path.display().to_string(), text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match EMBEDDED.iter().find(|(n, _)| *n == name) {
+                Some((_, text)) => (format!("built-in config/{name}.toml"), (*text).to_owned()),
+                None => return Ok(None),
+            }
+        }
+        Err(source) => return Err(ConfigError::Read { path, source }),
+    };
+    let table: toml::Table =
+        text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { origin: origin.clone(), message: e.to_string() })?;
+    const SECTIONS: [&str; 12] = [
+        "server", "websocket", "sse", "log", "upstream", "feed", "esi", "zkb", "cache", "storage", "enrich", "monitor",
+    ];
+    if let Some(unknown) = table.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
+        return Err(ConfigError::Syntax { origin, message: format!("unknown section [{unknown}]") });
+    }
+    Ok(Some(table))
+}
+
+/// Deep-merges `over` into `base`: tables merge key by key, anything else is replaced.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// A value read from one environment variable, or the error that names it.
+fn env_value<T>(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    expected: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, ConfigError> {
+    let Some(raw) = env(var) else { return Ok(None) };
+    parse(raw.trim())
+        .map(Some)
+        .ok_or_else(|| ConfigError::Env { var, value: raw, expected: expected.to_owned() })
+}
+
+fn apply_env(s: &mut Settings, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    let number = |t: &str| t.parse::<u64>().ok();
+    let positive = |t: &str| t.parse::<u64>().ok().filter(|&v| v > 0);
+    let url = |t: &str| http_url(t).ok().map(|()| t.trim_end_matches('/').to_owned());
+    let text = |t: &str| (!t.is_empty()).then(|| t.to_owned());
+    let ms = "a whole number of milliseconds";
+    let e = &mut s.engine;
+
+    if let Some(v) = env_value(env, "PORT", "a port number 0-65535", |t| t.parse().ok())? {
+        s.server.port = v;
+    }
+    if let Some(v) = env_value(env, "BIND_IP", "an IP address such as 0.0.0.0 or ::", |t| t.parse().ok())? {
+        s.server.host = v;
+    }
+    if let Some(v) = env_value(env, "ORIGIN_HOST", "a host name", |t| Some(t.to_owned()))? {
+        s.server.origin_host = v;
+    }
+    if let Some(v) = env_value(env, "HTTP_WORKERS", "a positive number", positive)? {
+        s.server.workers = v as usize;
+    }
+    if let Some(v) = env_value(env, "SHUTDOWN_TIMEOUT_S", "a whole number of seconds", number)? {
+        s.server.shutdown_timeout_s = v;
+    }
+    if let Some(v) = env_value(env, "USER_AGENT", "a non-empty string", text)? {
+        e.upstream.user_agent = v;
+    }
+    if let Some(v) = env_value(env, "KILL_FEED", FeedSource::NAMES, FeedSource::parse)? {
+        e.feed.source = v;
+    }
+    if let Some(v) = env_value(env, "R2Z2_BASE_URL", "an http(s) URL", url)? {
+        e.feed.r2z2_base_url = v;
+    }
+    if let Some(v) = env_value(env, "R2Z2_START_SEQUENCE", "a sequence number", number)? {
+        e.feed.r2z2_start_sequence = Some(v);
+    }
+    if let Some(v) = env_value(env, "R2Z2_NOT_FOUND_WAIT_MS", ms, number)? {
+        e.feed.r2z2_not_found_wait_ms = v;
+    }
+    if let Some(v) = env_value(env, "REDISQ_BASE_URL", "an http(s) URL", url)? {
+        e.feed.redisq_url = v;
+    }
+    if let Some(v) = env_value(env, "REDISQ_QUEUE_ID", "a queue id", |t| Some(t.to_owned()))? {
+        e.feed.redisq_queue_id = v;
+    }
+    if let Some(v) = env_value(env, "REDISQ_TTW", "a number of seconds 1-10", |t| number(t).filter(|v| (1..=10).contains(v)))? {
+        e.feed.redisq_ttw = v;
+    }
+    if let Some(v) = env_value(env, "ESI_BASE_URL", "an http(s) URL", url)? {
+        e.esi.base_url = v;
+    }
+    if let Some(v) = env_value(env, "ESI_COMPATIBILITY_DATE", "a date YYYY-MM-DD", |t| iso_date(t).then(|| t.to_owned()))? {
+        e.esi.compatibility_date = v;
+    }
+    if let Some(v) = env_value(env, "ZKB_BASE_URL", "an http(s) URL", url)? {
+        e.zkb.base_url = v;
+    }
+    if let Some(v) = env_value(env, "CACHE_KILLMAIL_TTL", "a whole number of seconds", number)? {
+        e.cache.killmail_ttl_s = v;
+    }
+    if let Some(v) = env_value(env, "CACHE_SYSTEM_TTL", "a whole number of seconds", number)? {
+        e.cache.system_ttl_s = v;
+    }
+    if let Some(v) = env_value(env, "CACHE_ESI_TTL", "a whole number of seconds", number)? {
+        e.cache.esi_ttl_s = v;
+    }
+    if let Some(v) = env_value(env, "DATA_DIR", "a directory path", |t| text(t).map(PathBuf::from))? {
+        e.storage.data_dir = v;
+    }
+    if let Some(v) = env_value(env, "KILLMAIL_RETENTION_DAYS", "a positive number of days", positive)? {
+        e.storage.retention_hours = v.saturating_mul(24);
+    }
+    if let Some(v) = env_value(env, "KILLMAIL_RETENTION_HOURS", "a positive number of hours", positive)? {
+        e.storage.retention_hours = v;
+    }
+    if let Some(v) = env_value(env, "ENRICH_DEADLINE_MS", ms, number)? {
+        e.enrich.deadline_ms = v;
+    }
+    if let Some(v) = env_value(env, "STATUS_REPORT_INTERVAL_MS", "a positive number of milliseconds", positive)? {
+        e.monitor.status_report_interval_ms = v;
+    }
+    if let Some(v) = env_value(env, "WS_IDLE_TIMEOUT_MS", "a positive number of milliseconds", positive)? {
+        s.websocket.idle_timeout_ms = v;
+    }
+    if let Some(v) = env_value(env, "WS_QUIET_KEEPALIVE_MS", "a positive number of milliseconds", positive)? {
+        s.websocket.quiet_keepalive_ms = v;
+    }
+    if let Some(v) = env_value(env, "SSE_KEEPALIVE_MS", "a positive number of milliseconds", positive)? {
+        s.sse.keepalive_ms = v;
+    }
+    if let Some(v) = env_value(env, "LOG_LEVEL", "one of error, warn, info, debug, trace, off", |t| {
+        log_level(t).ok().map(|()| t.to_ascii_lowercase())
+    })? {
+        s.log.level = v;
+    }
+    if let Some(v) = env_value(env, "RUST_LOG", "an env_logger filter", text)? {
+        s.log.filter = Some(v);
+    }
+    Ok(())
+}
+
+fn http_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("{url:?} has no valid host"));
+    }
+    Ok(())
+}
+
+fn log_level(level: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    if LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+        Ok(())
+    } else {
+        Err(format!("{level:?} is not one of {}", LEVELS.join(", ")))
+    }
+}
+
+fn iso_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Settings::load_from(|name| map.get(name).cloned())
+    }
+
+    fn env_error(vars: &[(&str, &str)]) -> String {
+        load(vars).expect_err("must be refused").to_string()
+    }
+
+    #[test]
+    fn the_defaults_listen_on_4004_and_follow_r2z2() {
+        let s = load(&[]).expect("defaults load");
+        assert_eq!(s.server.port, 4004);
+        assert_eq!(s.server.host.to_string(), "0.0.0.0");
+        assert_eq!(s.engine.feed.source, FeedSource::R2z2);
+        assert_eq!(s.engine.feed.r2z2_base_url, "https://r2z2.zkillboard.com/ephemeral");
+        assert_eq!(s.engine.storage.retention_hours, 48);
+    }
+
+    #[test]
+    fn the_environment_file_overrides_the_defaults_key_by_key() {
+        let s = load(&[("APP_ENVIRONMENT", "test")]).expect("test env loads");
+        assert_eq!(s.server.port, 0, "from test.toml");
+        assert_eq!(s.engine.feed.r2z2_not_found_wait_ms, 200, "from test.toml");
+        assert_eq!(s.engine.feed.r2z2_stuck_skip_ms, 2000, "from test.toml");
+        assert_eq!(s.engine.esi.max_retries, 3, "untouched keys of the same section keep their default");
+    }
+
+    #[test]
+    fn environment_variables_override_the_files() {
+        let s = load(&[
+            ("APP_ENVIRONMENT", "test"),
+            ("PORT", "8080"),
+            ("KILL_FEED", "redisq"),
+            ("ESI_BASE_URL", "http://127.0.0.1:9/latest/"),
+            ("KILLMAIL_RETENTION_DAYS", "3"),
+            ("R2Z2_START_SEQUENCE", "96000000"),
+            ("WS_IDLE_TIMEOUT_MS", "1500"),
+            ("CACHE_ESI_TTL", "60"),
+            ("LOG_LEVEL", "DEBUG"),
+        ])
+        .expect("loads");
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.engine.feed.source, FeedSource::Redisq);
+        assert_eq!(s.engine.esi.base_url, "http://127.0.0.1:9/latest", "trailing slash trimmed");
+        assert_eq!(s.engine.storage.retention_hours, 72);
+        assert_eq!(s.engine.feed.r2z2_start_sequence, Some(96000000));
+        assert_eq!(s.websocket.idle_timeout_ms, 1500);
+        assert_eq!(s.engine.cache.esi_ttl_s, 60);
+        assert_eq!(s.log_filter(), "debug");
+    }
+
+    #[test]
+    fn rust_log_wins_over_log_level() {
+        let s = load(&[("LOG_LEVEL", "warn"), ("RUST_LOG", "actors=trace")]).expect("loads");
+        assert_eq!(s.log_filter(), "actors=trace");
+    }
+
+    #[test]
+    fn every_spec_variable_is_read() {
+        let vars = [
+            ("PORT", "1"),
+            ("ORIGIN_HOST", "kills.example.org"),
+            ("ESI_BASE_URL", "http://esi.test"),
+            ("CACHE_KILLMAIL_TTL", "1"),
+            ("CACHE_SYSTEM_TTL", "2"),
+            ("CACHE_ESI_TTL", "3"),
+            ("KILLMAIL_RETENTION_DAYS", "1"),
+            ("LOG_LEVEL", "error"),
+            ("KILL_FEED", "off"),
+            ("R2Z2_BASE_URL", "http://r2z2.test/ephemeral"),
+            ("REDISQ_BASE_URL", "http://redisq.test/listen.php"),
+            ("REDISQ_QUEUE_ID", "my-queue"),
+            ("ZKB_BASE_URL", "http://zkb.test/api"),
+            ("DATA_DIR", "/tmp/wk"),
+            ("USER_AGENT", "ua-test"),
+            ("R2Z2_START_SEQUENCE", "5"),
+            ("R2Z2_NOT_FOUND_WAIT_MS", "6"),
+            ("REDISQ_TTW", "7"),
+            ("WS_IDLE_TIMEOUT_MS", "8"),
+            ("WS_QUIET_KEEPALIVE_MS", "9"),
+            ("STATUS_REPORT_INTERVAL_MS", "10"),
+            ("ENRICH_DEADLINE_MS", "11"),
+            ("SSE_KEEPALIVE_MS", "12"),
+        ];
+        let s = load(&vars).expect("loads");
+        let e = &s.engine;
+        let seen = [
+            s.server.port.to_string(),
+            s.server.origin_host.clone(),
+            e.esi.base_url.clone(),
+            e.cache.killmail_ttl_s.to_string(),
+            e.cache.system_ttl_s.to_string(),
+            e.cache.esi_ttl_s.to_string(),
+            (e.storage.retention_hours / 24).to_string(),
+            s.log.level.clone(),
+            e.feed.source.as_str().to_owned(),
+            e.feed.r2z2_base_url.clone(),
+            e.feed.redisq_url.clone(),
+            e.feed.redisq_queue_id.clone(),
+            e.zkb.base_url.clone(),
+            e.storage.data_dir.display().to_string(),
+            e.upstream.user_agent.clone(),
+            e.feed.r2z2_start_sequence.map(|v| v.to_string()).unwrap_or_default(),
+            e.feed.r2z2_not_found_wait_ms.to_string(),
+            e.feed.redisq_ttw.to_string(),
+            s.websocket.idle_timeout_ms.to_string(),
+            s.websocket.quiet_keepalive_ms.to_string(),
+            e.monitor.status_report_interval_ms.to_string(),
+            e.enrich.deadline_ms.to_string(),
+            s.sse.keepalive_ms.to_string(),
+        ];
+        for ((var, value), got) in vars.iter().zip(seen) {
+            assert_eq!(*value, got, "{var}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable_and_what_was_expected() {
+        let cases = [
+            ("PORT", "abc", "PORT=\"abc\""),
+            ("PORT", "70000", "port number"),
+            ("KILL_FEED", "kafka", "r2z2, redisq, off"),
+            ("ESI_BASE_URL", "ftp://x", "ESI_BASE_URL"),
+            ("REDISQ_TTW", "11", "REDISQ_TTW"),
+            ("WS_IDLE_TIMEOUT_MS", "0", "WS_IDLE_TIMEOUT_MS"),
+            ("KILLMAIL_RETENTION_DAYS", "-1", "KILLMAIL_RETENTION_DAYS"),
+            ("LOG_LEVEL", "loud", "LOG_LEVEL"),
+            ("BIND_IP", "localhost", "BIND_IP"),
+            ("ESI_COMPATIBILITY_DATE", "26/11/2026", "ESI_COMPATIBILITY_DATE"),
+        ];
+        for (var, value, needle) in cases {
+            let message = env_error(&[(var, value)]);
+            assert!(message.contains(needle), "{var}={value}: {message}");
+            assert!(message.contains(var), "{var}={value}: {message}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_environment_is_refused() {
+        assert!(env_error(&[("APP_ENVIRONMENT", "staging")]).contains("APP_ENVIRONMENT=staging"));
+    }
+
+    #[test]
+    fn a_config_dir_on_disk_is_layered_and_its_errors_name_the_file_and_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("default.toml"), include_str!("../config/default.toml")).expect("write");
+        std::fs::write(dir.path().join("staging.toml"), "[server]\nport = 5000\n").expect("write");
+        let path = dir.path().display().to_string();
+
+        let s = load(&[("CONFIG_DIR", &path), ("APP_ENVIRONMENT", "staging")]).expect("loads");
+        assert_eq!(s.server.port, 5000);
+
+        std::fs::write(dir.path().join("staging.toml"), "[server]\nprot = 5000\n").expect("write");
+        let message = env_error(&[("CONFIG_DIR", &path), ("APP_ENVIRONMENT", "staging")]);
+        assert!(message.contains("prot"), "{message}");
+
+        std::fs::write(dir.path().join("staging.toml"), "[servre]\nport = 5000\n").expect("write");
+        let message = env_error(&[("CONFIG_DIR", &path), ("APP_ENVIRONMENT", "staging")]);
+        assert!(message.contains("staging.toml") && message.contains("servre"), "{message}");
+
+        std::fs::write(dir.path().join("staging.toml"), "[feed]\nredisq_ttw = 50\n").expect("write");
+        let message = env_error(&[("CONFIG_DIR", &path), ("APP_ENVIRONMENT", "staging")]);
+        assert!(message.contains("feed.redisq_ttw"), "{message}");
+
+        std::fs::write(dir.path().join("staging.toml"), "[server\n").expect("write");
+        let message = env_error(&[("CONFIG_DIR", &path), ("APP_ENVIRONMENT", "staging")]);
+        assert!(message.contains("staging.toml"), "{message}");
+    }
+}

@@ -1,0 +1,134 @@
+//! The one error registry of the HTTP API: every error reaches clients in the envelope SPEC §4.1
+//! documents for its route family. Handlers return `Result<_, ApiError>` and use `?`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{error::JsonPayloadError, HttpRequest, HttpResponse, ResponseError};
+use actors::model::now_iso;
+use serde_json::{json, Value};
+
+/// Prefix of the versioned API, whose unknown paths get the kills-route envelope.
+pub const API_PREFIX: &str = "/api/v1/";
+
+/// An error as the client sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Kills routes: `{"error", "code", "details", "timestamp"}`.
+    #[error("{message}")]
+    Coded { status: StatusCode, code: &'static str, message: String, details: Option<Value> },
+    /// Subscriptions routes: `{"error": {"message", "details"}}`.
+    #[error("{0}")]
+    Subscription(String),
+    /// Everything else: `{"error": "<reason phrase>", "status": "<code>"}` (status is a string).
+    #[error("{0}")]
+    Plain(StatusCode),
+}
+
+impl ApiError {
+    pub fn coded(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Coded { status, code, message: message.into(), details: None }
+    }
+
+    /// The engine did not answer (an actor stopped or its mailbox is gone).
+    pub fn unavailable() -> Self {
+        Self::coded(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "Service temporarily unavailable")
+    }
+
+    /// A route that does not exist, in the envelope its path calls for.
+    pub fn not_found_for(path: &str) -> Self {
+        if path.starts_with(API_PREFIX) || path == API_PREFIX.trim_end_matches('/') {
+            Self::coded(StatusCode::NOT_FOUND, "NOT_FOUND", "Not Found")
+        } else {
+            Self::Plain(StatusCode::NOT_FOUND)
+        }
+    }
+
+    /// A path that exists, asked with a method it does not serve.
+    pub fn method_not_allowed_for(path: &str) -> Self {
+        if path.starts_with(API_PREFIX) {
+            Self::coded(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method Not Allowed")
+        } else {
+            Self::Plain(StatusCode::METHOD_NOT_ALLOWED)
+        }
+    }
+}
+
+impl From<actix::MailboxError> for ApiError {
+    fn from(e: actix::MailboxError) -> Self {
+        log::error!("engine did not answer error={e}");
+        Self::unavailable()
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Coded { status, .. } => *status,
+            Self::Subscription(_) => StatusCode::BAD_REQUEST,
+            Self::Plain(status) => *status,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = match self {
+            Self::Coded { code, message, details, .. } => {
+                json!({"error": message, "code": code, "details": details, "timestamp": now_iso()})
+            }
+            Self::Subscription(message) => json!({"error": {"message": message, "details": message}}),
+            Self::Plain(status) => json!({
+                "error": status.canonical_reason().unwrap_or("Error"),
+                "status": status.as_str(),
+            }),
+        };
+        HttpResponse::build(self.status_code())
+            .insert_header((header::CONTENT_TYPE, super::JSON_CONTENT_TYPE))
+            .body(body.to_string())
+    }
+}
+
+/// Maps a JSON body that cannot be read to its envelope: malformed → 400, too large → 413,
+/// not JSON at all → 415. Handlers take loosely typed JSON and validate it themselves, so a body
+/// that parses but has the wrong shape gets the route's own, specific error instead.
+pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let status = match &err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        JsonPayloadError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    log::debug!("unreadable JSON body error={err}");
+    ApiError::Plain(status).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    async fn body_of(e: ApiError) -> (u16, Value) {
+        let res = e.error_response();
+        let status = res.status().as_u16();
+        let bytes = to_bytes(res.into_body()).await.expect("body");
+        (status, serde_json::from_slice(&bytes).expect("json"))
+    }
+
+    #[actix_web::test]
+    async fn unknown_api_paths_get_the_coded_envelope() {
+        let (status, body) = body_of(ApiError::not_found_for("/api/v1/nope")).await;
+        assert_eq!(status, 404);
+        assert_eq!((&body["error"], &body["code"], &body["details"]), (&json!("Not Found"), &json!("NOT_FOUND"), &Value::Null));
+        assert!(body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    }
+
+    #[actix_web::test]
+    async fn other_unknown_paths_get_the_plain_envelope_with_a_string_status() {
+        let (status, body) = body_of(ApiError::not_found_for("/nope")).await;
+        assert_eq!(status, 404);
+        assert_eq!(body, json!({"error": "Not Found", "status": "404"}));
+    }
+
+    #[actix_web::test]
+    async fn subscription_errors_repeat_the_message_as_details() {
+        let (status, body) = body_of(ApiError::Subscription("subscriber_id is required".into())).await;
+        assert_eq!(status, 400);
+        assert_eq!(body, json!({"error": {"message": "subscriber_id is required", "details": "subscriber_id is required"}}));
+    }
+}

@@ -1,0 +1,59 @@
+//! The HTTP layer: extracts input, asks the engine, shapes the answer. No business rules here.
+
+pub mod errors;
+pub mod health;
+pub mod middleware;
+
+use std::sync::Arc;
+
+use actix_web::{guard, http::StatusCode, web, HttpRequest, HttpResponse, ResponseError, Route};
+use actors::Engine;
+use serde::Serialize;
+
+use crate::config::Settings;
+use errors::ApiError;
+
+/// The content type of every JSON response (clients such as Req decode only JSON content types).
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// Shared by every request handler.
+pub struct AppState {
+    pub engine: Engine,
+    pub settings: Arc<Settings>,
+}
+
+/// Mounts every route. Each resource answers an unsupported method with 405 in its envelope.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/ping").route(get().to(health::ping)))
+        .service(resource("/health").route(get().to(health::health)));
+}
+
+/// A resource whose unsupported methods get a 405 in the envelope of its path.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// GET, and HEAD wherever GET works (actix sends the headers of the GET answer without its body).
+pub fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// The answer for paths no route matches.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::not_found_for(req.path()).error_response()
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    ApiError::method_not_allowed_for(req.path()).error_response()
+}
+
+/// A JSON response with the service's content type.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => HttpResponse::build(status).content_type(JSON_CONTENT_TYPE).body(bytes),
+        Err(e) => {
+            log::error!("response serialization failed error={e}");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}

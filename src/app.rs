@@ -26,16 +26,17 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         install_crypto_provider();
         let address = (settings.server.host, settings.server.port);
-        let listener =
-            TcpListener::bind(address).with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
+        let listener = TcpListener::bind(address)
+            .with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
         let port = listener.local_addr()?.port();
 
         let engine = Engine::start(settings.engine.clone());
         let settings = Arc::new(settings);
-        let state = web::Data::new(AppState { engine, settings: Arc::clone(&settings) });
-        let json_config = web::JsonConfig::default()
-            .limit(settings.server.max_body_bytes)
-            .error_handler(errors::json_error);
+        let state = web::Data::new(AppState {
+            engine,
+            settings: Arc::clone(&settings),
+        });
+        let json_config = errors::json_config(settings.server.max_body_bytes);
 
         let server = HttpServer::new(move || {
             App::new()
@@ -45,7 +46,11 @@ impl Application {
                 .default_service(web::to(routes::not_found))
                 .wrap(NormalizePath::trim())
                 .wrap(from_fn(middleware::request_id))
-                .wrap(Logger::new("%a \"%r\" %s %b %Dms").exclude("/health").exclude("/ping"))
+                .wrap(
+                    Logger::new("%a \"%r\" %s %b %Dms")
+                        .exclude("/health")
+                        .exclude("/ping"),
+                )
         })
         .workers(settings.server.workers)
         .shutdown_timeout(settings.server.shutdown_timeout_s)
@@ -53,7 +58,11 @@ impl Application {
         .listen(listener)?
         .run();
 
-        log::info!("listening address={}:{port} feed={}", address.0, settings.engine.feed.source.as_str());
+        log::info!(
+            "listening address={}:{port} feed={}",
+            address.0,
+            settings.engine.feed.source.as_str()
+        );
         Ok(Self { port, server })
     }
 
@@ -64,7 +73,10 @@ impl Application {
 
     /// Serves until `shutdown` completes, then stops gracefully: no new connections, in-flight
     /// requests finish within the shutdown timeout.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + 'static,
+    ) -> std::io::Result<()> {
         let handle = self.server.handle();
         actix_web::rt::spawn(async move {
             shutdown.await;
@@ -80,7 +92,10 @@ impl Application {
 /// Resolves on SIGTERM or SIGINT (Ctrl-C): what `main` passes to [`Application::run_until`].
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => log::info!("SIGTERM received"),

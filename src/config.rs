@@ -79,13 +79,20 @@ pub struct LogSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{origin}: {message}")]
     Syntax { origin: String, message: String },
     #[error("APP_ENVIRONMENT={0}: no config/{0}.toml exists")]
     UnknownEnvironment(String),
     #[error("invalid environment variable {var}={value:?}: expected {expected}")]
-    Env { var: &'static str, value: String, expected: String },
+    Env {
+        var: &'static str,
+        value: String,
+        expected: String,
+    },
     #[error("invalid setting {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
 }
@@ -108,9 +115,13 @@ impl Settings {
             .ok_or_else(|| ConfigError::UnknownEnvironment(environment.clone()))?;
         merge(&mut table, overlay);
         let origin = format!("config/{{default,{environment}}}.toml");
-        let mut settings: Settings = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Syntax { origin, message: e.to_string() })?;
+        let mut settings: Settings =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    origin,
+                    message: e.to_string(),
+                })?;
         apply_env(&mut settings, &env)?;
         settings.validate()?;
         Ok(settings)
@@ -133,19 +144,49 @@ impl Settings {
             http_url(url).map_err(|reason| ConfigError::Invalid { key, reason })?;
         }
         let checks: [(&'static str, bool, &str); 6] = [
-            ("feed.redisq_ttw", (1..=10).contains(&e.feed.redisq_ttw), "must be 1..=10 seconds"),
-            ("storage.retention_hours", e.storage.retention_hours > 0, "must be positive"),
-            ("storage.max_kills_per_system", e.storage.max_kills_per_system > 0, "must be positive"),
-            ("enrich.concurrency", e.enrich.concurrency > 0, "must be positive"),
-            ("server.workers", self.server.workers > 0, "must be positive"),
-            ("websocket.max_frame_bytes", self.websocket.max_frame_bytes >= 1024, "must be at least 1024"),
+            (
+                "feed.redisq_ttw",
+                (1..=10).contains(&e.feed.redisq_ttw),
+                "must be 1..=10 seconds",
+            ),
+            (
+                "storage.retention_hours",
+                e.storage.retention_hours > 0,
+                "must be positive",
+            ),
+            (
+                "storage.max_kills_per_system",
+                e.storage.max_kills_per_system > 0,
+                "must be positive",
+            ),
+            (
+                "enrich.concurrency",
+                e.enrich.concurrency > 0,
+                "must be positive",
+            ),
+            (
+                "server.workers",
+                self.server.workers > 0,
+                "must be positive",
+            ),
+            (
+                "websocket.max_frame_bytes",
+                self.websocket.max_frame_bytes >= 1024,
+                "must be at least 1024",
+            ),
         ];
         for (key, ok, reason) in checks {
             if !ok {
-                return Err(ConfigError::Invalid { key, reason: reason.to_owned() });
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: reason.to_owned(),
+                });
             }
         }
-        log_level(&self.log.level).map_err(|reason| ConfigError::Invalid { key: "log.level", reason })?;
+        log_level(&self.log.level).map_err(|reason| ConfigError::Invalid {
+            key: "log.level",
+            reason,
+        })?;
         Ok(())
     }
 
@@ -173,13 +214,31 @@ fn read_layer(dir: &Path, name: &str) -> Result<Option<toml::Table>, ConfigError
         }
         Err(source) => return Err(ConfigError::Read { path, source }),
     };
-    let table: toml::Table =
-        text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { origin: origin.clone(), message: e.to_string() })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
     const SECTIONS: [&str; 12] = [
-        "server", "websocket", "sse", "log", "upstream", "feed", "esi", "zkb", "cache", "storage", "enrich", "monitor",
+        "server",
+        "websocket",
+        "sse",
+        "log",
+        "upstream",
+        "feed",
+        "esi",
+        "zkb",
+        "cache",
+        "storage",
+        "enrich",
+        "monitor",
     ];
     if let Some(unknown) = table.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
-        return Err(ConfigError::Syntax { origin, message: format!("unknown section [{unknown}]") });
+        return Err(ConfigError::Syntax {
+            origin,
+            message: format!("unknown section [{unknown}]"),
+        });
     }
     Ok(Some(table))
 }
@@ -204,15 +263,21 @@ fn env_value<T>(
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Result<Option<T>, ConfigError> {
     let Some(raw) = env(var) else { return Ok(None) };
-    parse(raw.trim())
-        .map(Some)
-        .ok_or_else(|| ConfigError::Env { var, value: raw, expected: expected.to_owned() })
+    parse(raw.trim()).map(Some).ok_or_else(|| ConfigError::Env {
+        var,
+        value: raw,
+        expected: expected.to_owned(),
+    })
 }
 
 fn apply_env(s: &mut Settings, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
     let number = |t: &str| t.parse::<u64>().ok();
     let positive = |t: &str| t.parse::<u64>().ok().filter(|&v| v > 0);
-    let url = |t: &str| http_url(t).ok().map(|()| t.trim_end_matches('/').to_owned());
+    let url = |t: &str| {
+        http_url(t)
+            .ok()
+            .map(|()| t.trim_end_matches('/').to_owned())
+    };
     let text = |t: &str| (!t.is_empty()).then(|| t.to_owned());
     let ms = "a whole number of milliseconds";
     let e = &mut s.engine;
@@ -220,7 +285,9 @@ fn apply_env(s: &mut Settings, env: &impl Fn(&str) -> Option<String>) -> Result<
     if let Some(v) = env_value(env, "PORT", "a port number 0-65535", |t| t.parse().ok())? {
         s.server.port = v;
     }
-    if let Some(v) = env_value(env, "BIND_IP", "an IP address such as 0.0.0.0 or ::", |t| t.parse().ok())? {
+    if let Some(v) = env_value(env, "BIND_IP", "an IP address such as 0.0.0.0 or ::", |t| {
+        t.parse().ok()
+    })? {
         s.server.host = v;
     }
     if let Some(v) = env_value(env, "ORIGIN_HOST", "a host name", |t| Some(t.to_owned()))? {
@@ -229,7 +296,12 @@ fn apply_env(s: &mut Settings, env: &impl Fn(&str) -> Option<String>) -> Result<
     if let Some(v) = env_value(env, "HTTP_WORKERS", "a positive number", positive)? {
         s.server.workers = v as usize;
     }
-    if let Some(v) = env_value(env, "SHUTDOWN_TIMEOUT_S", "a whole number of seconds", number)? {
+    if let Some(v) = env_value(
+        env,
+        "SHUTDOWN_TIMEOUT_S",
+        "a whole number of seconds",
+        number,
+    )? {
         s.server.shutdown_timeout_s = v;
     }
     if let Some(v) = env_value(env, "USER_AGENT", "a non-empty string", text)? {
@@ -253,19 +325,28 @@ fn apply_env(s: &mut Settings, env: &impl Fn(&str) -> Option<String>) -> Result<
     if let Some(v) = env_value(env, "REDISQ_QUEUE_ID", "a queue id", |t| Some(t.to_owned()))? {
         e.feed.redisq_queue_id = v;
     }
-    if let Some(v) = env_value(env, "REDISQ_TTW", "a number of seconds 1-10", |t| number(t).filter(|v| (1..=10).contains(v)))? {
+    if let Some(v) = env_value(env, "REDISQ_TTW", "a number of seconds 1-10", |t| {
+        number(t).filter(|v| (1..=10).contains(v))
+    })? {
         e.feed.redisq_ttw = v;
     }
     if let Some(v) = env_value(env, "ESI_BASE_URL", "an http(s) URL", url)? {
         e.esi.base_url = v;
     }
-    if let Some(v) = env_value(env, "ESI_COMPATIBILITY_DATE", "a date YYYY-MM-DD", |t| iso_date(t).then(|| t.to_owned()))? {
+    if let Some(v) = env_value(env, "ESI_COMPATIBILITY_DATE", "a date YYYY-MM-DD", |t| {
+        iso_date(t).then(|| t.to_owned())
+    })? {
         e.esi.compatibility_date = v;
     }
     if let Some(v) = env_value(env, "ZKB_BASE_URL", "an http(s) URL", url)? {
         e.zkb.base_url = v;
     }
-    if let Some(v) = env_value(env, "CACHE_KILLMAIL_TTL", "a whole number of seconds", number)? {
+    if let Some(v) = env_value(
+        env,
+        "CACHE_KILLMAIL_TTL",
+        "a whole number of seconds",
+        number,
+    )? {
         e.cache.killmail_ttl_s = v;
     }
     if let Some(v) = env_value(env, "CACHE_SYSTEM_TTL", "a whole number of seconds", number)? {
@@ -274,33 +355,68 @@ fn apply_env(s: &mut Settings, env: &impl Fn(&str) -> Option<String>) -> Result<
     if let Some(v) = env_value(env, "CACHE_ESI_TTL", "a whole number of seconds", number)? {
         e.cache.esi_ttl_s = v;
     }
-    if let Some(v) = env_value(env, "DATA_DIR", "a directory path", |t| text(t).map(PathBuf::from))? {
+    if let Some(v) = env_value(env, "DATA_DIR", "a directory path", |t| {
+        text(t).map(PathBuf::from)
+    })? {
         e.storage.data_dir = v;
     }
-    if let Some(v) = env_value(env, "KILLMAIL_RETENTION_DAYS", "a positive number of days", positive)? {
+    if let Some(v) = env_value(
+        env,
+        "KILLMAIL_RETENTION_DAYS",
+        "a positive number of days",
+        positive,
+    )? {
         e.storage.retention_hours = v.saturating_mul(24);
     }
-    if let Some(v) = env_value(env, "KILLMAIL_RETENTION_HOURS", "a positive number of hours", positive)? {
+    if let Some(v) = env_value(
+        env,
+        "KILLMAIL_RETENTION_HOURS",
+        "a positive number of hours",
+        positive,
+    )? {
         e.storage.retention_hours = v;
     }
     if let Some(v) = env_value(env, "ENRICH_DEADLINE_MS", ms, number)? {
         e.enrich.deadline_ms = v;
     }
-    if let Some(v) = env_value(env, "STATUS_REPORT_INTERVAL_MS", "a positive number of milliseconds", positive)? {
+    if let Some(v) = env_value(
+        env,
+        "STATUS_REPORT_INTERVAL_MS",
+        "a positive number of milliseconds",
+        positive,
+    )? {
         e.monitor.status_report_interval_ms = v;
     }
-    if let Some(v) = env_value(env, "WS_IDLE_TIMEOUT_MS", "a positive number of milliseconds", positive)? {
+    if let Some(v) = env_value(
+        env,
+        "WS_IDLE_TIMEOUT_MS",
+        "a positive number of milliseconds",
+        positive,
+    )? {
         s.websocket.idle_timeout_ms = v;
     }
-    if let Some(v) = env_value(env, "WS_QUIET_KEEPALIVE_MS", "a positive number of milliseconds", positive)? {
+    if let Some(v) = env_value(
+        env,
+        "WS_QUIET_KEEPALIVE_MS",
+        "a positive number of milliseconds",
+        positive,
+    )? {
         s.websocket.quiet_keepalive_ms = v;
     }
-    if let Some(v) = env_value(env, "SSE_KEEPALIVE_MS", "a positive number of milliseconds", positive)? {
+    if let Some(v) = env_value(
+        env,
+        "SSE_KEEPALIVE_MS",
+        "a positive number of milliseconds",
+        positive,
+    )? {
         s.sse.keepalive_ms = v;
     }
-    if let Some(v) = env_value(env, "LOG_LEVEL", "one of error, warn, info, debug, trace, off", |t| {
-        log_level(t).ok().map(|()| t.to_ascii_lowercase())
-    })? {
+    if let Some(v) = env_value(
+        env,
+        "LOG_LEVEL",
+        "one of error, warn, info, debug, trace, off",
+        |t| log_level(t).ok().map(|()| t.to_ascii_lowercase()),
+    )? {
         s.log.level = v;
     }
     if let Some(v) = env_value(env, "RUST_LOG", "an env_logger filter", text)? {
@@ -335,7 +451,9 @@ fn iso_date(text: &str) -> bool {
     b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -343,7 +461,10 @@ mod tests {
     use super::*;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Settings::load_from(|name| map.get(name).cloned())
     }
 
@@ -357,7 +478,10 @@ mod tests {
         assert_eq!(s.server.port, 4004);
         assert_eq!(s.server.host.to_string(), "0.0.0.0");
         assert_eq!(s.engine.feed.source, FeedSource::R2z2);
-        assert_eq!(s.engine.feed.r2z2_base_url, "https://r2z2.zkillboard.com/ephemeral");
+        assert_eq!(
+            s.engine.feed.r2z2_base_url,
+            "https://r2z2.zkillboard.com/ephemeral"
+        );
         assert_eq!(s.engine.storage.retention_hours, 48);
     }
 
@@ -367,7 +491,10 @@ mod tests {
         assert_eq!(s.server.port, 0, "from test.toml");
         assert_eq!(s.engine.feed.r2z2_not_found_wait_ms, 200, "from test.toml");
         assert_eq!(s.engine.feed.r2z2_stuck_skip_ms, 2000, "from test.toml");
-        assert_eq!(s.engine.esi.max_retries, 3, "untouched keys of the same section keep their default");
+        assert_eq!(
+            s.engine.esi.max_retries, 3,
+            "untouched keys of the same section keep their default"
+        );
     }
 
     #[test]
@@ -386,7 +513,10 @@ mod tests {
         .expect("loads");
         assert_eq!(s.server.port, 8080);
         assert_eq!(s.engine.feed.source, FeedSource::Redisq);
-        assert_eq!(s.engine.esi.base_url, "http://127.0.0.1:9/latest", "trailing slash trimmed");
+        assert_eq!(
+            s.engine.esi.base_url, "http://127.0.0.1:9/latest",
+            "trailing slash trimmed"
+        );
         assert_eq!(s.engine.storage.retention_hours, 72);
         assert_eq!(s.engine.feed.r2z2_start_sequence, Some(96000000));
         assert_eq!(s.websocket.idle_timeout_ms, 1500);
@@ -445,7 +575,10 @@ mod tests {
             e.zkb.base_url.clone(),
             e.storage.data_dir.display().to_string(),
             e.upstream.user_agent.clone(),
-            e.feed.r2z2_start_sequence.map(|v| v.to_string()).unwrap_or_default(),
+            e.feed
+                .r2z2_start_sequence
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
             e.feed.r2z2_not_found_wait_ms.to_string(),
             e.feed.redisq_ttw.to_string(),
             s.websocket.idle_timeout_ms.to_string(),
@@ -471,7 +604,11 @@ mod tests {
             ("KILLMAIL_RETENTION_DAYS", "-1", "KILLMAIL_RETENTION_DAYS"),
             ("LOG_LEVEL", "loud", "LOG_LEVEL"),
             ("BIND_IP", "localhost", "BIND_IP"),
-            ("ESI_COMPATIBILITY_DATE", "26/11/2026", "ESI_COMPATIBILITY_DATE"),
+            (
+                "ESI_COMPATIBILITY_DATE",
+                "26/11/2026",
+                "ESI_COMPATIBILITY_DATE",
+            ),
         ];
         for (var, value, needle) in cases {
             let message = env_error(&[(var, value)]);
@@ -488,7 +625,11 @@ mod tests {
     #[test]
     fn a_config_dir_on_disk_is_layered_and_its_errors_name_the_file_and_key() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("default.toml"), include_str!("../config/default.toml")).expect("write");
+        std::fs::write(
+            dir.path().join("default.toml"),
+            include_str!("../config/default.toml"),
+        )
+        .expect("write");
         std::fs::write(dir.path().join("staging.toml"), "[server]\nport = 5000\n").expect("write");
         let path = dir.path().display().to_string();
 
@@ -501,9 +642,13 @@ mod tests {
 
         std::fs::write(dir.path().join("staging.toml"), "[servre]\nport = 5000\n").expect("write");
         let message = env_error(&[("CONFIG_DIR", &path), ("APP_ENVIRONMENT", "staging")]);
-        assert!(message.contains("staging.toml") && message.contains("servre"), "{message}");
+        assert!(
+            message.contains("staging.toml") && message.contains("servre"),
+            "{message}"
+        );
 
-        std::fs::write(dir.path().join("staging.toml"), "[feed]\nredisq_ttw = 50\n").expect("write");
+        std::fs::write(dir.path().join("staging.toml"), "[feed]\nredisq_ttw = 50\n")
+            .expect("write");
         let message = env_error(&[("CONFIG_DIR", &path), ("APP_ENVIRONMENT", "staging")]);
         assert!(message.contains("feed.redisq_ttw"), "{message}");
 

@@ -47,7 +47,13 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
-        Command::Simulate { port, seed, rate_ms, host, redisq_embed } => {
+        Command::Simulate {
+            port,
+            seed,
+            rate_ms,
+            host,
+            redisq_embed,
+        } => {
             init_logging("info");
             let config = SimConfig {
                 host,
@@ -92,7 +98,10 @@ fn serve() -> anyhow::Result<()> {
 }
 
 fn init_logging(filter: &str) {
-    env_logger::Builder::new().parse_filters(filter).format_timestamp_millis().init();
+    env_logger::Builder::new()
+        .parse_filters(filter)
+        .format_timestamp_millis()
+        .init();
     install_crypto_provider();
 }
 

@@ -51,7 +51,12 @@ pub struct CircuitBreaker {
 
 impl CircuitBreaker {
     pub fn new(max_consecutive_errors: u32) -> Self {
-        Self { state: CircuitState::Closed, consecutive_errors: 0, max_consecutive_errors, last_transition: None }
+        Self {
+            state: CircuitState::Closed,
+            consecutive_errors: 0,
+            max_consecutive_errors,
+            last_transition: None,
+        }
     }
 
     pub fn state(&self) -> CircuitState {
@@ -146,19 +151,34 @@ impl Monitor {
 
     fn feed_health(&self) -> ComponentHealth {
         let source = self.feed_source.as_str();
-        match (self.feed_source, self.breaker.state(), self.connection.last_success_unix) {
-            (FeedSource::Off, _, _) => ComponentHealth { status: "disabled", message: "KILL_FEED=off".into() },
+        match (
+            self.feed_source,
+            self.breaker.state(),
+            self.connection.last_success_unix,
+        ) {
+            (FeedSource::Off, _, _) => ComponentHealth {
+                status: "disabled",
+                message: "KILL_FEED=off".into(),
+            },
             (_, CircuitState::Open, _) => ComponentHealth {
                 status: "error",
-                message: format!("{source}: {} consecutive failures", self.breaker.consecutive_errors),
+                message: format!(
+                    "{source}: {} consecutive failures",
+                    self.breaker.consecutive_errors
+                ),
             },
-            (_, CircuitState::HalfOpen, _) => {
-                ComponentHealth { status: "degraded", message: format!("{source}: recovering") }
-            }
-            (_, CircuitState::Closed, None) => {
-                ComponentHealth { status: "ok", message: format!("{source}: waiting for the first answer") }
-            }
-            (_, CircuitState::Closed, Some(_)) => ComponentHealth { status: "ok", message: format!("{source}: following") },
+            (_, CircuitState::HalfOpen, _) => ComponentHealth {
+                status: "degraded",
+                message: format!("{source}: recovering"),
+            },
+            (_, CircuitState::Closed, None) => ComponentHealth {
+                status: "ok",
+                message: format!("{source}: waiting for the first answer"),
+            },
+            (_, CircuitState::Closed, Some(_)) => ComponentHealth {
+                status: "ok",
+                message: format!("{source}: following"),
+            },
         }
     }
 
@@ -172,7 +192,13 @@ impl Monitor {
         };
         let mut details = BTreeMap::new();
         details.insert("feed", feed);
-        details.insert("engine", ComponentHealth { status: "ok", message: "actors running".into() });
+        details.insert(
+            "engine",
+            ComponentHealth {
+                status: "ok",
+                message: "actors running".into(),
+            },
+        );
         HealthReport {
             healthy: status != Status::Error,
             status,
@@ -212,7 +238,8 @@ impl Handler<FeedOutcome> for Monitor {
                 self.connection.last_success_unix = Some(unix_now());
             }
             FeedOutcome::Timeout => {
-                self.connection.consecutive_timeouts = self.connection.consecutive_timeouts.saturating_add(1);
+                self.connection.consecutive_timeouts =
+                    self.connection.consecutive_timeouts.saturating_add(1);
                 self.connection.total_timeouts = self.connection.total_timeouts.saturating_add(1);
             }
             FeedOutcome::Failure => {}
@@ -221,7 +248,9 @@ impl Handler<FeedOutcome> for Monitor {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -256,7 +285,11 @@ mod tests {
         b.record(true);
         assert_eq!(b.state(), CircuitState::HalfOpen);
         b.record(false);
-        assert_eq!(b.state(), CircuitState::Open, "a failure while half open reopens");
+        assert_eq!(
+            b.state(),
+            CircuitState::Open,
+            "a failure while half open reopens"
+        );
         b.record(true);
         b.record(true);
         assert_eq!(b.state(), CircuitState::Closed);
@@ -287,7 +320,10 @@ mod tests {
         let report = monitor.send(GetHealth).await.expect("alive");
 
         assert!(!report.healthy);
-        assert_eq!(report.connection_monitor.total_timeouts, u64::from(MAX_CONSECUTIVE_TIMEOUTS));
+        assert_eq!(
+            report.connection_monitor.total_timeouts,
+            u64::from(MAX_CONSECUTIVE_TIMEOUTS)
+        );
     }
 
     #[actix::test]

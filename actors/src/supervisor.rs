@@ -30,7 +30,10 @@ impl Engine {
             settings.storage.retention_hours,
             settings.storage.data_dir.display()
         );
-        Self { monitor, settings: std::sync::Arc::new(settings) }
+        Self {
+            monitor,
+            settings: std::sync::Arc::new(settings),
+        }
     }
 
     pub fn settings(&self) -> &EngineSettings {

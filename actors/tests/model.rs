@@ -14,7 +14,10 @@ fn canonical_from_r2z2(text: &str) -> Killmail {
     let R2z2Entry::Kill(kill) = object.classify() else {
         panic!("the fixture is a kill, not a placeholder")
     };
-    kill.esi.expect("R2Z2 embeds the killmail").into_killmail(Some(kill.zkb)).expect("valid")
+    kill.esi
+        .expect("R2Z2 embeds the killmail")
+        .into_killmail(Some(kill.zkb))
+        .expect("valid")
 }
 
 /// The names the enricher would add, so the golden file shows the complete shape.
@@ -45,7 +48,12 @@ fn an_enriched_r2z2_kill_serializes_to_the_golden_wire_shape() {
     let actual = serde_json::to_value(&km).expect("serializes");
 
     let golden: Value = serde_json::from_str(GOLDEN).expect("golden file is JSON");
-    assert_eq!(actual, golden, "\nactual: {}", serde_json::to_string_pretty(&actual).unwrap_or_default());
+    assert_eq!(
+        actual,
+        golden,
+        "\nactual: {}",
+        serde_json::to_string_pretty(&actual).unwrap_or_default()
+    );
 }
 
 #[test]
@@ -54,12 +62,27 @@ fn the_wire_uses_the_key_names_existing_clients_read() {
 
     let out = serde_json::to_value(&km).expect("serializes");
 
-    for key in ["kill_time", "system_id", "solar_system_id", "attacker_count", "zkb"] {
+    for key in [
+        "kill_time",
+        "system_id",
+        "solar_system_id",
+        "attacker_count",
+        "zkb",
+    ] {
         assert!(out.get(key).is_some(), "missing top-level {key}");
     }
     assert!(out.get("killmail_time").is_none() && out.get("killID").is_none());
     let zkb = &out["zkb"];
-    for key in ["locationID", "totalValue", "droppedValue", "destroyedValue", "fittedValue", "npc", "solo", "awox"] {
+    for key in [
+        "locationID",
+        "totalValue",
+        "droppedValue",
+        "destroyedValue",
+        "fittedValue",
+        "npc",
+        "solo",
+        "awox",
+    ] {
         assert!(zkb.get(key).is_some(), "missing zkb.{key}");
     }
     assert!(zkb.get("total_value").is_none(), "zkb keys stay camelCase");
@@ -72,7 +95,10 @@ fn a_kill_without_names_has_no_name_keys_and_no_nulls() {
     let text = serde_json::to_string(&km).expect("serializes");
 
     assert!(!text.contains("null"));
-    assert!(!text.contains("_name") && !text.contains("_ticker"), "{text}");
+    assert!(
+        !text.contains("_name") && !text.contains("_ticker"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -81,8 +107,15 @@ fn a_redisq_package_with_an_embedded_killmail_gives_the_same_kill_as_r2z2() {
     let package = json!({"package": {"killID": r2z2["killmail_id"], "zkb": r2z2["zkb"], "killmail": r2z2["esi"]}});
     let response: RedisqResponse = serde_json::from_value(package).expect("parses");
 
-    let kill = response.package.and_then(|p| p.into_feed_kill()).expect("a kill");
-    let km = kill.esi.expect("embedded").into_killmail(Some(kill.zkb)).expect("valid");
+    let kill = response
+        .package
+        .and_then(|p| p.into_feed_kill())
+        .expect("a kill");
+    let km = kill
+        .esi
+        .expect("embedded")
+        .into_killmail(Some(kill.zkb))
+        .expect("valid");
 
     assert_eq!(km, canonical_from_r2z2(R2Z2_OBJECT));
 }
@@ -101,11 +134,22 @@ fn id() -> impl Strategy<Value = u64> {
 
 /// Builds a JSON object from optional fields: absent options are absent keys, as in ESI.
 fn object(fields: Vec<(&str, Option<Value>)>) -> Value {
-    Value::Object(fields.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v))).collect::<Map<_, _>>())
+    Value::Object(
+        fields
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 fn nested_item() -> impl Strategy<Value = Value> {
-    (id(), proptest::option::of(0u64..200), 0u64..3, proptest::option::of(1u64..1000), proptest::option::of(1u64..1000))
+    (
+        id(),
+        proptest::option::of(0u64..200),
+        0u64..3,
+        proptest::option::of(1u64..1000),
+        proptest::option::of(1u64..1000),
+    )
         .prop_map(|(t, flag, s, d, r)| {
             object(vec![
                 ("item_type_id", Some(json!(t))),
@@ -118,12 +162,16 @@ fn nested_item() -> impl Strategy<Value = Value> {
 }
 
 fn item() -> impl Strategy<Value = Value> {
-    (nested_item(), proptest::option::of(prop::collection::vec(nested_item(), 0..4))).prop_map(|(mut item, inner)| {
-        if let Some(inner) = inner {
-            item["items"] = Value::Array(inner);
-        }
-        item
-    })
+    (
+        nested_item(),
+        proptest::option::of(prop::collection::vec(nested_item(), 0..4)),
+    )
+        .prop_map(|(mut item, inner)| {
+            if let Some(inner) = inner {
+                item["items"] = Value::Array(inner);
+            }
+            item
+        })
 }
 
 fn attacker() -> impl Strategy<Value = Value> {
@@ -133,7 +181,13 @@ fn attacker() -> impl Strategy<Value = Value> {
         proptest::option::of(id()),
         proptest::option::of(id()),
     );
-    let rest = (proptest::option::of(id()), proptest::option::of(id()), proptest::option::of(0u64..100_000), any::<bool>(), proptest::option::of(decimal()));
+    let rest = (
+        proptest::option::of(id()),
+        proptest::option::of(id()),
+        proptest::option::of(0u64..100_000),
+        any::<bool>(),
+        proptest::option::of(decimal()),
+    );
     (ids, rest).prop_map(|((ch, co, al, fa), (ship, weapon, dmg, fb, sec))| {
         object(vec![
             ("character_id", ch.map(Value::from)),
@@ -170,7 +224,10 @@ fn victim() -> impl Strategy<Value = Value> {
             ("faction_id", fa.map(Value::from)),
             ("ship_type_id", Some(json!(ship))),
             ("damage_taken", dmg.map(Value::from)),
-            ("position", pos.map(|(x, y, z)| json!({"x": x, "y": y, "z": z}))),
+            (
+                "position",
+                pos.map(|(x, y, z)| json!({"x": x, "y": y, "z": z})),
+            ),
             ("items", items.map(Value::Array)),
         ])
     })
@@ -202,37 +259,68 @@ fn esi_killmail() -> impl Strategy<Value = Value> {
 
 fn zkb() -> impl Strategy<Value = Value> {
     (
-        (proptest::option::of(id()), "[0-9a-f]{40}", proptest::option::of(decimal()), proptest::option::of(decimal())),
-        (proptest::option::of(decimal()), proptest::option::of(decimal()), proptest::option::of(0u64..10_000)),
-        (any::<bool>(), any::<bool>(), any::<bool>(), proptest::option::of(prop::collection::vec("[a-z:]{1,12}", 0..5))),
+        (
+            proptest::option::of(id()),
+            "[0-9a-f]{40}",
+            proptest::option::of(decimal()),
+            proptest::option::of(decimal()),
+        ),
+        (
+            proptest::option::of(decimal()),
+            proptest::option::of(decimal()),
+            proptest::option::of(0u64..10_000),
+        ),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of(prop::collection::vec("[a-z:]{1,12}", 0..5)),
+        ),
     )
-        .prop_map(|((loc, hash, fitted, dropped), (destroyed, total, points), (npc, solo, awox, labels))| {
-            object(vec![
-                ("locationID", loc.map(Value::from)),
-                ("hash", Some(json!(hash))),
-                ("fittedValue", fitted.map(Value::from)),
-                ("droppedValue", dropped.map(Value::from)),
-                ("destroyedValue", destroyed.map(Value::from)),
-                ("totalValue", total.map(Value::from)),
-                ("points", points.map(Value::from)),
-                ("npc", Some(json!(npc))),
-                ("solo", Some(json!(solo))),
-                ("awox", Some(json!(awox))),
-                ("labels", labels.map(|l| json!(l))),
-            ])
-        })
+        .prop_map(
+            |(
+                (loc, hash, fitted, dropped),
+                (destroyed, total, points),
+                (npc, solo, awox, labels),
+            )| {
+                object(vec![
+                    ("locationID", loc.map(Value::from)),
+                    ("hash", Some(json!(hash))),
+                    ("fittedValue", fitted.map(Value::from)),
+                    ("droppedValue", dropped.map(Value::from)),
+                    ("destroyedValue", destroyed.map(Value::from)),
+                    ("totalValue", total.map(Value::from)),
+                    ("points", points.map(Value::from)),
+                    ("npc", Some(json!(npc))),
+                    ("solo", Some(json!(solo))),
+                    ("awox", Some(json!(awox))),
+                    ("labels", labels.map(|l| json!(l))),
+                ])
+            },
+        )
 }
 
 /// Maps the canonical output back to ESI's shape by undoing the documented renames and removing
 /// what the service adds; what remains must be exactly what ESI sent.
 fn back_to_esi(mut out: Value) -> Value {
-    const ADDED: [&str; 7] =
-        ["character_name", "corporation_name", "corporation_ticker", "alliance_name", "alliance_ticker", "ship_name", "ship_group_id"];
+    const ADDED: [&str; 7] = [
+        "character_name",
+        "corporation_name",
+        "corporation_ticker",
+        "alliance_name",
+        "alliance_ticker",
+        "ship_name",
+        "ship_group_id",
+    ];
     let top = out.as_object_mut().expect("object");
     let time = top.remove("kill_time").expect("kill_time");
     top.insert("killmail_time".into(), time);
     let system = top.remove("system_id").expect("system_id");
-    assert_eq!(top.get("solar_system_id"), Some(&system), "both system keys carry the same id");
+    assert_eq!(
+        top.get("solar_system_id"),
+        Some(&system),
+        "both system keys carry the same id"
+    );
     for key in ["attacker_count", "zkb", "solar_system_name"] {
         top.remove(key);
     }
@@ -242,7 +330,12 @@ fn back_to_esi(mut out: Value) -> Value {
         }
     };
     strip(top.get_mut("victim").expect("victim"));
-    top.get_mut("attackers").expect("attackers").as_array_mut().expect("list").iter_mut().for_each(strip);
+    top.get_mut("attackers")
+        .expect("attackers")
+        .as_array_mut()
+        .expect("list")
+        .iter_mut()
+        .for_each(strip);
     out
 }
 
@@ -258,7 +351,8 @@ fn garbage() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

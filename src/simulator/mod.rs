@@ -96,7 +96,11 @@ enum R2Object {
     /// Null `killmail_id`/`hash`/`esi`, as zKillboard publishes now and then.
     Placeholder,
     /// A re-publication of an older sequence with a new zkb block.
-    Update { kill: usize, of_sequence: u64, zkb: Value },
+    Update {
+        kill: usize,
+        of_sequence: u64,
+        zkb: Value,
+    },
 }
 
 struct State {
@@ -141,7 +145,10 @@ impl EsiErrorWindow {
     }
 
     fn reset_in(&self) -> u64 {
-        ESI_ERROR_WINDOW.saturating_sub(self.started.elapsed()).as_secs().max(1)
+        ESI_ERROR_WINDOW
+            .saturating_sub(self.started.elapsed())
+            .as_secs()
+            .max(1)
     }
 }
 
@@ -179,7 +186,10 @@ impl Simulator {
                 queues: HashMap::new(),
                 faults: Faults::default(),
                 fault_rng: world::Rng::new(config.seed, 0xFA_17),
-                esi_errors: EsiErrorWindow { started: std::time::Instant::now(), errors: 0 },
+                esi_errors: EsiErrorWindow {
+                    started: std::time::Instant::now(),
+                    errors: 0,
+                },
                 requests: HashMap::new(),
                 paths: HashMap::new(),
                 last_headers: HashMap::new(),
@@ -187,7 +197,11 @@ impl Simulator {
             config: Arc::new(config.clone()),
         };
         let server = routes::server(shared.clone(), listener)?;
-        let handle = SimHandle { shared, address, server: server.handle() };
+        let handle = SimHandle {
+            shared,
+            address,
+            server: server.handle(),
+        };
         actix_web::rt::spawn(server);
         if let Some(rate) = config.rate_ms.filter(|&ms| ms > 0) {
             let publisher = handle.clone();
@@ -275,7 +289,11 @@ impl SimHandle {
         edit(&mut kill);
         let position = s.kills.len();
         let sequence = on_feed.then(|| s.push_object(R2Object::Kill(position)));
-        let published = Published { kill, sequence, published_at: now };
+        let published = Published {
+            kill,
+            sequence,
+            published_at: now,
+        };
         s.by_id.insert(published.kill.killmail_id, position);
         s.kills.push(published.clone());
         published
@@ -303,7 +321,11 @@ impl SimHandle {
         let of_sequence = s.kills[position].sequence?;
         edit_zkb(&mut s.kills[position].kill.zkb);
         let zkb = s.kills[position].kill.zkb.clone();
-        Some(s.push_object(R2Object::Update { kill: position, of_sequence, zkb }))
+        Some(s.push_object(R2Object::Update {
+            kill: position,
+            of_sequence,
+            zkb,
+        }))
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -342,7 +364,11 @@ impl SimHandle {
     /// A header of the latest request to a route label, e.g. the `user-agent` a client sent.
     pub fn last_header(&self, route: &str, name: &str) -> Option<String> {
         let s = self.shared.lock();
-        s.last_headers.get(route)?.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+        s.last_headers
+            .get(route)?
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
     }
 
     pub async fn stop(&self) {
@@ -365,5 +391,7 @@ impl State {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -31,7 +31,10 @@ pub(super) fn server(shared: Shared, listener: TcpListener) -> std::io::Result<S
             .service(web::resource("/redisq/listen.php").route(web::get().to(redisq_listen)))
             .service(
                 web::scope("/api")
-                    .route("/systemID/{id}/pastSeconds/{seconds}", web::get().to(zkb_system))
+                    .route(
+                        "/systemID/{id}/pastSeconds/{seconds}",
+                        web::get().to(zkb_system),
+                    )
                     .route("/killID/{id}", web::get().to(zkb_kill)),
             )
             .service(esi_scope("/latest"))
@@ -68,10 +71,18 @@ async fn count_requests(
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let res = next.call(req).await?;
-    let pattern = res.request().match_pattern().unwrap_or_else(|| "(unmatched)".into());
+    let pattern = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(unmatched)".into());
     let pattern = strip_latest(&pattern).replace("/ephemeral/{file}", "/ephemeral/{seq}.json");
     if let Some(shared) = shared {
         let label = format!("{method} {pattern}");
@@ -84,11 +95,15 @@ async fn count_requests(
 }
 
 fn strip_latest(path: &str) -> &str {
-    path.strip_prefix("/latest").filter(|p| p.is_empty() || p.starts_with('/')).unwrap_or(path)
+    path.strip_prefix("/latest")
+        .filter(|p| p.is_empty() || p.starts_with('/'))
+        .unwrap_or(path)
 }
 
 fn json_body(status: StatusCode, body: &Value) -> HttpResponse {
-    HttpResponse::build(status).content_type("application/json; charset=utf-8").body(body.to_string())
+    HttpResponse::build(status)
+        .content_type("application/json; charset=utf-8")
+        .body(body.to_string())
 }
 
 // ------------------------------------------------------------------------------------------
@@ -101,12 +116,17 @@ async fn r2z2_sequence(shared: web::Data<Shared>) -> HttpResponse {
         return HttpResponse::ServiceUnavailable().body("Service Unavailable");
     }
     let newest = s.next_sequence.saturating_sub(1);
-    let head = newest.saturating_sub(s.head_lag).max(super::FIRST_SEQUENCE.saturating_sub(1));
+    let head = newest
+        .saturating_sub(s.head_lag)
+        .max(super::FIRST_SEQUENCE.saturating_sub(1));
     json_body(StatusCode::OK, &json!({"sequence": head}))
 }
 
 async fn r2z2_object(shared: web::Data<Shared>, file: web::Path<String>) -> HttpResponse {
-    let Some(sequence) = file.strip_suffix(".json").and_then(|n| n.parse::<u64>().ok()) else {
+    let Some(sequence) = file
+        .strip_suffix(".json")
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
         return HttpResponse::NotFound().finish();
     };
     let mut s = shared.lock();
@@ -118,9 +138,16 @@ async fn r2z2_object(shared: web::Data<Shared>, file: web::Path<String>) -> Http
         return HttpResponse::NotFound().finish();
     };
     if s.fault(garbage) {
-        let bodies = ["<html><body>502 Bad Gateway</body></html>", "{\"killmail_id\": 12", "[]", "null"];
+        let bodies = [
+            "<html><body>502 Bad Gateway</body></html>",
+            "{\"killmail_id\": 12",
+            "[]",
+            "null",
+        ];
         let pick = s.fault_rng.below(bodies.len() as u64) as usize;
-        return HttpResponse::Ok().content_type("application/json").body(bodies[pick]);
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .body(bodies[pick]);
     }
     let body = match object {
         R2Object::Kill(position) => {
@@ -128,9 +155,15 @@ async fn r2z2_object(shared: web::Data<Shared>, file: web::Path<String>) -> Http
             json!({"killmail_id": p.kill.killmail_id, "hash": p.kill.hash, "esi": p.kill.esi, "zkb": p.kill.zkb,
                    "uploaded_at": p.published_at, "sequence_id": sequence})
         }
-        R2Object::Placeholder => json!({"killmail_id": null, "hash": null, "esi": null, "zkb": null,
-                                        "uploaded_at": unix_now(), "sequence_id": sequence}),
-        R2Object::Update { kill, of_sequence, zkb } => {
+        R2Object::Placeholder => {
+            json!({"killmail_id": null, "hash": null, "esi": null, "zkb": null,
+                                        "uploaded_at": unix_now(), "sequence_id": sequence})
+        }
+        R2Object::Update {
+            kill,
+            of_sequence,
+            zkb,
+        } => {
             let p = &s.kills[kill];
             json!({"killmail_id": p.kill.killmail_id, "hash": p.kill.hash, "esi": p.kill.esi, "zkb": zkb,
                    "uploaded_at": unix_now(), "sequence_id": sequence, "sequence_updated": of_sequence})
@@ -149,13 +182,22 @@ struct ListenQuery {
     ttw: Option<u64>,
 }
 
-async fn redisq_listen(req: HttpRequest, shared: web::Data<Shared>, query: web::Query<ListenQuery>) -> HttpResponse {
+async fn redisq_listen(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    query: web::Query<ListenQuery>,
+) -> HttpResponse {
     let Some(queue) = query.queue_id.clone().filter(|q| !q.is_empty()) else {
-        return json_body(StatusCode::BAD_REQUEST, &json!({"error": "queueID is required"}));
+        return json_body(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "queueID is required"}),
+        );
     };
     if shared.config.redisq_redirects && req.path() == "/listen.php" {
         let location = format!("/redisq/listen.php?{}", req.query_string());
-        return HttpResponse::Found().insert_header((header::LOCATION, location)).finish();
+        return HttpResponse::Found()
+            .insert_header((header::LOCATION, location))
+            .finish();
     }
     let ttw = Duration::from_secs(query.ttw.unwrap_or(10).clamp(1, 10));
     let deadline = Instant::now() + ttw;
@@ -175,7 +217,10 @@ fn next_package(shared: &Shared, queue: &str) -> Option<Value> {
     let mut s = shared.lock();
     let end = s.kills.len();
     let position = *s.queues.entry(queue.to_owned()).or_insert(end);
-    let (offset, p) = s.kills[position..].iter().enumerate().find(|(_, p)| p.sequence.is_some())?;
+    let (offset, p) = s.kills[position..]
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.sequence.is_some())?;
     let mut package = json!({"killID": p.kill.killmail_id, "zkb": p.kill.zkb});
     if shared.config.redisq_embeds_killmail {
         package["killmail"] = p.kill.esi.clone();
@@ -189,14 +234,22 @@ fn next_package(shared: &Shared, queue: &str) -> Option<Value> {
 
 fn zkb_refusal(req: &HttpRequest, shared: &Shared) -> Option<HttpResponse> {
     if !req.query_string().is_empty() {
-        return Some(json_body(StatusCode::BAD_REQUEST, &json!({"error": "Query strings are not supported; use path parameters"})));
+        return Some(json_body(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "Query strings are not supported; use path parameters"}),
+        ));
     }
     let mut s = shared.lock();
     let rate = s.faults.zkb_error_rate;
-    s.fault(rate).then(|| HttpResponse::BadGateway().body("Bad Gateway"))
+    s.fault(rate)
+        .then(|| HttpResponse::BadGateway().body("Bad Gateway"))
 }
 
-async fn zkb_system(req: HttpRequest, shared: web::Data<Shared>, path: web::Path<(u64, u64)>) -> HttpResponse {
+async fn zkb_system(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    path: web::Path<(u64, u64)>,
+) -> HttpResponse {
     if let Some(refusal) = zkb_refusal(&req, &shared) {
         return refusal;
     }
@@ -216,11 +269,19 @@ async fn zkb_system(req: HttpRequest, shared: web::Data<Shared>, path: web::Path
         .filter_map(|p| {
             let time = kill_time(&p.kill.esi)?;
             let visible = time <= now - ZKB_HIDDEN_SECS && time >= now - seconds as i64;
-            visible.then(|| (time, json!({"killmail_id": p.kill.killmail_id, "zkb": p.kill.zkb})))
+            visible.then(|| {
+                (
+                    time,
+                    json!({"killmail_id": p.kill.killmail_id, "zkb": p.kill.zkb}),
+                )
+            })
         })
         .collect();
-    kills.sort_by(|a, b| b.0.cmp(&a.0));
-    json_body(StatusCode::OK, &Value::Array(kills.into_iter().map(|(_, k)| k).collect()))
+    kills.sort_by_key(|k| std::cmp::Reverse(k.0));
+    json_body(
+        StatusCode::OK,
+        &Value::Array(kills.into_iter().map(|(_, k)| k).collect()),
+    )
 }
 
 async fn zkb_kill(req: HttpRequest, shared: web::Data<Shared>, id: web::Path<u64>) -> HttpResponse {
@@ -229,12 +290,17 @@ async fn zkb_kill(req: HttpRequest, shared: web::Data<Shared>, id: web::Path<u64
     }
     let s = shared.lock();
     let found = s.by_id.get(&id).map(|&i| &s.kills[i]);
-    let body: Vec<Value> = found.map(|p| json!({"killmail_id": p.kill.killmail_id, "zkb": p.kill.zkb})).into_iter().collect();
+    let body: Vec<Value> = found
+        .map(|p| json!({"killmail_id": p.kill.killmail_id, "zkb": p.kill.zkb}))
+        .into_iter()
+        .collect();
     json_body(StatusCode::OK, &Value::Array(body))
 }
 
 fn kill_time(esi: &Value) -> Option<i64> {
-    actors::model::KillTime::parse(esi["killmail_time"].as_str()?).ok().map(|t| t.unix())
+    actors::model::KillTime::parse(esi["killmail_time"].as_str()?)
+        .ok()
+        .map(|t| t.unix())
 }
 
 // ------------------------------------------------------------------------------------------
@@ -252,8 +318,14 @@ async fn esi_gate(shared: &Shared) -> Result<[(String, String); 2], HttpResponse
     let limited = s.esi_errors.remain() == 0;
     let failing = !limited && s.fault(rate);
     let headers = [
-        ("x-esi-error-limit-remain".to_owned(), s.esi_errors.remain().to_string()),
-        ("x-esi-error-limit-reset".to_owned(), s.esi_errors.reset_in().to_string()),
+        (
+            "x-esi-error-limit-remain".to_owned(),
+            s.esi_errors.remain().to_string(),
+        ),
+        (
+            "x-esi-error-limit-reset".to_owned(),
+            s.esi_errors.reset_in().to_string(),
+        ),
     ];
     if limited {
         let mut res = json_body(
@@ -264,10 +336,18 @@ async fn esi_gate(shared: &Shared) -> Result<[(String, String); 2], HttpResponse
         return Err(res);
     }
     if failing {
-        let statuses = [StatusCode::INTERNAL_SERVER_ERROR, StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT];
+        let statuses = [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::GATEWAY_TIMEOUT,
+        ];
         let status = statuses[s.fault_rng.below(statuses.len() as u64) as usize];
         s.esi_errors.errors += 1;
-        let mut res = json_body(status, &json!({"error": status.canonical_reason().unwrap_or("error")}));
+        let mut res = json_body(
+            status,
+            &json!({"error": status.canonical_reason().unwrap_or("error")}),
+        );
         add_headers(&mut res, &headers);
         return Err(res);
     }
@@ -283,14 +363,21 @@ fn count_esi_error(shared: &Shared, res: &HttpResponse) {
 
 fn add_headers(res: &mut HttpResponse, headers: &[(String, String)]) {
     for (name, value) in headers {
-        if let (Ok(n), Ok(v)) = (header::HeaderName::try_from(name.as_str()), header::HeaderValue::from_str(value)) {
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::try_from(name.as_str()),
+            header::HeaderValue::from_str(value),
+        ) {
             res.headers_mut().insert(n, v);
         }
     }
 }
 
 /// Answers `found` (200) or a 404 with ESI's message, after the gate.
-async fn esi_answer(shared: &Shared, found: impl FnOnce(&super::State) -> Option<Value>, missing: &str) -> HttpResponse {
+async fn esi_answer(
+    shared: &Shared,
+    found: impl FnOnce(&super::State) -> Option<Value>,
+    missing: &str,
+) -> HttpResponse {
     let headers = match esi_gate(shared).await {
         Ok(h) => h,
         Err(refused) => return refused,
@@ -314,8 +401,14 @@ async fn esi_killmail(shared: web::Data<Shared>, path: web::Path<(u64, String)>)
     let s = shared.lock();
     let mut res = match s.by_id.get(&id).map(|&i| &s.kills[i].kill) {
         Some(k) if k.hash == hash => json_body(StatusCode::OK, &k.esi),
-        Some(_) => json_body(StatusCode::UNPROCESSABLE_ENTITY, &json!({"error": "Invalid killmail_id and/or killmail_hash"})),
-        None => json_body(StatusCode::NOT_FOUND, &json!({"error": "Killmail not found"})),
+        Some(_) => json_body(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({"error": "Invalid killmail_id and/or killmail_hash"}),
+        ),
+        None => json_body(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "Killmail not found"}),
+        ),
     };
     drop(s);
     count_esi_error(&shared, &res);
@@ -326,10 +419,18 @@ async fn esi_killmail(shared: web::Data<Shared>, path: web::Path<(u64, String)>)
 async fn esi_names(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
     let ids: Vec<u64> = match serde_json::from_slice(&body) {
         Ok(ids) => ids,
-        Err(_) => return json_body(StatusCode::BAD_REQUEST, &json!({"error": "Invalid body: expected a list of ids"})),
+        Err(_) => {
+            return json_body(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": "Invalid body: expected a list of ids"}),
+            )
+        }
     };
     if ids.is_empty() || ids.len() > 1000 {
-        return json_body(StatusCode::BAD_REQUEST, &json!({"error": "Between 1 and 1000 ids are required"}));
+        return json_body(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "Between 1 and 1000 ids are required"}),
+        );
     }
     let headers = match esi_gate(&shared).await {
         Ok(h) => h,
@@ -341,11 +442,18 @@ async fn esi_names(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse 
     unique.dedup();
     let resolved: Option<Vec<Value>> = unique
         .iter()
-        .map(|&id| world.name(id).map(|(name, category)| json!({"id": id, "name": name, "category": category})))
+        .map(|&id| {
+            world
+                .name(id)
+                .map(|(name, category)| json!({"id": id, "name": name, "category": category}))
+        })
         .collect();
     let mut res = match resolved {
         Some(names) => json_body(StatusCode::OK, &Value::Array(names)),
-        None => json_body(StatusCode::NOT_FOUND, &json!({"error": "Ensure all IDs are valid before resolving."})),
+        None => json_body(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "Ensure all IDs are valid before resolving."}),
+        ),
     };
     count_esi_error(&shared, &res);
     add_headers(&mut res, &headers);

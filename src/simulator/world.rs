@@ -83,16 +83,36 @@ pub const FACTIONS: [(u64, &str, u64, &str, &str); 4] = [
     (500010, "Guristas Pirates", 1000127, "Guristas", "GURI"),
     (500011, "Angel Cartel", 1000124, "Archangels", "ARCH"),
     (500019, "Sansha's Nation", 1000161, "True Creations", "TRCR"),
-    (500020, "Serpentis", 1000135, "Serpentis Corporation", "SERP"),
+    (
+        500020,
+        "Serpentis",
+        1000135,
+        "Serpentis Corporation",
+        "SERP",
+    ),
 ];
 
 const SYLLABLES: [&str; 24] = [
-    "ka", "ro", "vex", "ul", "tan", "mir", "sho", "dra", "en", "lok", "za", "ri", "bel", "gor", "ith", "nav",
-    "que", "sol", "tor", "ys", "ar", "ven", "ki", "mo",
+    "ka", "ro", "vex", "ul", "tan", "mir", "sho", "dra", "en", "lok", "za", "ri", "bel", "gor",
+    "ith", "nav", "que", "sol", "tor", "ys", "ar", "ven", "ki", "mo",
 ];
-const CORP_SUFFIXES: [&str; 8] =
-    ["Industries", "Holdings", "Syndicate", "Enterprises", "Directorate", "Logistics", "Reclamation", "Works"];
-const ALLIANCE_SUFFIXES: [&str; 5] = ["Alliance", "Coalition", "Collective", "Federation", "Legion"];
+const CORP_SUFFIXES: [&str; 8] = [
+    "Industries",
+    "Holdings",
+    "Syndicate",
+    "Enterprises",
+    "Directorate",
+    "Logistics",
+    "Reclamation",
+    "Works",
+];
+const ALLIANCE_SUFFIXES: [&str; 5] = [
+    "Alliance",
+    "Coalition",
+    "Collective",
+    "Federation",
+    "Legion",
+];
 
 /// SplitMix64: a tiny, well-mixed, dependency-free generator. Its output for a given state never
 /// changes across versions, which keeps a seed's world the same forever.
@@ -210,7 +230,11 @@ impl World {
     }
 
     fn ticker(rng: &mut Rng, name: &str, len: usize) -> String {
-        let mut t: String = name.chars().filter(char::is_ascii_alphabetic).take(2).collect();
+        let mut t: String = name
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .take(2)
+            .collect();
         while t.len() < len {
             t.push(char::from(b'A' + rng.below(26) as u8));
         }
@@ -228,12 +252,22 @@ impl World {
         let corporation_id = CORPORATION_BASE + rng.below(CORPORATION_COUNT);
         let alliance_id = self.corporation(corporation_id).and_then(|c| c.alliance_id);
         let security_status = ((rng.unit() * 15.0 - 10.0) * 10.0).round() / 10.0;
-        Some(Character { name, corporation_id, alliance_id, security_status })
+        Some(Character {
+            name,
+            corporation_id,
+            alliance_id,
+            security_status,
+        })
     }
 
     pub fn corporation(&self, id: u64) -> Option<Corporation> {
         if let Some((_, _, _, name, ticker)) = FACTIONS.iter().find(|f| f.2 == id) {
-            return Some(Corporation { name: (*name).into(), ticker: (*ticker).into(), alliance_id: None, member_count: 0 });
+            return Some(Corporation {
+                name: (*name).into(),
+                ticker: (*ticker).into(),
+                alliance_id: None,
+                member_count: 0,
+            });
         }
         if !(CORPORATION_BASE..CORPORATION_BASE + CORPORATION_COUNT).contains(&id) {
             return None;
@@ -242,7 +276,12 @@ impl World {
         let name = format!("{} {}", Self::word(&mut rng, 2), rng.pick(&CORP_SUFFIXES));
         let ticker = Self::ticker(&mut rng, &name, 4);
         let alliance_id = (!rng.chance(0.25)).then(|| ALLIANCE_BASE + rng.below(ALLIANCE_COUNT));
-        Some(Corporation { name, ticker, alliance_id, member_count: 1 + rng.below(500) })
+        Some(Corporation {
+            name,
+            ticker,
+            alliance_id,
+            member_count: 1 + rng.below(500),
+        })
     }
 
     pub fn alliance(&self, id: u64) -> Option<Alliance> {
@@ -250,7 +289,11 @@ impl World {
             return None;
         }
         let mut rng = self.rng_for(id);
-        let name = format!("{} {}", Self::word(&mut rng, 3), rng.pick(&ALLIANCE_SUFFIXES));
+        let name = format!(
+            "{} {}",
+            Self::word(&mut rng, 3),
+            rng.pick(&ALLIANCE_SUFFIXES)
+        );
         let ticker = Self::ticker(&mut rng, &name, 5);
         Some(Alliance { name, ticker })
     }
@@ -261,7 +304,11 @@ impl World {
 
     /// `(name, group_id)` of a ship or item type.
     pub fn inventory_type(&self, id: u64) -> Option<(&'static str, u64)> {
-        SHIPS.iter().chain(ITEMS.iter()).find(|t| t.0 == id).map(|t| (t.2, t.1))
+        SHIPS
+            .iter()
+            .chain(ITEMS.iter())
+            .find(|t| t.0 == id)
+            .map(|t| (t.2, t.1))
     }
 
     pub fn faction(&self, id: u64) -> Option<&'static str> {
@@ -293,7 +340,12 @@ impl World {
     pub fn kill(&self, index: u64, now: i64) -> SimKill {
         let mut rng = Rng::new(self.seed ^ KILL_STREAM.rotate_left(40), index);
         let killmail_id = KILLMAIL_BASE + index;
-        let hash = format!("{:016x}{:016x}{:08x}", rng.next_u64(), rng.next_u64(), rng.next_u64() as u32);
+        let hash = format!(
+            "{:016x}{:016x}{:08x}",
+            rng.next_u64(),
+            rng.next_u64(),
+            rng.next_u64() as u32
+        );
         let system_id = rng.pick(&SYSTEMS).0;
 
         let attacker_count = match rng.below(10) {
@@ -324,9 +376,16 @@ impl World {
             })
             .collect();
 
-        let victim_ship = if rng.chance(0.15) { SHIPS[0].0 } else { rng.pick(&SHIPS[1..]).0 };
+        let victim_ship = if rng.chance(0.15) {
+            SHIPS[0].0
+        } else {
+            rng.pick(&SHIPS[1..]).0
+        };
         let victim_id = CHARACTER_BASE + rng.below(CHARACTER_COUNT);
-        let mut victim = self.pilot(victim_id, json!({"ship_type_id": victim_ship, "damage_taken": total_damage}));
+        let mut victim = self.pilot(
+            victim_id,
+            json!({"ship_type_id": victim_ship, "damage_taken": total_damage}),
+        );
         if let Some(v) = victim.as_object_mut() {
             v.remove("security_status");
             let coordinate = |rng: &mut Rng| ((rng.unit() - 0.5) * 2.0e12).round() / 1000.0;
@@ -358,7 +417,12 @@ impl World {
             "victim": victim,
             "attackers": attackers,
         });
-        SimKill { killmail_id, hash, esi, zkb }
+        SimKill {
+            killmail_id,
+            hash,
+            esi,
+            zkb,
+        }
     }
 
     /// A pilot's ids (character, corporation, alliance) merged into `extra`.
@@ -405,7 +469,10 @@ mod tests {
         let (a, b, c) = (World::new(7), World::new(7), World::new(8));
         assert_eq!(a.kill(3, 0).esi, b.kill(3, 0).esi);
         assert_ne!(a.kill(3, 0).esi, c.kill(3, 0).esi);
-        assert_eq!(a.character(CHARACTER_BASE).map(|c| c.name), b.character(CHARACTER_BASE).map(|c| c.name));
+        assert_eq!(
+            a.character(CHARACTER_BASE).map(|c| c.name),
+            b.character(CHARACTER_BASE).map(|c| c.name)
+        );
     }
 
     #[test]
@@ -421,7 +488,14 @@ mod tests {
                 assert!(w.name(id.get()).is_some(), "character {id}");
             }
             for a in &km.attackers {
-                for id in [a.corporation_id.map(|i| i.get()), a.alliance_id.map(|i| i.get()), a.ship_type_id.map(|i| i.get())].into_iter().flatten() {
+                for id in [
+                    a.corporation_id.map(|i| i.get()),
+                    a.alliance_id.map(|i| i.get()),
+                    a.ship_type_id.map(|i| i.get()),
+                ]
+                .into_iter()
+                .flatten()
+                {
                     assert!(w.name(id).is_some(), "attacker id {id}");
                 }
             }
@@ -433,7 +507,9 @@ mod tests {
         let w = World::new(3);
         for i in 0..50 {
             let k = w.kill(i, 0);
-            let blows = k.esi["attackers"].as_array().map_or(0, |a| a.iter().filter(|x| x["final_blow"] == true).count());
+            let blows = k.esi["attackers"]
+                .as_array()
+                .map_or(0, |a| a.iter().filter(|x| x["final_blow"] == true).count());
             assert_eq!(blows, 1);
         }
     }

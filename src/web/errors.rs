@@ -2,7 +2,7 @@
 //! documents for its route family. Handlers return `Result<_, ApiError>` and use `?`.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{error::JsonPayloadError, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{error::JsonPayloadError, web, HttpRequest, HttpResponse, ResponseError};
 use actors::model::now_iso;
 use serde_json::{json, Value};
 
@@ -14,7 +14,12 @@ pub const API_PREFIX: &str = "/api/v1/";
 pub enum ApiError {
     /// Kills routes: `{"error", "code", "details", "timestamp"}`.
     #[error("{message}")]
-    Coded { status: StatusCode, code: &'static str, message: String, details: Option<Value> },
+    Coded {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        details: Option<Value>,
+    },
     /// Subscriptions routes: `{"error": {"message", "details"}}`.
     #[error("{0}")]
     Subscription(String),
@@ -25,12 +30,21 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn coded(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Coded { status, code, message: message.into(), details: None }
+        Self::Coded {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// The engine did not answer (an actor stopped or its mailbox is gone).
     pub fn unavailable() -> Self {
-        Self::coded(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "Service temporarily unavailable")
+        Self::coded(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "Service temporarily unavailable",
+        )
     }
 
     /// A route that does not exist, in the envelope its path calls for.
@@ -45,7 +59,11 @@ impl ApiError {
     /// A path that exists, asked with a method it does not serve.
     pub fn method_not_allowed_for(path: &str) -> Self {
         if path.starts_with(API_PREFIX) {
-            Self::coded(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method Not Allowed")
+            Self::coded(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "Method Not Allowed",
+            )
         } else {
             Self::Plain(StatusCode::METHOD_NOT_ALLOWED)
         }
@@ -70,10 +88,17 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let body = match self {
-            Self::Coded { code, message, details, .. } => {
+            Self::Coded {
+                code,
+                message,
+                details,
+                ..
+            } => {
                 json!({"error": message, "code": code, "details": details, "timestamp": now_iso()})
             }
-            Self::Subscription(message) => json!({"error": {"message": message, "details": message}}),
+            Self::Subscription(message) => {
+                json!({"error": {"message": message, "details": message}})
+            }
             Self::Plain(status) => json!({
                 "error": status.canonical_reason().unwrap_or("Error"),
                 "status": status.as_str(),
@@ -85,12 +110,21 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The JSON body extractor's settings: a size cap and [`json_error`] for unreadable bodies.
+pub fn json_config(max_body_bytes: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(max_body_bytes)
+        .error_handler(json_error)
+}
+
 /// Maps a JSON body that cannot be read to its envelope: malformed → 400, too large → 413,
 /// not JSON at all → 415. Handlers take loosely typed JSON and validate it themselves, so a body
 /// that parses but has the wrong shape gets the route's own, specific error instead.
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let status = match &err {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
         JsonPayloadError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         _ => StatusCode::BAD_REQUEST,
     };
@@ -114,7 +148,10 @@ mod tests {
     async fn unknown_api_paths_get_the_coded_envelope() {
         let (status, body) = body_of(ApiError::not_found_for("/api/v1/nope")).await;
         assert_eq!(status, 404);
-        assert_eq!((&body["error"], &body["code"], &body["details"]), (&json!("Not Found"), &json!("NOT_FOUND"), &Value::Null));
+        assert_eq!(
+            (&body["error"], &body["code"], &body["details"]),
+            (&json!("Not Found"), &json!("NOT_FOUND"), &Value::Null)
+        );
         assert!(body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
     }
 
@@ -125,10 +162,64 @@ mod tests {
         assert_eq!(body, json!({"error": "Not Found", "status": "404"}));
     }
 
+    /// A JSON route as the application mounts them: the app's JSON config, a loosely typed body.
+    async fn json_route_answer(content_type: &str, body: &str) -> (u16, Value) {
+        use actix_web::{test as actix_test, App};
+        async fn echo(body: web::Json<Value>) -> HttpResponse {
+            HttpResponse::Ok().json(body.into_inner())
+        }
+        let app = actix_test::init_service(
+            App::new()
+                .app_data(json_config(64))
+                .route("/", web::post().to(echo)),
+        )
+        .await;
+        let req = actix_test::TestRequest::post()
+            .uri("/")
+            .insert_header(("content-type", content_type))
+            .set_payload(body.to_owned())
+            .to_request();
+        let res = actix_test::call_service(&app, req).await;
+        let status = res.status().as_u16();
+        let bytes = to_bytes(res.into_body()).await.expect("body");
+        (status, serde_json::from_slice(&bytes).expect("json"))
+    }
+
+    #[actix_web::test]
+    async fn a_malformed_json_body_is_a_plain_400() {
+        let (status, body) = json_route_answer("application/json", "{\"system_ids\": [1,").await;
+        assert_eq!(
+            (status, body),
+            (400, json!({"error": "Bad Request", "status": "400"}))
+        );
+    }
+
+    #[actix_web::test]
+    async fn an_oversized_body_is_413_and_a_non_json_body_is_415() {
+        let (status, body) =
+            json_route_answer("application/json", &format!("[{}]", "1,".repeat(40) + "1")).await;
+        assert_eq!(
+            (status, body),
+            (413, json!({"error": "Payload Too Large", "status": "413"}))
+        );
+        let (status, _) = json_route_answer("text/plain", "[]").await;
+        assert_eq!(status, 415);
+    }
+
+    #[actix_web::test]
+    async fn well_formed_json_of_any_shape_reaches_the_handler_for_its_own_validation() {
+        let (status, body) = json_route_answer("application/json", r#"{"system_ids": "x"}"#).await;
+        assert_eq!((status, body), (200, json!({"system_ids": "x"})));
+    }
+
     #[actix_web::test]
     async fn subscription_errors_repeat_the_message_as_details() {
-        let (status, body) = body_of(ApiError::Subscription("subscriber_id is required".into())).await;
+        let (status, body) =
+            body_of(ApiError::Subscription("subscriber_id is required".into())).await;
         assert_eq!(status, 400);
-        assert_eq!(body, json!({"error": {"message": "subscriber_id is required", "details": "subscriber_id is required"}}));
+        assert_eq!(
+            body,
+            json!({"error": {"message": "subscriber_id is required", "details": "subscriber_id is required"}})
+        );
     }
 }

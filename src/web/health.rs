@@ -9,7 +9,9 @@ use serde::Serialize;
 use super::{errors::ApiError, json, AppState};
 
 pub async fn ping() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("pong")
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("pong")
 }
 
 #[derive(Serialize)]
@@ -21,6 +23,16 @@ struct HealthBody {
 
 pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let report = state.engine.monitor.send(GetHealth).await?;
-    let status = if report.healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    Ok(json(status, &HealthBody { report, timestamp: now_iso() }))
+    let status = if report.healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok(json(
+        status,
+        &HealthBody {
+            report,
+            timestamp: now_iso(),
+        },
+    ))
 }

@@ -35,14 +35,18 @@ pub async fn request_id(
 }
 
 fn is_token(v: &str) -> bool {
-    (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    (1..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 /// 22 URL-safe characters carrying 128 random bits (the shape of the service's public ids).
 pub fn random_id() -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bits: u128 = rand::rng().random();
-    (0..22).map(|i| char::from(ALPHABET[((bits >> (i * 6)) & 63) as usize])).collect()
+    (0..22)
+        .map(|i| char::from(ALPHABET[((bits >> (i * 6)) & 63) as usize]))
+        .collect()
 }
 
 #[cfg(test)]

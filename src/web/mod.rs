@@ -50,7 +50,9 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
 /// A JSON response with the service's content type.
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     match serde_json::to_vec(body) {
-        Ok(bytes) => HttpResponse::build(status).content_type(JSON_CONTENT_TYPE).body(bytes),
+        Ok(bytes) => HttpResponse::build(status)
+            .content_type(JSON_CONTENT_TYPE)
+            .body(bytes),
         Err(e) => {
             log::error!("response serialization failed error={e}");
             HttpResponse::InternalServerError().finish()

@@ -12,9 +12,17 @@ use super::lenient;
 /// R2Z2's `sequence.json`. zKillboard has used both `sequence` and `sequence_id` as the key.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct SequenceFile {
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sequence: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sequence_id: Option<u64>,
 }
 
@@ -61,7 +69,8 @@ pub struct FeedKill {
 /// An R2Z2 object after classification.
 #[derive(Clone, Debug, PartialEq)]
 pub enum R2z2Entry {
-    Kill(FeedKill),
+    /// Boxed: a kill is large and placeholders are common enough not to pay for its size.
+    Kill(Box<FeedKill>),
     /// A null `killmail_id`, `hash` or `esi`: nothing to process, only to count.
     Placeholder,
 }
@@ -69,13 +78,13 @@ pub enum R2z2Entry {
 impl R2z2Object {
     pub fn classify(self) -> R2z2Entry {
         match (self.killmail_id, self.hash, self.esi) {
-            (Some(killmail_id), Some(hash), Some(esi)) => R2z2Entry::Kill(FeedKill {
+            (Some(killmail_id), Some(hash), Some(esi)) => R2z2Entry::Kill(Box::new(FeedKill {
                 killmail_id,
                 hash,
                 esi: Some(esi),
                 zkb: self.zkb.unwrap_or_default(),
                 updates_sequence: self.sequence_updated,
-            }),
+            })),
             _ => R2z2Entry::Placeholder,
         }
     }
@@ -103,7 +112,9 @@ impl RedisqPackage {
     /// The kill, or `None` when the package lacks the id or the hash needed to fetch it.
     pub fn into_feed_kill(self) -> Option<FeedKill> {
         let zkb = self.zkb?;
-        let killmail_id = self.kill_id.or(self.killmail.as_ref().and_then(|k| k.killmail_id))?;
+        let killmail_id = self
+            .kill_id
+            .or(self.killmail.as_ref().and_then(|k| k.killmail_id))?;
         Some(FeedKill {
             killmail_id,
             hash: zkb.hash.clone()?,
@@ -121,7 +132,8 @@ mod tests {
     #[test]
     fn the_sequence_file_accepts_either_key() {
         let a: SequenceFile = serde_json::from_str(r#"{"sequence": 96000000}"#).expect("parses");
-        let b: SequenceFile = serde_json::from_str(r#"{"sequence_id": "96000001"}"#).expect("parses");
+        let b: SequenceFile =
+            serde_json::from_str(r#"{"sequence_id": "96000001"}"#).expect("parses");
         assert_eq!((a.head(), b.head()), (Some(96000000), Some(96000001)));
     }
 
@@ -141,7 +153,9 @@ mod tests {
                 "sequence_id": 9, "sequence_updated": 3}"#,
         )
         .expect("parses");
-        let R2z2Entry::Kill(kill) = o.classify() else { panic!("a kill") };
+        let R2z2Entry::Kill(kill) = o.classify() else {
+            panic!("a kill")
+        };
         assert_eq!(kill.updates_sequence, Some(3));
         assert_eq!(kill.zkb.total_value, Some(2.0));
     }
@@ -152,8 +166,18 @@ mod tests {
             r#"{"package": {"killID": 123, "zkb": {"hash": "abc", "href": "https://esi.evetech.net/x"}}}"#,
         )
         .expect("parses");
-        let kill = r.package.and_then(RedisqPackage::into_feed_kill).expect("a kill");
-        assert_eq!((kill.killmail_id.get(), kill.hash.as_str(), kill.esi.is_none()), (123, "abc", true));
+        let kill = r
+            .package
+            .and_then(RedisqPackage::into_feed_kill)
+            .expect("a kill");
+        assert_eq!(
+            (
+                kill.killmail_id.get(),
+                kill.hash.as_str(),
+                kill.esi.is_none()
+            ),
+            (123, "abc", true)
+        );
     }
 
     #[test]
@@ -164,7 +188,8 @@ mod tests {
 
     #[test]
     fn a_package_without_hash_is_not_a_kill() {
-        let r: RedisqResponse = serde_json::from_str(r#"{"package": {"killID": 1, "zkb": {}}}"#).expect("parses");
+        let r: RedisqResponse =
+            serde_json::from_str(r#"{"package": {"killID": 1, "zkb": {}}}"#).expect("parses");
         assert!(r.package.and_then(RedisqPackage::into_feed_kill).is_none());
     }
 }

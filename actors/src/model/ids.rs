@@ -136,13 +136,21 @@ mod tests {
 
     #[test]
     fn a_plus_sign_and_leading_zeros_are_accepted() {
-        assert_eq!("+0030000142".parse::<SystemId>().map(SystemId::get), Ok(30000142));
-        assert_eq!("30000142".parse::<SystemId>().map(SystemId::get), Ok(30000142));
+        assert_eq!(
+            "+0030000142".parse::<SystemId>().map(SystemId::get),
+            Ok(30000142)
+        );
+        assert_eq!(
+            "30000142".parse::<SystemId>().map(SystemId::get),
+            Ok(30000142)
+        );
     }
 
     #[test]
     fn anything_else_is_refused() {
-        for bad in ["", "+", " 1", "1 ", "-1", "1.0", "1e3", "0x10", "++1", "abc", "１"] {
+        for bad in [
+            "", "+", " 1", "1 ", "-1", "1.0", "1e3", "0x10", "++1", "abc", "１",
+        ] {
             assert!(bad.parse::<SystemId>().is_err(), "{bad:?} must be refused");
         }
     }
@@ -150,14 +158,20 @@ mod tests {
     #[test]
     fn zero_and_overflow_are_refused_with_their_reason() {
         assert_eq!("000".parse::<KillmailId>(), Err(IdParseError::Zero));
-        assert_eq!("99999999999999999999".parse::<KillmailId>(), Err(IdParseError::TooLarge));
+        assert_eq!(
+            "99999999999999999999".parse::<KillmailId>(),
+            Err(IdParseError::TooLarge)
+        );
     }
 
     #[test]
     fn ids_serialize_as_bare_integers() {
         let id = CharacterId::new(95465499).expect("non-zero");
         assert_eq!(serde_json::to_string(&id).expect("serializes"), "95465499");
-        assert_eq!(serde_json::from_str::<CharacterId>("95465499").ok(), Some(id));
+        assert_eq!(
+            serde_json::from_str::<CharacterId>("95465499").ok(),
+            Some(id)
+        );
     }
 
     #[test]

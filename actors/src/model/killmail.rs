@@ -9,124 +9,298 @@
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::ids::{AllianceId, CharacterId, CorporationId, FactionId, GroupId, KillmailId, SystemId, TypeId};
+use super::ids::{
+    AllianceId, CharacterId, CorporationId, FactionId, GroupId, KillmailId, SystemId, TypeId,
+};
 use super::lenient;
 use super::time::{BadTimestamp, KillTime};
 
 /// The victim of a kill: ESI's `victim` plus the names the enricher fills in.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Victim {
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub character_id: Option<CharacterId>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub character_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub corporation_id: Option<CorporationId>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub corporation_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub corporation_ticker: Option<String>,
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alliance_id: Option<AllianceId>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alliance_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alliance_ticker: Option<String>,
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub faction_id: Option<FactionId>,
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ship_type_id: Option<TypeId>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ship_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ship_group_id: Option<GroupId>,
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub damage_taken: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::object_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::object_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub position: Option<Position>,
     /// ESI's fitted and cargo items, one nesting level (containers hold items). The original
     /// service dropped them; clients that do not want them ignore the key.
-    #[serde(default, deserialize_with = "lenient::list_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::list_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub items: Option<Vec<Item>>,
 }
 
 /// One attacker: ESI's attacker plus the names the enricher fills in.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Attacker {
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub character_id: Option<CharacterId>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub character_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub corporation_id: Option<CorporationId>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub corporation_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub corporation_ticker: Option<String>,
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alliance_id: Option<AllianceId>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alliance_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alliance_ticker: Option<String>,
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub faction_id: Option<FactionId>,
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ship_type_id: Option<TypeId>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ship_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub weapon_type_id: Option<TypeId>,
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub damage_done: Option<u64>,
     /// Always sent: clients pick the final-blow attacker by it, and ESI's absent means `false`.
     #[serde(default, deserialize_with = "lenient::bool_or_false")]
     pub final_blow: bool,
-    #[serde(default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::f64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security_status: Option<f64>,
 }
 
 /// Where the victim died, in metres within the system.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Position {
-    #[serde(default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::f64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub x: Option<f64>,
-    #[serde(default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::f64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub y: Option<f64>,
-    #[serde(default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::f64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub z: Option<f64>,
 }
 
 /// A top-level item of the victim's ship; containers carry their contents in `items`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Item {
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub item_type_id: Option<TypeId>,
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub flag: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub singleton: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub quantity_destroyed: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub quantity_dropped: Option<u64>,
     /// Contents of a container. ESI nests one level only; deeper levels are not modelled.
-    #[serde(default, deserialize_with = "lenient::list_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::list_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub items: Option<Vec<NestedItem>>,
 }
 
 /// An item inside a container.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct NestedItem {
-    #[serde(default, deserialize_with = "lenient::id_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub item_type_id: Option<TypeId>,
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub flag: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub singleton: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub quantity_destroyed: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub quantity_dropped: Option<u64>,
 }
 
@@ -134,19 +308,52 @@ pub struct NestedItem {
 /// notifier and the map read as they are.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Zkb {
-    #[serde(rename = "locationID", default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "locationID",
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub location_id: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub hash: Option<String>,
-    #[serde(rename = "fittedValue", default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "fittedValue",
+        default,
+        deserialize_with = "lenient::f64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fitted_value: Option<f64>,
-    #[serde(rename = "droppedValue", default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "droppedValue",
+        default,
+        deserialize_with = "lenient::f64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub dropped_value: Option<f64>,
-    #[serde(rename = "destroyedValue", default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "destroyedValue",
+        default,
+        deserialize_with = "lenient::f64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destroyed_value: Option<f64>,
-    #[serde(rename = "totalValue", default, deserialize_with = "lenient::f64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "totalValue",
+        default,
+        deserialize_with = "lenient::f64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub total_value: Option<f64>,
-    #[serde(default, deserialize_with = "lenient::u64_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub points: Option<u64>,
     #[serde(default, deserialize_with = "lenient::bool_or_false")]
     pub npc: bool,
@@ -154,11 +361,19 @@ pub struct Zkb {
     pub solo: bool,
     #[serde(default, deserialize_with = "lenient::bool_or_false")]
     pub awox: bool,
-    #[serde(default, deserialize_with = "lenient::strings_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::strings_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub labels: Option<Vec<String>>,
     /// zKillboard's link to the killmail on the public ESI host. Kept for clients; the service
     /// itself never follows it (it fetches from the configured ESI base URL).
-    #[serde(default, deserialize_with = "lenient::string_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub href: Option<String>,
 }
 
@@ -313,7 +528,13 @@ mod tests {
 
     #[test]
     fn each_required_field_is_named_when_missing() {
-        for field in ["killmail_id", "killmail_time", "solar_system_id", "victim", "attackers"] {
+        for field in [
+            "killmail_id",
+            "killmail_time",
+            "solar_system_id",
+            "victim",
+            "attackers",
+        ] {
             let err = refusal(|v| {
                 v.as_object_mut().expect("object").remove(field);
             });
@@ -332,7 +553,8 @@ mod tests {
     #[test]
     fn unknown_values_are_omitted_never_null() {
         let esi: EsiKillmail = serde_json::from_value(minimal_esi()).expect("parses");
-        let text = serde_json::to_string(&esi.into_killmail(None).expect("valid")).expect("serializes");
+        let text =
+            serde_json::to_string(&esi.into_killmail(None).expect("valid")).expect("serializes");
         assert!(!text.contains("null"), "{text}");
         assert!(!text.contains("\"zkb\""), "{text}");
     }
@@ -341,15 +563,24 @@ mod tests {
     fn zkb_flags_default_to_false() {
         let zkb: Zkb = serde_json::from_str(r#"{"totalValue": 10}"#).expect("parses");
         let out = serde_json::to_value(&zkb).expect("serializes");
-        assert_eq!(out, json!({"totalValue": 10.0, "npc": false, "solo": false, "awox": false}));
+        assert_eq!(
+            out,
+            json!({"totalValue": 10.0, "npc": false, "solo": false, "awox": false})
+        );
     }
 
     #[test]
     fn the_canonical_shape_reads_back_into_the_same_killmail() {
         let esi: EsiKillmail = serde_json::from_value(minimal_esi()).expect("parses");
-        let mut km = esi.into_killmail(Some(Zkb { total_value: Some(5.0), ..Zkb::default() })).expect("valid");
+        let mut km = esi
+            .into_killmail(Some(Zkb {
+                total_value: Some(5.0),
+                ..Zkb::default()
+            }))
+            .expect("valid");
         km.solar_system_name = Some("Jita".into());
-        let back: Killmail = serde_json::from_slice(&serde_json::to_vec(&km).expect("ser")).expect("de");
+        let back: Killmail =
+            serde_json::from_slice(&serde_json::to_vec(&km).expect("ser")).expect("de");
         assert_eq!(back, km);
     }
 }

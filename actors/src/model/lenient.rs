@@ -9,7 +9,9 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 
 /// Largest integer an `f64` holds exactly; integral floats above it are not trusted as ids.
 const MAX_EXACT_F64_INT: f64 = 9_007_199_254_740_992.0;
@@ -324,7 +326,8 @@ mod tests {
 
     #[test]
     fn wrong_shapes_become_unknown_without_failing_the_rest() {
-        let p = probe(r#"{"n":{"x":[1,2]},"f":[1],"b":"maybe","s":7,"o":"x","l":{"n":1},"ls":"a"}"#);
+        let p =
+            probe(r#"{"n":{"x":[1,2]},"f":[1],"b":"maybe","s":7,"o":"x","l":{"n":1},"ls":"a"}"#);
         assert_eq!((p.n, p.f, p.b, p.s), (None, None, None, None));
         assert!(p.o.is_none() && p.l.is_none() && p.ls.is_none());
     }

@@ -10,7 +10,10 @@ pub mod time;
 
 pub use feed::{FeedKill, R2z2Entry, R2z2Object, RedisqPackage, RedisqResponse, SequenceFile};
 pub use ids::{
-    AllianceId, CharacterId, CorporationId, FactionId, GroupId, IdParseError, KillmailId, SystemId, TypeId,
+    AllianceId, CharacterId, CorporationId, FactionId, GroupId, IdParseError, KillmailId, SystemId,
+    TypeId,
 };
-pub use killmail::{Attacker, EsiKillmail, InvalidKillmail, Item, Killmail, NestedItem, Position, Victim, Zkb};
+pub use killmail::{
+    Attacker, EsiKillmail, InvalidKillmail, Item, Killmail, NestedItem, Position, Victim, Zkb,
+};
 pub use time::{now_iso, KillTime};

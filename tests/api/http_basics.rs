@@ -1,0 +1,189 @@
+//! What every client sees before any kill data: ping, health, envelopes, HEAD, trailing slashes,
+//! request ids, shutdown.
+
+use actix_web::http::{Method, StatusCode};
+use serde_json::json;
+use wanderer_kills::simulator::SimConfig;
+
+use crate::helpers::{spawn_app, spawn_app_with};
+
+#[actix_web::test]
+async fn ping_answers_pong_as_plain_text() {
+    let app = spawn_app().await;
+
+    let reply = app.get("/ping").await;
+
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "pong");
+    assert!(reply
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/plain")));
+}
+
+#[actix_web::test]
+async fn health_reports_ok_with_the_documented_blocks() {
+    let app = spawn_app().await;
+
+    let reply = app.health().await;
+
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    let body = reply.json();
+    assert_eq!(body["healthy"], true);
+    assert_eq!(body["status"], "ok");
+    assert!(body["details"].is_object());
+    assert_eq!(body["circuit_breaker"]["circuit_state"], "closed");
+    assert_eq!(body["circuit_breaker"]["consecutive_errors"], 0);
+    assert!(body["circuit_breaker"]["max_consecutive_errors"]
+        .as_u64()
+        .is_some_and(|m| m > 0));
+    assert!(body["connection_monitor"].is_object());
+    let timestamp = body["timestamp"].as_str().expect("timestamp");
+    assert!(
+        timestamp.ends_with('Z') && timestamp.contains('.'),
+        "{timestamp}"
+    );
+}
+
+#[actix_web::test]
+async fn with_the_feed_off_the_service_runs_and_says_so() {
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.engine.feed.source = actors::config::FeedSource::Off
+    })
+    .await;
+
+    let body = app.health().await.json();
+
+    assert_eq!(body["healthy"], true);
+    assert_eq!(body["details"]["feed"]["status"], "disabled");
+    assert_eq!(
+        app.sim.total_requests(),
+        0,
+        "no upstream call with the feed off"
+    );
+}
+
+#[actix_web::test]
+async fn an_unknown_path_gets_the_plain_404_envelope() {
+    let app = spawn_app().await;
+
+    let reply = app.get("/no/such/thing").await;
+
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.json(), json!({"error": "Not Found", "status": "404"}));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+}
+
+#[actix_web::test]
+async fn an_unknown_api_path_gets_the_coded_404_envelope_for_any_method() {
+    let app = spawn_app().await;
+
+    for method in [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+    ] {
+        let reply = app
+            .request(method.clone(), "/api/v1/no/such/route", &[], None)
+            .await;
+
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method}");
+        let body = reply.json();
+        assert_eq!(body["error"], "Not Found", "{method}");
+        assert_eq!(body["code"], "NOT_FOUND", "{method}");
+        assert_eq!(body["details"], serde_json::Value::Null, "{method}");
+        assert!(
+            body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{method}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_wrong_method_on_a_known_path_is_405_in_the_plain_envelope() {
+    let app = spawn_app().await;
+
+    let reply = app.request(Method::DELETE, "/health", &[], None).await;
+
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        reply.json(),
+        json!({"error": "Method Not Allowed", "status": "405"})
+    );
+}
+
+#[actix_web::test]
+async fn a_trailing_slash_is_ignored() {
+    let app = spawn_app().await;
+
+    assert_eq!(app.get("/ping/").await.text(), "pong");
+    assert_eq!(app.get("/health/").await.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn head_works_wherever_get_does_and_sends_no_body() {
+    let app = spawn_app().await;
+
+    let get = app.get("/health").await;
+    let head = app.head("/health").await;
+
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-type"), get.header("content-type"));
+    assert_eq!(app.head("/ping").await.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn every_response_carries_a_request_id_errors_included() {
+    let app = spawn_app().await;
+
+    let ids: Vec<String> = [
+        app.get("/ping").await,
+        app.get("/nope").await,
+        app.get("/api/v1/nope").await,
+    ]
+    .iter()
+    .map(|r| r.header("x-request-id").expect("x-request-id").to_owned())
+    .collect();
+
+    assert!(ids.iter().all(|id| id.len() == 22), "{ids:?}");
+    assert!(ids[0] != ids[1] && ids[1] != ids[2]);
+}
+
+#[actix_web::test]
+async fn a_callers_request_id_is_echoed() {
+    let app = spawn_app().await;
+
+    let reply = app
+        .request(Method::GET, "/ping", &[("x-request-id", "trace-42")], None)
+        .await;
+
+    assert_eq!(reply.header("x-request-id"), Some("trace-42"));
+}
+
+#[actix_web::test]
+async fn after_shutdown_the_port_no_longer_answers() {
+    let mut app = spawn_app().await;
+    assert_eq!(app.get("/ping").await.status, StatusCode::OK);
+
+    app.shutdown();
+
+    let address = format!("127.0.0.1:{}", app.port);
+    let mut refused = false;
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(&address).is_err() {
+            refused = true;
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the listener closed after shutdown");
+}

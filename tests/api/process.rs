@@ -1,0 +1,186 @@
+//! The real binary as an operator runs it: signals, bad configuration, the container health
+//! check, and the simulator command.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_wanderer-kills");
+
+/// A child process whose log lines arrive on a channel.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let data = std::env::temp_dir().join(format!("wk-process-{}", std::process::id()));
+        let mut child = Command::new(BINARY)
+            .args(args)
+            .env_clear()
+            .env("APP_ENVIRONMENT", "test")
+            .env("LOG_LEVEL", "info")
+            .env("DATA_DIR", data)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary starts");
+        let (tx, lines) = mpsc::channel();
+        for stream in [
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child.stdout.take().map(|s| Box::new(s) as _),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Self { child, lines }
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    fn line_with(&self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(15)) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no log line with {needle:?}: {e}"),
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waitable") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "process did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The port from a log line such as `listening address=127.0.0.1:43211 feed=off`.
+fn port_in(line: &str) -> u16 {
+    let after = line.split("address=").nth(1).expect("address= in the line");
+    let address = after.split_whitespace().next().expect("an address");
+    address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port")
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("writes");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("reads");
+    answer
+}
+
+#[test]
+fn the_service_drains_and_exits_cleanly_on_sigterm_and_sigint() {
+    for signal in ["TERM", "INT"] {
+        let mut service = Running::start(&[], &[("KILL_FEED", "off")]);
+        let port = port_in(&service.line_with("listening address="));
+        assert!(http_get(port, "/ping").ends_with("pong"));
+
+        service.signal(signal);
+
+        let status = service.wait(Duration::from_secs(10));
+        assert!(status.success(), "SIG{signal}: {status}");
+        service.line_with("stopped");
+    }
+}
+
+#[test]
+fn an_invalid_variable_stops_startup_with_a_message_naming_it() {
+    let mut service = Running::start(&[], &[("PORT", "forty")]);
+
+    let status = service.wait(Duration::from_secs(10));
+    let message = service.line_with("PORT");
+
+    assert!(!status.success());
+    assert!(message.contains("forty"), "{message}");
+}
+
+#[test]
+fn the_healthcheck_command_passes_against_a_healthy_service_and_fails_without_one() {
+    let service = Running::start(&[], &[("KILL_FEED", "off")]);
+    let port = port_in(&service.line_with("listening address=")).to_string();
+
+    let healthy = Command::new(BINARY)
+        .args(["healthcheck", "--port", &port])
+        .status()
+        .expect("runs");
+    drop(service);
+    let gone = Command::new(BINARY)
+        .args(["healthcheck", "--port", &port])
+        .stderr(Stdio::null())
+        .status()
+        .expect("runs");
+
+    assert!(healthy.success());
+    assert!(!gone.success());
+}
+
+#[test]
+fn the_simulate_command_serves_r2z2_and_publishes_at_its_rate() {
+    let sim = Running::start(
+        &["simulate", "--port", "0", "--rate-ms", "100", "--seed", "7"],
+        &[],
+    );
+    let line = sim.line_with("R2Z2_BASE_URL=");
+    let port: u16 = line
+        .split("R2Z2_BASE_URL=http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("port in the log line");
+
+    sim.line_with("published killmail_id=");
+    sim.line_with("published killmail_id=");
+    let answer = http_get(port, "/ephemeral/96000000.json");
+
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+    assert!(answer.contains("\"killmail_id\":131000000"), "{answer}");
+}

@@ -1,0 +1,47 @@
+# wanderer-kills — common tasks. `make test` is the CI gate (see .ci/run).
+
+SIM_PORT ?= 4010
+PORT ?= 4004
+BIN := ./target/debug/wanderer-kills
+
+.PHONY: build release run test lint fmt demo simulate clean
+
+build:
+	cargo build
+
+release:
+	cargo build --release
+
+# The service on $(PORT), following the live zKillboard feed.
+run:
+	cargo run --release
+
+# Formatting, lints, then every test (unit, property, integration). This is what CI runs.
+test: lint
+	cargo test --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+# The simulator alone: zKillboard (R2Z2, RedisQ, API) and ESI on 127.0.0.1:$(SIM_PORT).
+simulate: build
+	$(BIN) simulate --port $(SIM_PORT)
+
+# Simulator and service wired together: kills flow with no internet. Ctrl-C stops both.
+demo: build
+	@$(BIN) simulate --port $(SIM_PORT) --rate-ms 2000 & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
+	sleep 1; \
+	APP_ENVIRONMENT=development PORT=$(PORT) DATA_DIR=./data/demo \
+	R2Z2_BASE_URL=http://127.0.0.1:$(SIM_PORT)/ephemeral \
+	REDISQ_BASE_URL=http://127.0.0.1:$(SIM_PORT)/listen.php \
+	ZKB_BASE_URL=http://127.0.0.1:$(SIM_PORT)/api \
+	ESI_BASE_URL=http://127.0.0.1:$(SIM_PORT) \
+	$(BIN)
+
+clean:
+	cargo clean

@@ -8,5 +8,6 @@ pub mod config;
 pub mod model;
 pub mod monitor;
 pub mod supervisor;
+pub mod upstream;
 
 pub use supervisor::Engine;

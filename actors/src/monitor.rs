@@ -219,6 +219,13 @@ impl Actor for Monitor {
     type Context = Context<Self>;
 }
 
+/// Restarted by its supervisor if it ever stops; health history restarts from "closed".
+impl actix::Supervised for Monitor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        log::warn!("monitor restarting");
+    }
+}
+
 impl Handler<GetHealth> for Monitor {
     type Result = MessageResult<GetHealth>;
 

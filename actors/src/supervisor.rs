@@ -23,7 +23,8 @@ pub struct Engine {
 impl Engine {
     /// Starts every actor on the current actix system. Must be called from within a running system.
     pub fn start(settings: EngineSettings) -> Self {
-        let monitor = Monitor::new(settings.feed.source).start();
+        let feed_source = settings.feed.source;
+        let monitor = Supervisor::start(move |_| Monitor::new(feed_source));
         log::info!(
             "engine started feed={} retention_hours={} data_dir={}",
             settings.feed.source.as_str(),

@@ -76,6 +76,8 @@ pub struct Faults {
     pub r2z2_unavailable_rate: f64,
     /// Share of R2Z2 object requests answered `200` with a body that is not the object.
     pub r2z2_garbage_rate: f64,
+    /// Share of R2Z2 requests answered `429 Too Many Requests` with `Retry-After: 1`.
+    pub r2z2_rate_limit_rate: f64,
     /// Share of zKillboard API requests answered with a 5xx.
     pub zkb_error_rate: f64,
 }

@@ -109,11 +109,26 @@ fn json_body(status: StatusCode, body: &Value) -> HttpResponse {
 // ------------------------------------------------------------------------------------------
 // R2Z2
 
+/// The injected R2Z2 refusal for this request, if any: 503, or 429 with `Retry-After`.
+fn r2z2_refusal(s: &mut super::State) -> Option<HttpResponse> {
+    let (unavailable, limited) = (
+        s.faults.r2z2_unavailable_rate,
+        s.faults.r2z2_rate_limit_rate,
+    );
+    if s.fault(unavailable) {
+        return Some(HttpResponse::ServiceUnavailable().body("Service Unavailable"));
+    }
+    s.fault(limited).then(|| {
+        HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, "1"))
+            .body("Too Many Requests")
+    })
+}
+
 async fn r2z2_sequence(shared: web::Data<Shared>) -> HttpResponse {
     let mut s = shared.lock();
-    let rate = s.faults.r2z2_unavailable_rate;
-    if s.fault(rate) {
-        return HttpResponse::ServiceUnavailable().body("Service Unavailable");
+    if let Some(refusal) = r2z2_refusal(&mut s) {
+        return refusal;
     }
     let newest = s.next_sequence.saturating_sub(1);
     let head = newest
@@ -130,10 +145,10 @@ async fn r2z2_object(shared: web::Data<Shared>, file: web::Path<String>) -> Http
         return HttpResponse::NotFound().finish();
     };
     let mut s = shared.lock();
-    let (unavailable, garbage) = (s.faults.r2z2_unavailable_rate, s.faults.r2z2_garbage_rate);
-    if s.fault(unavailable) {
-        return HttpResponse::ServiceUnavailable().body("Service Unavailable");
+    if let Some(refusal) = r2z2_refusal(&mut s) {
+        return refusal;
     }
+    let garbage = s.faults.r2z2_garbage_rate;
     let Some(object) = s.objects.get(&sequence).cloned() else {
         return HttpResponse::NotFound().finish();
     };

@@ -5,3 +5,4 @@ mod helpers;
 mod http_basics;
 mod process;
 mod simulator;
+mod upstream;

@@ -1,0 +1,274 @@
+//! The engine's upstream clients against the simulator: what each answer becomes, what they send,
+//! and how they pace themselves.
+
+use std::time::{Duration, Instant};
+
+use actors::config::UpstreamSettings;
+use actors::model::{R2z2Entry, SystemId};
+use actors::upstream::r2z2::R2z2Client;
+use actors::upstream::redisq::RedisqClient;
+use actors::upstream::zkb::ZkbClient;
+use actors::upstream::FetchError;
+use wanderer_kills::app::install_crypto_provider;
+use wanderer_kills::simulator::{route, Faults, SimConfig, SimHandle, Simulator};
+
+const USER_AGENT: &str = "wanderer-kills-tests/1.0 (ops@example.org)";
+
+fn upstream() -> UpstreamSettings {
+    install_crypto_provider();
+    UpstreamSettings {
+        user_agent: USER_AGENT.to_owned(),
+        connect_timeout_ms: 2000,
+        request_timeout_ms: 5000,
+    }
+}
+
+fn sim(config: SimConfig) -> SimHandle {
+    Simulator::start(config).expect("simulator starts")
+}
+
+#[actix_web::test]
+async fn r2z2_objects_are_not_yet_until_published_then_kills() {
+    let sim = sim(SimConfig::default());
+    let client = R2z2Client::new(&sim.r2z2_base_url(), &upstream());
+    let unpublished = wanderer_kills::simulator::FIRST_SEQUENCE;
+
+    let before = client.object(unpublished).await;
+    let published = sim.publish();
+    let head = client.head().await;
+    let after = client
+        .object(unpublished)
+        .await
+        .expect("published")
+        .classify();
+
+    assert_eq!(before.err(), Some(FetchError::NotYet));
+    assert_eq!(head, Ok(unpublished));
+    let R2z2Entry::Kill(kill) = after else {
+        panic!("a kill")
+    };
+    assert_eq!(kill.killmail_id.get(), published.kill.killmail_id);
+    assert_eq!(
+        sim.last_header(route::R2Z2_OBJECT, "user-agent").as_deref(),
+        Some(USER_AGENT)
+    );
+}
+
+#[actix_web::test]
+async fn r2z2_failures_are_told_apart_from_not_yet() {
+    let sim = sim(SimConfig::default());
+    let client = R2z2Client::new(&sim.r2z2_base_url(), &upstream());
+    let seq = sim.publish().sequence.expect("on the feed");
+
+    sim.set_faults(Faults {
+        r2z2_unavailable_rate: 1.0,
+        ..Faults::default()
+    });
+    let unavailable = client.object(seq).await.expect_err("503");
+    sim.set_faults(Faults {
+        r2z2_rate_limit_rate: 1.0,
+        ..Faults::default()
+    });
+    let limited = client.object(seq).await.expect_err("429");
+    sim.set_faults(Faults {
+        r2z2_garbage_rate: 1.0,
+        ..Faults::default()
+    });
+    let mut garbage = Vec::new();
+    for _ in 0..8 {
+        garbage.push(client.object(seq).await.map(|o| o.classify()));
+    }
+
+    assert_eq!(unavailable, FetchError::Status { status: 503 });
+    assert!(unavailable.is_transient());
+    assert_eq!(
+        limited,
+        FetchError::RateLimited {
+            status: 429,
+            retry_after: Some(Duration::from_secs(1))
+        }
+    );
+    let malformed = garbage
+        .iter()
+        .filter(|g| matches!(g, Err(FetchError::Malformed(_))))
+        .count();
+    let harmless = garbage
+        .iter()
+        .filter(|g| matches!(g, Ok(R2z2Entry::Placeholder)))
+        .count();
+    assert_eq!(
+        malformed + harmless,
+        garbage.len(),
+        "garbage never passes for a kill: {garbage:?}"
+    );
+    assert!(
+        malformed > 0,
+        "truncated or HTML bodies are reported as malformed: {garbage:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_placeholder_object_reads_as_a_placeholder() {
+    let sim = sim(SimConfig::default());
+    let client = R2z2Client::new(&sim.r2z2_base_url(), &upstream());
+    let seq = sim.publish_placeholder();
+
+    let object = client.object(seq).await.expect("served");
+
+    assert_eq!(object.classify(), R2z2Entry::Placeholder);
+}
+
+#[actix_web::test]
+async fn r2z2_calls_are_spaced_to_at_most_ten_per_second() {
+    let sim = sim(SimConfig::default());
+    let client = R2z2Client::new(&sim.r2z2_base_url(), &upstream());
+
+    let started = Instant::now();
+    for seq in 0..11 {
+        let _ = client.object(seq).await;
+    }
+
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "11 calls took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(sim.requests(route::R2Z2_OBJECT), 11);
+}
+
+#[actix_web::test]
+async fn an_unreachable_upstream_is_a_transport_error() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let client = R2z2Client::new(&format!("http://{closed}/ephemeral"), &upstream());
+
+    let error = client.head().await.expect_err("nothing listens");
+
+    assert!(matches!(error, FetchError::Transport(_)), "{error:?}");
+    assert!(error.is_transient());
+}
+
+#[actix_web::test]
+async fn redisq_waits_ttw_for_nothing_then_delivers_the_next_kill() {
+    let sim = sim(SimConfig::default());
+    let client = RedisqClient::new(&sim.redisq_url(), "wk test/1", 1, &upstream());
+
+    let nothing = client.listen().await;
+    let published = sim.publish();
+    let kill = client.listen().await.expect("answered").expect("a kill");
+
+    assert_eq!(nothing, Ok(None));
+    assert_eq!(kill.killmail_id.get(), published.kill.killmail_id);
+    assert_eq!(kill.hash, published.kill.hash);
+    assert!(
+        kill.esi.is_none(),
+        "this endpoint does not embed the killmail"
+    );
+}
+
+#[actix_web::test]
+async fn redisq_follows_redirects_and_uses_an_embedded_killmail() {
+    let sim = sim(SimConfig {
+        redisq_redirects: true,
+        redisq_embeds_killmail: true,
+        ..SimConfig::default()
+    });
+    let client = RedisqClient::new(&sim.redisq_url(), "q", 1, &upstream());
+    assert_eq!(client.listen().await, Ok(None));
+    let published = sim.publish();
+
+    let kill = client.listen().await.expect("answered").expect("a kill");
+
+    let km = kill
+        .esi
+        .expect("embedded")
+        .into_killmail(Some(kill.zkb))
+        .expect("valid");
+    assert_eq!(km.killmail_id.get(), published.kill.killmail_id);
+}
+
+#[actix_web::test]
+async fn zkb_lists_a_systems_history_with_whole_hours_and_finds_kills_by_id() {
+    let sim = sim(SimConfig::default());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let old = sim.add_history(|k| {
+        k.set_system(30002187);
+        k.set_age(now, 3600);
+    });
+    let client = ZkbClient::new(&sim.zkb_base_url(), Duration::ZERO, &upstream());
+    let amarr = SystemId::new(30002187).expect("id");
+
+    let listed = client
+        .system_kills(amarr, Duration::from_secs(5400))
+        .await
+        .expect("listed");
+    let by_id = client
+        .kill(actors::model::KillmailId::new(old.kill.killmail_id).expect("id"))
+        .await;
+    let unknown = client
+        .kill(actors::model::KillmailId::new(1).expect("id"))
+        .await;
+
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].killmail_id.get(), listed[0].hash.as_str()),
+        (old.kill.killmail_id, old.kill.hash.as_str())
+    );
+    assert_eq!(
+        sim.requests_to("/api/systemID/30002187/pastSeconds/7200"),
+        1,
+        "5400 s rounds up to 2 h"
+    );
+    assert_eq!(
+        by_id.expect("answered").map(|r| r.killmail_id.get()),
+        Some(old.kill.killmail_id)
+    );
+    assert_eq!(unknown, Ok(None));
+}
+
+#[actix_web::test]
+async fn zkb_calls_are_paced() {
+    let sim = sim(SimConfig::default());
+    let client = ZkbClient::new(&sim.zkb_base_url(), Duration::from_millis(200), &upstream());
+    let jita = SystemId::new(30000142).expect("id");
+
+    let started = Instant::now();
+    for _ in 0..4 {
+        client
+            .system_kills(jita, Duration::from_secs(3600))
+            .await
+            .expect("listed");
+    }
+
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[actix_web::test]
+async fn zkb_server_errors_are_transient_failures() {
+    let sim = sim(SimConfig::default());
+    sim.set_faults(Faults {
+        zkb_error_rate: 1.0,
+        ..Faults::default()
+    });
+    let client = ZkbClient::new(&sim.zkb_base_url(), Duration::ZERO, &upstream());
+
+    let error = client
+        .system_kills(
+            SystemId::new(30000142).expect("id"),
+            Duration::from_secs(3600),
+        )
+        .await
+        .expect_err("502");
+
+    assert_eq!(error, FetchError::Status { status: 502 });
+    assert!(error.is_transient());
+}

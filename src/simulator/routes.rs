@@ -322,69 +322,65 @@ fn kill_time(esi: &Value) -> Option<i64> {
 // ESI
 
 /// Applies latency, the error limit and injected errors. `Err` is the answer to send instead.
-async fn esi_gate(shared: &Shared) -> Result<[(String, String); 2], HttpResponse> {
+async fn esi_gate(shared: &Shared) -> Result<(), HttpResponse> {
     let latency = shared.lock().faults.esi_latency_ms;
     if latency > 0 {
         actix_web::rt::time::sleep(Duration::from_millis(latency)).await;
     }
+    let refusal = {
+        let mut s = shared.lock();
+        s.esi_errors.roll();
+        let rate = s.faults.esi_error_rate;
+        if s.esi_errors.remain() == 0 {
+            Some(json_body(
+                StatusCode::from_u16(420).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
+                &json!({"error": "This software has exceeded the error limit for ESI."}),
+            ))
+        } else if s.fault(rate) {
+            let statuses = [
+                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::BAD_GATEWAY,
+                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::GATEWAY_TIMEOUT,
+            ];
+            let status = statuses[s.fault_rng.below(statuses.len() as u64) as usize];
+            Some(json_body(
+                status,
+                &json!({"error": status.canonical_reason().unwrap_or("error")}),
+            ))
+        } else {
+            None
+        }
+    };
+    match refusal {
+        Some(res) => Err(finish_esi(shared, res)),
+        None => Ok(()),
+    }
+}
+
+/// Counts an answer of 400 or more against the error limit (420s excepted, as they are the limit
+/// itself), then announces what is left, as ESI does.
+fn finish_esi(shared: &Shared, mut res: HttpResponse) -> HttpResponse {
     let mut s = shared.lock();
-    s.esi_errors.roll();
-    let rate = s.faults.esi_error_rate;
-    let limited = s.esi_errors.remain() == 0;
-    let failing = !limited && s.fault(rate);
-    let headers = [
+    if res.status().as_u16() >= 400 && res.status().as_u16() != 420 {
+        s.esi_errors.errors += 1;
+    }
+    for (name, value) in [
         (
-            "x-esi-error-limit-remain".to_owned(),
+            "x-esi-error-limit-remain",
             s.esi_errors.remain().to_string(),
         ),
         (
-            "x-esi-error-limit-reset".to_owned(),
+            "x-esi-error-limit-reset",
             s.esi_errors.reset_in().to_string(),
         ),
-    ];
-    if limited {
-        let mut res = json_body(
-            StatusCode::from_u16(420).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
-            &json!({"error": "This software has exceeded the error limit for ESI. If you are a user, please contact the maintainer of this software. If you are a developer/maintainer, please make a greater effort in the future to receive valid responses. For tips on how, come have a chat with us in #esi on tweetfleet slack. If you're not on tweetfleet slack yet, you can get an invite here -> https://www.fuzzwork.co.uk/tweetfleet-slack-invites/"}),
-        );
-        add_headers(&mut res, &headers);
-        return Err(res);
-    }
-    if failing {
-        let statuses = [
-            StatusCode::INTERNAL_SERVER_ERROR,
-            StatusCode::BAD_GATEWAY,
-            StatusCode::SERVICE_UNAVAILABLE,
-            StatusCode::GATEWAY_TIMEOUT,
-        ];
-        let status = statuses[s.fault_rng.below(statuses.len() as u64) as usize];
-        s.esi_errors.errors += 1;
-        let mut res = json_body(
-            status,
-            &json!({"error": status.canonical_reason().unwrap_or("error")}),
-        );
-        add_headers(&mut res, &headers);
-        return Err(res);
-    }
-    Ok(headers)
-}
-
-/// Counts an answer of 400 or more against ESI's error limit, as ESI does.
-fn count_esi_error(shared: &Shared, res: &HttpResponse) {
-    if res.status().as_u16() >= 400 {
-        shared.lock().esi_errors.errors += 1;
-    }
-}
-
-fn add_headers(res: &mut HttpResponse, headers: &[(String, String)]) {
-    for (name, value) in headers {
-        if let (Ok(n), Ok(v)) = (
-            header::HeaderName::try_from(name.as_str()),
-            header::HeaderValue::from_str(value),
-        ) {
-            res.headers_mut().insert(n, v);
+    ] {
+        if let Ok(value) = header::HeaderValue::from_str(&value) {
+            res.headers_mut()
+                .insert(header::HeaderName::from_static(name), value);
         }
     }
+    res
 }
 
 /// Answers `found` (200) or a 404 with ESI's message, after the gate.
@@ -393,28 +389,24 @@ async fn esi_answer(
     found: impl FnOnce(&super::State) -> Option<Value>,
     missing: &str,
 ) -> HttpResponse {
-    let headers = match esi_gate(shared).await {
-        Ok(h) => h,
-        Err(refused) => return refused,
-    };
+    if let Err(refused) = esi_gate(shared).await {
+        return refused;
+    }
     let body = found(&shared.lock());
-    let mut res = match body {
+    let res = match body {
         Some(body) => json_body(StatusCode::OK, &body),
         None => json_body(StatusCode::NOT_FOUND, &json!({"error": missing})),
     };
-    count_esi_error(shared, &res);
-    add_headers(&mut res, &headers);
-    res
+    finish_esi(shared, res)
 }
 
 async fn esi_killmail(shared: web::Data<Shared>, path: web::Path<(u64, String)>) -> HttpResponse {
     let (id, hash) = path.into_inner();
-    let headers = match esi_gate(&shared).await {
-        Ok(h) => h,
-        Err(refused) => return refused,
-    };
+    if let Err(refused) = esi_gate(&shared).await {
+        return refused;
+    }
     let s = shared.lock();
-    let mut res = match s.by_id.get(&id).map(|&i| &s.kills[i].kill) {
+    let res = match s.by_id.get(&id).map(|&i| &s.kills[i].kill) {
         Some(k) if k.hash == hash => json_body(StatusCode::OK, &k.esi),
         Some(_) => json_body(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -426,9 +418,7 @@ async fn esi_killmail(shared: web::Data<Shared>, path: web::Path<(u64, String)>)
         ),
     };
     drop(s);
-    count_esi_error(&shared, &res);
-    add_headers(&mut res, &headers);
-    res
+    finish_esi(&shared, res)
 }
 
 async fn esi_names(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
@@ -447,10 +437,9 @@ async fn esi_names(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse 
             &json!({"error": "Between 1 and 1000 ids are required"}),
         );
     }
-    let headers = match esi_gate(&shared).await {
-        Ok(h) => h,
-        Err(refused) => return refused,
-    };
+    if let Err(refused) = esi_gate(&shared).await {
+        return refused;
+    }
     let world = shared.lock().world.clone();
     let mut unique = ids;
     unique.sort_unstable();
@@ -463,16 +452,14 @@ async fn esi_names(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse 
                 .map(|(name, category)| json!({"id": id, "name": name, "category": category}))
         })
         .collect();
-    let mut res = match resolved {
+    let res = match resolved {
         Some(names) => json_body(StatusCode::OK, &Value::Array(names)),
         None => json_body(
             StatusCode::NOT_FOUND,
             &json!({"error": "Ensure all IDs are valid before resolving."}),
         ),
     };
-    count_esi_error(&shared, &res);
-    add_headers(&mut res, &headers);
-    res
+    finish_esi(&shared, res)
 }
 
 async fn esi_character(shared: web::Data<Shared>, id: web::Path<u64>) -> HttpResponse {

@@ -201,7 +201,8 @@ async fn esi_refuses_what_real_esi_refuses() {
             .headers()
             .get("x-esi-error-limit-remain")
             .and_then(|v| v.to_str().ok()),
-        Some("98")
+        Some("97"),
+        "three errors so far: 422, 404 and the batch's 404"
     );
 }
 

@@ -272,3 +272,166 @@ async fn zkb_server_errors_are_transient_failures() {
     assert_eq!(error, FetchError::Status { status: 502 });
     assert!(error.is_transient());
 }
+
+// ------------------------------------------------------------------------------------------
+// ESI
+
+fn esi(sim: &SimHandle, max_retries: u32) -> actors::upstream::esi::EsiClient {
+    let settings = actors::config::EsiSettings {
+        base_url: format!("{}/latest", sim.esi_base_url()),
+        compatibility_date: "2025-08-26".to_owned(),
+        max_retries,
+    };
+    actors::upstream::esi::EsiClient::new(&settings, &upstream())
+}
+
+#[actix_web::test]
+async fn esi_completes_a_killmail_with_names_tickers_ship_and_system() {
+    let sim = sim(SimConfig::default());
+    let published = sim.publish().kill;
+    let client = esi(&sim, 0);
+    let id = actors::model::KillmailId::new(published.killmail_id).expect("id");
+
+    let killmail = client.killmail(id, &published.hash).await.expect("fetched");
+    let km = killmail.into_killmail(None).expect("valid");
+    let victim = km.victim.character_id.expect("pilot").get();
+    let character = client.character(victim).await.expect("character");
+    let corporation = client
+        .corporation(character.corporation_id.expect("corp").get())
+        .await
+        .expect("corp");
+    let ship = client
+        .inventory_type(km.victim.ship_type_id.expect("ship").get())
+        .await
+        .expect("type");
+    let system = client
+        .solar_system(km.system_id.get())
+        .await
+        .expect("system");
+
+    let world = sim.world();
+    assert_eq!(Some(character.name), world.name(victim).map(|n| n.0));
+    assert!(!corporation.ticker.is_empty());
+    assert!(ship.group_id.is_some());
+    assert_eq!(
+        Some(system.name.as_str()),
+        world.system(km.system_id.get()).map(|s| s.0)
+    );
+    assert_eq!(
+        sim.last_header(route::ESI_SYSTEM, "x-compatibility-date")
+            .as_deref(),
+        Some("2025-08-26")
+    );
+    assert_eq!(
+        sim.last_header(route::ESI_SYSTEM, "user-agent").as_deref(),
+        Some(USER_AGENT)
+    );
+}
+
+#[actix_web::test]
+async fn a_wrong_hash_or_unknown_id_is_not_found_or_refused_without_retries() {
+    let sim = sim(SimConfig::default());
+    let published = sim.publish().kill;
+    let client = esi(&sim, 3);
+    let id = actors::model::KillmailId::new(published.killmail_id).expect("id");
+
+    let wrong_hash = client.killmail(id, &"0".repeat(40)).await;
+    let unknown = client.character(5).await;
+
+    assert_eq!(wrong_hash.err(), Some(FetchError::Status { status: 422 }));
+    assert_eq!(unknown.err(), Some(FetchError::NotFound));
+    assert_eq!(
+        sim.requests(route::ESI_KILLMAIL) + sim.requests(route::ESI_CHARACTER),
+        2,
+        "no retry of a 4xx"
+    );
+}
+
+#[actix_web::test]
+async fn names_isolate_unknown_ids_by_splitting_the_failed_batch() {
+    let sim = sim(SimConfig::default());
+    let client = esi(&sim, 0);
+    let base = wanderer_kills::simulator::world::CHARACTER_BASE;
+    let known: Vec<u64> = (base..base + 6).collect();
+    let mut ids = known.clone();
+    ids.extend([5, 7]);
+
+    let names = client.names(&ids).await.expect("resolved");
+
+    let mut resolved: Vec<u64> = names.resolved.iter().map(|n| n.id).collect();
+    resolved.sort_unstable();
+    assert_eq!(resolved, known);
+    let mut unknown = names.unknown.clone();
+    unknown.sort_unstable();
+    assert_eq!(unknown, vec![5, 7]);
+    assert!(names.resolved.iter().all(|n| n.category == "character"));
+    assert!(
+        sim.requests(route::ESI_NAMES) < 2 * ids.len() as u64,
+        "bisection, not one call per id"
+    );
+}
+
+#[actix_web::test]
+async fn transient_esi_errors_are_retried_until_they_succeed() {
+    let sim = sim(SimConfig {
+        seed: 5,
+        ..SimConfig::default()
+    });
+    sim.set_faults(Faults {
+        esi_error_rate: 0.3,
+        ..Faults::default()
+    });
+    let client = esi(&sim, 6);
+
+    let mut answered = 0;
+    for ship in [670u64, 587, 603, 597, 593, 605, 32880, 16242, 16240, 621] {
+        if client.inventory_type(ship).await.is_ok() {
+            answered += 1;
+        }
+    }
+
+    assert_eq!(
+        answered, 10,
+        "with 30 % errors and 6 retries every lookup succeeds"
+    );
+    assert!(sim.requests(route::ESI_TYPE) > 10, "some were retried");
+}
+
+#[actix_web::test]
+async fn esi_stops_before_its_error_budget_is_spent_and_pauses_every_call() {
+    let sim = sim(SimConfig::default());
+    sim.set_faults(Faults {
+        esi_error_rate: 1.0,
+        ..Faults::default()
+    });
+    let client = esi(&sim, 0);
+
+    let mut paused = None;
+    for _ in 0..120 {
+        match client.inventory_type(670).await {
+            Err(FetchError::RateLimited { retry_after, .. }) => {
+                paused = retry_after;
+                break;
+            }
+            Err(_) => {}
+            Ok(_) => panic!("every call fails"),
+        }
+    }
+    let calls_before_pause = sim.requests(route::ESI_TYPE);
+    let other_route = client.solar_system(30000142).await;
+
+    assert!(
+        paused.is_some_and(|d| d > Duration::ZERO),
+        "paused: {paused:?}"
+    );
+    assert!(client.paused_until().is_some());
+    assert!(
+        calls_before_pause <= 100 - u64::from(actors::upstream::esi::ERROR_BUDGET_RESERVE),
+        "{calls_before_pause} calls"
+    );
+    assert!(
+        matches!(other_route, Err(FetchError::RateLimited { .. })),
+        "the pause covers every route"
+    );
+    assert_eq!(sim.requests(route::ESI_SYSTEM), 0, "no call while paused");
+}

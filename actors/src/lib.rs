@@ -7,6 +7,7 @@
 pub mod config;
 pub mod model;
 pub mod monitor;
+pub mod store;
 pub mod supervisor;
 pub mod upstream;
 

@@ -1,0 +1,480 @@
+//! One storage shard: the kills of the systems it owns, newest first, bounded per system, expired
+//! by real kill time, de-duplicated by `killmail_id`, and indexed by character (victim and every
+//! attacker).
+//!
+//! Pure data, no actor and no I/O: the shard actor wraps it, and the on-disk journal sits beside
+//! it (it replays into [`Shard::insert`] on boot). Offsets come from the caller, so every shard
+//! draws them from one global sequence.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use crate::model::{CharacterId, KillTime, Killmail, KillmailId, SystemId};
+
+use super::StoredKill;
+
+/// What a shard keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct ShardLimits {
+    /// Newest kills kept per system; older ones are dropped.
+    pub max_per_system: usize,
+    /// Kills older than this (by kill time) are refused and expired.
+    pub retention_secs: i64,
+}
+
+/// What happened to a kill offered to the shard.
+#[derive(Debug)]
+pub enum Insert {
+    /// Stored with the offset it was given; deliver it.
+    Stored(Arc<StoredKill>),
+    /// Already stored (same `killmail_id`); nothing to deliver.
+    Duplicate,
+    /// Older than the retention window, or older than every kill of a full system.
+    TooOld,
+}
+
+#[derive(Default)]
+pub struct Shard {
+    limits: Option<ShardLimits>,
+    /// Per system, newest first by (kill time, killmail id).
+    systems: HashMap<SystemId, VecDeque<Arc<StoredKill>>>,
+    by_id: HashMap<KillmailId, Arc<StoredKill>>,
+    by_character: HashMap<CharacterId, HashSet<KillmailId>>,
+}
+
+/// Sort key: newest first, ties broken by id so the order is total.
+fn key(kill: &StoredKill) -> (KillTime, KillmailId) {
+    (kill.killmail.kill_time, kill.killmail.killmail_id)
+}
+
+impl Shard {
+    pub fn new(limits: ShardLimits) -> Self {
+        Self {
+            limits: Some(limits),
+            ..Self::default()
+        }
+    }
+
+    fn limits(&self) -> ShardLimits {
+        self.limits.unwrap_or(ShardLimits {
+            max_per_system: usize::MAX,
+            retention_secs: i64::MAX,
+        })
+    }
+
+    fn cutoff(&self, now: KillTime) -> KillTime {
+        KillTime::from_unix(now.unix().saturating_sub(self.limits().retention_secs))
+    }
+
+    /// Stores `killmail` unless it is a duplicate or too old; `offset` is called only when the
+    /// kill is stored, so refused kills use no offset.
+    pub fn insert(
+        &mut self,
+        killmail: Killmail,
+        now: KillTime,
+        offset: impl FnOnce() -> u64,
+    ) -> Insert {
+        if self.by_id.contains_key(&killmail.killmail_id) {
+            return Insert::Duplicate;
+        }
+        if killmail.kill_time < self.cutoff(now) {
+            return Insert::TooOld;
+        }
+        let max = self.limits().max_per_system;
+        let list = self.systems.entry(killmail.system_id).or_default();
+        let new_key = (killmail.kill_time, killmail.killmail_id);
+        let at = list.partition_point(|k| key(k) > new_key);
+        if list.len() >= max && at == list.len() {
+            return Insert::TooOld;
+        }
+        let stored = Arc::new(StoredKill::new(offset(), killmail));
+        list.insert(at, Arc::clone(&stored));
+        let evicted = if list.len() > max {
+            list.pop_back()
+        } else {
+            None
+        };
+        self.index(&stored);
+        if let Some(old) = evicted {
+            self.unindex(&old);
+        }
+        Insert::Stored(stored)
+    }
+
+    /// Changes a stored kill (late names, a revalued zkb block), keeping its offset and place.
+    /// The kill's JSON is serialized again once.
+    pub fn update(
+        &mut self,
+        id: KillmailId,
+        change: impl FnOnce(&mut Killmail),
+    ) -> Option<Arc<StoredKill>> {
+        let old = self.by_id.get(&id)?;
+        let mut killmail = old.killmail.clone();
+        change(&mut killmail);
+        // The system and time place the kill; an update may not move it.
+        killmail.system_id = old.killmail.system_id;
+        killmail.kill_time = old.killmail.kill_time;
+        let updated = Arc::new(StoredKill::new(old.offset, killmail));
+        let old = Arc::clone(old);
+        self.unindex_characters(&old);
+        if let Some(slot) = self
+            .systems
+            .get_mut(&old.killmail.system_id)
+            .and_then(|list| list.iter_mut().find(|k| k.killmail.killmail_id == id))
+        {
+            *slot = Arc::clone(&updated);
+        }
+        self.index(&updated);
+        Some(updated)
+    }
+
+    pub fn get(&self, id: KillmailId) -> Option<Arc<StoredKill>> {
+        self.by_id.get(&id).cloned()
+    }
+
+    /// Kills of `system` at or after `since`, newest first, at most `limit`.
+    pub fn system_kills(
+        &self,
+        system: SystemId,
+        since: KillTime,
+        limit: usize,
+    ) -> Vec<Arc<StoredKill>> {
+        self.systems.get(&system).map_or_else(Vec::new, |list| {
+            list.iter()
+                .take_while(|k| k.killmail.kill_time >= since)
+                .take(limit)
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// How many kills of `system` are at or after `since`.
+    pub fn count(&self, system: SystemId, since: KillTime) -> usize {
+        self.systems.get(&system).map_or(0, |list| {
+            list.iter()
+                .take_while(|k| k.killmail.kill_time >= since)
+                .count()
+        })
+    }
+
+    /// Kills where `character` is the victim or an attacker, at or after `since`, newest first.
+    pub fn character_kills(
+        &self,
+        character: CharacterId,
+        since: KillTime,
+        limit: usize,
+    ) -> Vec<Arc<StoredKill>> {
+        let mut kills: Vec<Arc<StoredKill>> = self
+            .by_character
+            .get(&character)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.by_id.get(id))
+            .filter(|k| k.killmail.kill_time >= since)
+            .cloned()
+            .collect();
+        kills.sort_unstable_by_key(|k| std::cmp::Reverse(key(k)));
+        kills.truncate(limit);
+        kills
+    }
+
+    /// Drops every kill older than the retention window; returns how many.
+    pub fn expire(&mut self, now: KillTime) -> usize {
+        let cutoff = self.cutoff(now);
+        let mut expired = Vec::new();
+        self.systems.retain(|_, list| {
+            while list.back().is_some_and(|k| k.killmail.kill_time < cutoff) {
+                expired.extend(list.pop_back());
+            }
+            !list.is_empty()
+        });
+        for kill in &expired {
+            self.unindex(kill);
+        }
+        expired.len()
+    }
+
+    /// Kills stored in this shard.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    fn index(&mut self, kill: &Arc<StoredKill>) {
+        let id = kill.killmail.killmail_id;
+        self.by_id.insert(id, Arc::clone(kill));
+        for character in kill.killmail.character_ids() {
+            self.by_character.entry(character).or_default().insert(id);
+        }
+    }
+
+    fn unindex(&mut self, kill: &StoredKill) {
+        self.by_id.remove(&kill.killmail.killmail_id);
+        self.unindex_characters(kill);
+    }
+
+    fn unindex_characters(&mut self, kill: &StoredKill) {
+        let id = kill.killmail.killmail_id;
+        for character in kill.killmail.character_ids() {
+            if let Some(ids) = self.by_character.get_mut(&character) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.by_character.remove(&character);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Attacker, TypeId, Victim, Zkb};
+    use proptest::prelude::*;
+
+    const NOW: i64 = 1_800_000_000;
+    const HOUR: i64 = 3600;
+
+    fn kill(id: u64, system: u64, age_secs: i64, victim: u64, attackers: &[u64]) -> Killmail {
+        Killmail {
+            killmail_id: KillmailId::new(id).expect("non-zero"),
+            kill_time: KillTime::from_unix(NOW - age_secs),
+            system_id: SystemId::new(system).expect("non-zero"),
+            solar_system_name: None,
+            moon_id: None,
+            war_id: None,
+            victim: Victim {
+                character_id: CharacterId::new(victim),
+                ship_type_id: TypeId::new(670),
+                ..Victim::default()
+            },
+            attackers: attackers
+                .iter()
+                .map(|&a| Attacker {
+                    character_id: CharacterId::new(a),
+                    ..Attacker::default()
+                })
+                .collect(),
+            zkb: Some(Zkb::default()),
+        }
+    }
+
+    fn shard(max_per_system: usize) -> Shard {
+        Shard::new(ShardLimits {
+            max_per_system,
+            retention_secs: 48 * HOUR,
+        })
+    }
+
+    fn now() -> KillTime {
+        KillTime::from_unix(NOW)
+    }
+
+    fn ids(kills: &[Arc<StoredKill>]) -> Vec<u64> {
+        kills.iter().map(|k| k.killmail.killmail_id.get()).collect()
+    }
+
+    fn sys(id: u64) -> SystemId {
+        SystemId::new(id).expect("non-zero")
+    }
+
+    #[test]
+    fn kills_are_listed_newest_first_whatever_the_arrival_order() {
+        let mut s = shard(100);
+        for (id, age) in [(1, 50), (2, 10), (3, 30), (4, 20)] {
+            s.insert(kill(id, 30000142, age, 90_000_001, &[]), now(), || id);
+        }
+
+        let listed = s.system_kills(sys(30000142), KillTime::from_unix(0), 10);
+
+        assert_eq!(ids(&listed), vec![2, 4, 3, 1]);
+    }
+
+    #[test]
+    fn a_duplicate_is_refused_and_uses_no_offset() {
+        let mut s = shard(100);
+        let mut next = 0;
+        let mut offset = || {
+            next += 1;
+            next
+        };
+        assert!(matches!(
+            s.insert(kill(1, 30000142, 10, 90_000_001, &[]), now(), &mut offset),
+            Insert::Stored(_)
+        ));
+
+        let again = s.insert(kill(1, 30000142, 10, 90_000_001, &[]), now(), &mut offset);
+        let other = s.insert(kill(2, 30000142, 10, 90_000_001, &[]), now(), &mut offset);
+
+        assert!(matches!(again, Insert::Duplicate));
+        let Insert::Stored(other) = other else {
+            panic!("stored")
+        };
+        assert_eq!(other.offset, 2, "offsets stay dense across refusals");
+    }
+
+    #[test]
+    fn kills_outside_the_retention_window_are_refused_and_expired() {
+        let mut s = shard(100);
+        assert!(matches!(
+            s.insert(kill(1, 30000142, 49 * HOUR, 90_000_001, &[]), now(), || 1),
+            Insert::TooOld
+        ));
+        s.insert(kill(2, 30000142, 47 * HOUR, 90_000_001, &[]), now(), || 2);
+        s.insert(kill(3, 30000142, HOUR, 90_000_001, &[]), now(), || 3);
+
+        let expired = s.expire(KillTime::from_unix(NOW + 2 * HOUR));
+
+        assert_eq!(expired, 1);
+        assert_eq!(
+            ids(&s.system_kills(sys(30000142), KillTime::from_unix(0), 10)),
+            vec![3]
+        );
+        assert!(s.get(KillmailId::new(2).expect("id")).is_none());
+        assert_eq!(
+            ids(&s.character_kills(
+                CharacterId::new(90_000_001).expect("id"),
+                KillTime::from_unix(0),
+                10
+            )),
+            vec![3]
+        );
+    }
+
+    #[test]
+    fn a_full_system_keeps_its_newest_kills() {
+        let mut s = shard(2);
+        s.insert(kill(1, 30000142, 30, 90_000_001, &[]), now(), || 1);
+        s.insert(kill(2, 30000142, 20, 90_000_001, &[]), now(), || 2);
+
+        let older = s.insert(kill(3, 30000142, 40, 90_000_001, &[]), now(), || 3);
+        let newer = s.insert(kill(4, 30000142, 10, 90_000_001, &[]), now(), || 4);
+
+        assert!(matches!(older, Insert::TooOld));
+        assert!(matches!(newer, Insert::Stored(_)));
+        assert_eq!(
+            ids(&s.system_kills(sys(30000142), KillTime::from_unix(0), 10)),
+            vec![4, 2]
+        );
+        assert_eq!(s.len(), 2, "the evicted kill left the indexes too");
+    }
+
+    #[test]
+    fn since_and_limit_really_filter_and_count_matches() {
+        let mut s = shard(100);
+        for id in 1..=10 {
+            s.insert(
+                kill(id, 31000005, (id as i64) * HOUR, 90_000_001, &[]),
+                now(),
+                || id,
+            );
+        }
+        let since = KillTime::from_unix(NOW - 5 * HOUR);
+
+        assert_eq!(ids(&s.system_kills(sys(31000005), since, 3)), vec![1, 2, 3]);
+        assert_eq!(s.system_kills(sys(31000005), since, 100).len(), 5);
+        assert_eq!(s.count(sys(31000005), since), 5);
+        assert_eq!(s.count(sys(30000142), since), 0);
+    }
+
+    #[test]
+    fn a_character_is_found_as_victim_or_attacker_once_per_kill() {
+        let mut s = shard(100);
+        s.insert(
+            kill(1, 30000142, 10, 90_000_001, &[90_000_002, 90_000_002]),
+            now(),
+            || 1,
+        );
+        s.insert(
+            kill(2, 30002187, 20, 90_000_002, &[90_000_003]),
+            now(),
+            || 2,
+        );
+        s.insert(
+            kill(3, 30002187, 30, 90_000_004, &[90_000_003]),
+            now(),
+            || 3,
+        );
+
+        let listed = s.character_kills(
+            CharacterId::new(90_000_002).expect("id"),
+            KillTime::from_unix(0),
+            10,
+        );
+
+        assert_eq!(ids(&listed), vec![1, 2]);
+    }
+
+    #[test]
+    fn an_update_keeps_offset_and_place_and_reserializes_once() {
+        let mut s = shard(100);
+        s.insert(kill(1, 30000142, 10, 90_000_001, &[]), now(), || 7);
+        let id = KillmailId::new(1).expect("id");
+
+        let updated = s.update(id, |k| {
+            k.victim.character_name = Some("Pilot".into());
+            k.zkb = Some(Zkb {
+                total_value: Some(9.0),
+                ..Zkb::default()
+            });
+        });
+
+        let updated = updated.expect("stored");
+        assert_eq!(updated.offset, 7);
+        let json: serde_json::Value = serde_json::from_slice(&updated.json).expect("json");
+        assert_eq!(json["victim"]["character_name"], "Pilot");
+        assert_eq!(json["zkb"]["totalValue"], 9.0);
+        assert!(Arc::ptr_eq(
+            &s.system_kills(sys(30000142), KillTime::from_unix(0), 1)[0],
+            &updated
+        ));
+        assert!(s.update(KillmailId::new(2).expect("id"), |_| {}).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn the_shard_agrees_with_a_brute_force_model(
+            kills in prop::collection::vec((1u64..60, 0u64..6, prop::collection::vec(0u64..6, 0..4)), 0..120),
+            max in 1usize..8,
+        ) {
+            let mut s = Shard::new(ShardLimits { max_per_system: max, retention_secs: 50 });
+            let mut seen = HashSet::new();
+            for (id, victim, attackers) in kills {
+                // One killmail id is one kill: its system and time follow from the id.
+                let (system, age) = (id % 4, (id as i64 * 7) % 60);
+                let attackers: Vec<u64> = attackers.iter().map(|a| 90_000_000 + a).collect();
+                let k = kill(id, 30_000_000 + system, age, 90_000_000 + victim, &attackers);
+                let outcome = s.insert(k, now(), || id);
+                if matches!(outcome, Insert::Stored(_)) {
+                    prop_assert!(age <= 50, "too old kills are refused");
+                    prop_assert!(seen.insert(id), "a kill is stored at most once");
+                }
+            }
+            for system in 0..4u64 {
+                let listed = ids(&s.system_kills(sys(30_000_000 + system), KillTime::from_unix(0), usize::MAX));
+                let mut keys: Vec<(KillTime, KillmailId)> = listed.iter()
+                    .map(|&id| s.get(KillmailId::new(id).expect("id")).map(|k| key(&k)).expect("indexed"))
+                    .collect();
+                let sorted = { let mut k = keys.clone(); k.sort_unstable_by(|a, b| b.cmp(a)); k };
+                prop_assert_eq!(&keys, &sorted, "newest first");
+                prop_assert!(listed.len() <= max);
+                keys.dedup();
+                prop_assert_eq!(keys.len(), listed.len(), "no duplicates");
+            }
+            for character in 0..6u64 {
+                let c = CharacterId::new(90_000_000 + character).expect("id");
+                let listed: HashSet<u64> = ids(&s.character_kills(c, KillTime::from_unix(0), usize::MAX)).into_iter().collect();
+                let brute: HashSet<u64> = s.by_id.values()
+                    .filter(|k| k.killmail.character_ids().any(|x| x == c))
+                    .map(|k| k.killmail.killmail_id.get())
+                    .collect();
+                prop_assert_eq!(listed, brute);
+            }
+            let total: usize = (0..4u64).map(|system| s.count(sys(30_000_000 + system), KillTime::from_unix(0))).sum();
+            prop_assert_eq!(total, s.len());
+        }
+    }
+}

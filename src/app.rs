@@ -1,15 +1,13 @@
 //! `Application::build`: binds the listener, reads back the real port, starts the engine and the
 //! HTTP server. `main` does nothing else; tests build the same application on port 0.
 
-use std::future::Future;
-use std::net::TcpListener;
-use std::sync::Arc;
-
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Logger, NormalizePath};
 use actix_web::{web, App, HttpServer};
 use actors::Engine;
 use anyhow::Context as _;
+use std::future::Future;
+use std::net::TcpListener;
 
 use crate::config::Settings;
 use crate::web::{self as routes, errors, middleware, AppState};
@@ -31,11 +29,7 @@ impl Application {
         let port = listener.local_addr()?.port();
 
         let engine = Engine::start(settings.engine.clone());
-        let settings = Arc::new(settings);
-        let state = web::Data::new(AppState {
-            engine,
-            settings: Arc::clone(&settings),
-        });
+        let state = web::Data::new(AppState { engine });
         let json_config = errors::json_config(settings.server.max_body_bytes);
 
         let server = HttpServer::new(move || {

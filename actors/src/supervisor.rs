@@ -17,7 +17,6 @@ use crate::monitor::Monitor;
 #[derive(Clone)]
 pub struct Engine {
     pub monitor: Addr<Monitor>,
-    settings: std::sync::Arc<EngineSettings>,
 }
 
 impl Engine {
@@ -31,13 +30,6 @@ impl Engine {
             settings.storage.retention_hours,
             settings.storage.data_dir.display()
         );
-        Self {
-            monitor,
-            settings: std::sync::Arc::new(settings),
-        }
-    }
-
-    pub fn settings(&self) -> &EngineSettings {
-        &self.settings
+        Self { monitor }
     }
 }

@@ -235,10 +235,6 @@ pub struct SimHandle {
 }
 
 impl SimHandle {
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
     pub fn base_url(&self) -> String {
         format!("http://{}", self.address)
     }

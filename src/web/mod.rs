@@ -4,13 +4,10 @@ pub mod errors;
 pub mod health;
 pub mod middleware;
 
-use std::sync::Arc;
-
 use actix_web::{guard, http::StatusCode, web, HttpRequest, HttpResponse, ResponseError, Route};
 use actors::Engine;
 use serde::Serialize;
 
-use crate::config::Settings;
 use errors::ApiError;
 
 /// The content type of every JSON response (clients such as Req decode only JSON content types).
@@ -19,7 +16,6 @@ pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// Shared by every request handler.
 pub struct AppState {
     pub engine: Engine,
-    pub settings: Arc<Settings>,
 }
 
 /// Mounts every route. Each resource answers an unsupported method with 405 in its envelope.

@@ -461,16 +461,6 @@ impl Killmail {
             .into_iter()
             .chain(self.attackers.iter().filter_map(|a| a.character_id))
     }
-
-    /// zKillboard's total ISK value, when known.
-    pub fn total_value(&self) -> Option<f64> {
-        self.zkb.as_ref().and_then(|z| z.total_value)
-    }
-
-    /// The attacker credited with the final blow.
-    pub fn final_blow(&self) -> Option<&Attacker> {
-        self.attackers.iter().find(|a| a.final_blow)
-    }
 }
 
 impl Serialize for Killmail {

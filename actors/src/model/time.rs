@@ -28,12 +28,6 @@ impl KillTime {
     pub const fn unix(self) -> i64 {
         self.0
     }
-
-    /// The current time, truncated to the second.
-    pub fn now() -> Self {
-        Self(OffsetDateTime::now_utc().unix_timestamp())
-    }
-
     /// Reads ESI's `killmail_time`: RFC 3339 with any offset (normalised to UTC), or a bare
     /// `YYYY-MM-DDTHH:MM:SS` taken as UTC. Fractions of a second are dropped.
     pub fn parse(text: &str) -> Result<Self, BadTimestamp> {

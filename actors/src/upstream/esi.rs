@@ -182,12 +182,13 @@ impl EsiClient {
                     if answer.status.is_success() {
                         return answer.json();
                     }
-                    answer.error(FetchError::NotFound)
+                    answer.error_or_missing(FetchError::NotFound)
                 }
                 Err(e) => e,
             };
-            let retryable = matches!(&error, FetchError::Timeout | FetchError::Transport(_))
-                || matches!(&error, FetchError::Status { status } if *status >= 500);
+            // A rate limit is not retried here: the pause it set makes the owner decide.
+            let retryable =
+                error.is_transient() && !matches!(error, FetchError::RateLimited { .. });
             if !retryable || attempt >= self.max_retries {
                 return Err(error);
             }

@@ -78,16 +78,24 @@ impl Answer {
         let value = self.headers.get(header::RETRY_AFTER)?.to_str().ok()?;
         value.trim().parse::<u64>().ok().map(Duration::from_secs)
     }
-
-    /// The error for a status that is not success, with `not_found` standing for 404.
-    pub fn error(&self, not_found: FetchError) -> FetchError {
+    /// The error for a status that is not success.
+    pub fn error(&self) -> FetchError {
         match self.status.as_u16() {
-            404 => not_found,
             status @ (403 | 420 | 429) => FetchError::RateLimited {
                 status,
                 retry_after: self.retry_after(),
             },
             status => FetchError::Status { status },
+        }
+    }
+
+    /// Like [`Answer::error`], for routes where 404 has a meaning of its own (an R2Z2 sequence
+    /// not published yet, an id ESI does not know).
+    pub fn error_or_missing(&self, on_404: FetchError) -> FetchError {
+        if self.status == StatusCode::NOT_FOUND {
+            on_404
+        } else {
+            self.error()
         }
     }
 }

@@ -34,7 +34,7 @@ impl R2z2Client {
             .get(&format!("{}/sequence.json", self.base), None, &[])
             .await?;
         if !answer.status.is_success() {
-            return Err(answer.error(FetchError::Status { status: 404 }));
+            return Err(answer.error());
         }
         answer
             .json::<SequenceFile>()?
@@ -50,7 +50,7 @@ impl R2z2Client {
             .get(&format!("{}/{sequence}.json", self.base), None, &[])
             .await?;
         if !answer.status.is_success() {
-            return Err(answer.error(FetchError::NotYet));
+            return Err(answer.error_or_missing(FetchError::NotYet));
         }
         answer.json()
     }

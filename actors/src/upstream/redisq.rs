@@ -35,7 +35,7 @@ impl RedisqClient {
     pub async fn listen(&self) -> Result<Option<FeedKill>, FetchError> {
         let answer = self.http.get(&self.url, Some(self.timeout), &[]).await?;
         if !answer.status.is_success() {
-            return Err(answer.error(FetchError::Status { status: 404 }));
+            return Err(answer.error());
         }
         match answer.json::<RedisqResponse>()?.package {
             None => Ok(None),

@@ -77,7 +77,7 @@ impl ZkbClient {
         self.pacer.wait().await;
         let answer = self.http.get(url, None, &[]).await?;
         if !answer.status.is_success() {
-            return Err(answer.error(FetchError::Status { status: 404 }));
+            return Err(answer.error());
         }
         let raw: Vec<RawRef> = answer.json()?;
         Ok(raw

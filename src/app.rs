@@ -1,13 +1,14 @@
 //! `Application::build`: binds the listener, reads back the real port, starts the engine and the
 //! HTTP server. `main` does nothing else; tests build the same application on port 0.
 
+use std::future::Future;
+use std::net::TcpListener;
+
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Logger, NormalizePath};
 use actix_web::{web, App, HttpServer};
 use actors::Engine;
 use anyhow::Context as _;
-use std::future::Future;
-use std::net::TcpListener;
 
 use crate::config::Settings;
 use crate::web::{self as routes, errors, middleware, AppState};

@@ -29,7 +29,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
         let port = listener.local_addr()?.port();
 
-        let engine = Engine::start(settings.engine.clone());
+        let engine = Engine::start(settings.engine.clone(), Vec::new())?;
         let state = web::Data::new(AppState { engine });
         let json_config = errors::json_config(settings.server.max_body_bytes);
 

@@ -4,9 +4,15 @@
 //! This crate never depends on web types (actix-web): the HTTP and WebSocket layer lives in the
 //! `wanderer-kills` package and talks to the engine only through actor messages.
 
+pub mod backfill;
 pub mod config;
+pub mod enricher;
+pub mod feed;
 pub mod model;
 pub mod monitor;
+pub mod names;
+pub mod resolver;
+pub mod stats;
 pub mod store;
 pub mod supervisor;
 pub mod upstream;

@@ -1,35 +1,199 @@
 //! Starts the engine's actors in dependency order and stops them in reverse.
 //!
-//! Start order: monitor first (everyone reports to it), then — as they land — storage, registry,
-//! enricher, and the feed last, so no kill is ingested before the parts that store and route it
-//! are up. Shutdown runs the other way: the feed stops first, storage is flushed last.
+//! Start order: monitor first (everyone reports to it), then storage, the enricher that writes
+//! into it, the backfill that feeds the enricher, and the feed last, so no kill is ingested
+//! before the parts that store it are up. Shutdown runs the other way: the feed stops first.
 //!
-//! Actors that must survive a restart of a sibling keep their state owned here, not inside a
-//! child that could be restarted (the original lost every subscription index when one process
-//! crashed).
+//! Actors that must survive a restart keep their state in the actor value, which an actix
+//! `Supervisor` keeps across restarts (the original lost every subscription index when one
+//! process crashed).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 
-use crate::config::EngineSettings;
+use crate::backfill::Backfill;
+use crate::config::{EngineSettings, FeedSource};
+use crate::enricher::{Enricher, KillStored};
+use crate::feed::Feed;
 use crate::monitor::Monitor;
+use crate::names::{read_types_csv, CacheLimits, NameCache};
+use crate::resolver::Resolver;
+use crate::stats::Stats;
+use crate::store::Store;
+use crate::upstream::esi::EsiClient;
+use crate::upstream::zkb::ZkbClient;
 
-/// Handles to the running engine. Cheap to clone; every field is an actor address.
+/// Where static ship data may be found, relative to the working directory and the data dir.
+const TYPE_CSV_NAMES: [&str; 2] = ["invTypes.csv", "shipTypes.csv"];
+/// The file in the data dir that keeps a derived RedisQ queue id.
+const QUEUE_ID_FILE: &str = "redisq_queue_id";
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Handles to the running engine. Cheap to clone; usable from any thread.
 #[derive(Clone)]
 pub struct Engine {
     pub monitor: Addr<Monitor>,
+    pub store: Store,
+    pub enricher: Addr<Enricher>,
+    pub backfill: Addr<Backfill>,
+    pub feed: Addr<Feed>,
+    pub stats: Arc<Stats>,
+    pub feed_source: FeedSource,
+    /// How long a REST backfill may take before the answer comes from the store.
+    pub backfill_deadline: Duration,
 }
 
 impl Engine {
-    /// Starts every actor on the current actix system. Must be called from within a running system.
-    pub fn start(settings: EngineSettings) -> Self {
+    /// Starts every actor on the current arbiter. Must be called from within a running system.
+    /// `delivery` hears about every stored live kill.
+    pub fn start(
+        settings: EngineSettings,
+        delivery: Vec<Recipient<KillStored>>,
+    ) -> Result<Self, EngineError> {
+        let data_dir = &settings.storage.data_dir;
+        std::fs::create_dir_all(data_dir).map_err(|source| EngineError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let stats = Arc::new(Stats::default());
         let feed_source = settings.feed.source;
         let monitor = Supervisor::start(move |_| Monitor::new(feed_source));
+        let store = Store::start(&settings.storage, Arc::clone(&stats), 0);
+
+        let cache = seeded_cache(&settings, data_dir);
+        let resolver = Resolver::new(
+            EsiClient::new(&settings.esi, &settings.upstream),
+            cache,
+            Arc::clone(&stats),
+        );
+        let enricher = Enricher::new(
+            resolver,
+            store.clone(),
+            Arc::clone(&stats),
+            Duration::from_millis(settings.enrich.deadline_ms),
+            settings.enrich.concurrency,
+            delivery,
+        )
+        .start();
+
+        let zkb = ZkbClient::new(
+            &settings.zkb.base_url,
+            Duration::from_millis(settings.zkb.min_interval_ms),
+            &settings.upstream,
+        );
+        let backfill = Backfill::new(
+            zkb,
+            enricher.clone(),
+            store.clone(),
+            Arc::clone(&stats),
+            Duration::from_secs(settings.cache.system_ttl_s),
+        )
+        .start();
+
+        let queue_id = match feed_source {
+            FeedSource::Redisq => queue_id(&settings.feed.redisq_queue_id, data_dir),
+            _ => String::new(),
+        };
+        let feed = Feed::new(
+            settings.feed.clone(),
+            settings.upstream.clone(),
+            queue_id,
+            enricher.clone(),
+            monitor.clone(),
+            Arc::clone(&stats),
+        )
+        .start();
+
         log::info!(
             "engine started feed={} retention_hours={} data_dir={}",
-            settings.feed.source.as_str(),
+            feed_source.as_str(),
             settings.storage.retention_hours,
-            settings.storage.data_dir.display()
+            data_dir.display()
         );
-        Self { monitor }
+        Ok(Self {
+            monitor,
+            store,
+            enricher,
+            backfill,
+            feed,
+            stats,
+            feed_source,
+            backfill_deadline: Duration::from_millis(settings.zkb.backfill_deadline_ms),
+        })
+    }
+}
+
+/// The name caches, with ship types seeded from the first static-data CSV found in `priv/data/`
+/// or the data dir. The service works without any.
+fn seeded_cache(settings: &EngineSettings, data_dir: &Path) -> NameCache {
+    let mut cache = NameCache::new(CacheLimits {
+        ttl: Duration::from_secs(settings.cache.esi_ttl_s),
+        ..CacheLimits::default()
+    });
+    let candidates = [Path::new("priv/data"), data_dir]
+        .into_iter()
+        .flat_map(|dir| TYPE_CSV_NAMES.map(|name| dir.join(name)));
+    for path in candidates.filter(|p| p.is_file()) {
+        match read_types_csv(&path) {
+            Ok(types) => {
+                let n = cache.seed_types(types);
+                log::info!("ship types seeded path={} types={n}", path.display());
+                break;
+            }
+            Err(e) => log::warn!("static data not loaded error={e}"),
+        }
+    }
+    cache
+}
+
+/// The configured RedisQ queue id, or the one derived on a first start and kept in the data dir.
+fn queue_id(configured: &str, data_dir: &Path) -> String {
+    if !configured.trim().is_empty() {
+        return configured.trim().to_owned();
+    }
+    let path = data_dir.join(QUEUE_ID_FILE);
+    if let Ok(saved) = std::fs::read_to_string(&path) {
+        if !saved.trim().is_empty() {
+            return saved.trim().to_owned();
+        }
+    }
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let derived = format!("wanderer-kills-{:x}{:04x}", nanos, rand::random::<u16>());
+    if let Err(e) = std::fs::write(&path, &derived) {
+        log::warn!(
+            "redisq queue id not saved path={} error={e}; a restart will start a new queue",
+            path.display()
+        );
+    }
+    derived
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_derived_queue_id_is_saved_and_reused_and_a_configured_one_wins() {
+        let dir = std::env::temp_dir().join(format!("wk-queue-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let first = queue_id("", &dir);
+        assert!(first.starts_with("wanderer-kills-"), "{first}");
+        assert_eq!(queue_id("", &dir), first);
+        assert_eq!(queue_id(" mine ", &dir), "mine");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

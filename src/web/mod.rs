@@ -2,7 +2,9 @@
 
 pub mod errors;
 pub mod health;
+pub mod kills;
 pub mod middleware;
+pub mod status;
 
 use actix_web::{guard, http::StatusCode, web, HttpRequest, HttpResponse, ResponseError, Route};
 use actors::Engine;
@@ -21,7 +23,13 @@ pub struct AppState {
 /// Mounts every route. Each resource answers an unsupported method with 405 in its envelope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/ping").route(get().to(health::ping)))
-        .service(resource("/health").route(get().to(health::health)));
+        .service(resource("/health").route(get().to(health::health)))
+        .service(resource("/status").route(get().to(status::status)))
+        .service(resource("/api/v1/kills/system/{system_id}").route(get().to(kills::system_kills)))
+        .service(resource("/api/v1/kills/systems").route(web::post().to(kills::systems_kills)))
+        .service(resource("/api/v1/kills/cached/{system_id}").route(get().to(kills::cached_kills)))
+        .service(resource("/api/v1/kills/count/{system_id}").route(get().to(kills::count)))
+        .service(resource("/api/v1/killmail/{killmail_id}").route(get().to(kills::killmail)));
 }
 
 /// A resource whose unsupported methods get a 405 in the envelope of its path.

@@ -28,6 +28,17 @@ impl KillTime {
     pub const fn unix(self) -> i64 {
         self.0
     }
+
+    /// The current wall-clock second.
+    pub fn now() -> Self {
+        Self(OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    /// This time moved `seconds` back (saturating).
+    pub const fn minus_secs(self, seconds: i64) -> Self {
+        Self(self.0.saturating_sub(seconds))
+    }
+
     /// Reads ESI's `killmail_time`: RFC 3339 with any offset (normalised to UTC), or a bare
     /// `YYYY-MM-DDTHH:MM:SS` taken as UTC. Fractions of a second are dropped.
     pub fn parse(text: &str) -> Result<Self, BadTimestamp> {

@@ -1,0 +1,353 @@
+//! The enricher pool: takes a kill from a feed or a backfill, completes it, stores it, and then
+//! hands it to delivery (SPEC §2).
+//!
+//! Per kill: fetch the ESI killmail when the feed did not embed it → validate → de-duplicate →
+//! fill names from the caches, fetching the missing ones (coalesced, see [`Resolver`]) for at most
+//! `ENRICH_DEADLINE_MS` → store → deliver. A kill that hits the deadline goes on with the names
+//! known so far; its stored copy is completed when the late names arrive. At most
+//! `enrich.concurrency` kills are in progress; a sender waits for a free slot, which is the feed's
+//! back-pressure. A kill whose killmail must come from ESI while ESI is down waits in a bounded
+//! retry queue instead of being lost.
+
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use futures_util::future::{select, Either};
+use tokio::sync::{oneshot, Semaphore};
+
+use crate::model::{FeedKill, Killmail, KillmailId, SystemId};
+use crate::resolver::Resolver;
+use crate::stats::Stats;
+use crate::store::{Insert, Store, StoredKill};
+use crate::upstream::http::FetchError;
+
+/// How often the retry queue is offered to ESI again.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+/// Kills held while ESI is down; beyond this they are counted as dropped and logged.
+pub const RETRY_CAPACITY: usize = 10_000;
+/// A kill whose killmail ESI keeps failing on is given up after this many rounds.
+const MAX_ROUNDS: u32 = 50;
+
+/// Where a kill comes from. Only live kills are delivered to subscribers; a backfilled kill is
+/// history, served by REST and preload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Live,
+    Backfill,
+}
+
+/// Process one kill. Answers once a slot is free (back-pressure), with a receiver for the
+/// outcome.
+#[derive(Message)]
+#[rtype(result = "Accepted")]
+pub struct Ingest {
+    pub kill: FeedKill,
+    pub origin: Origin,
+}
+
+/// The kill has a slot; `outcome` resolves when it is stored (or refused).
+pub struct Accepted {
+    pub outcome: oneshot::Receiver<Outcome>,
+}
+
+/// What became of a kill.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Stored(Arc<StoredKill>),
+    /// Already stored; a re-published object refreshed its zkb block.
+    Updated(Arc<StoredKill>),
+    Duplicate,
+    TooOld,
+    Invalid(String),
+    /// ESI could not give the killmail now; the kill waits in the retry queue.
+    Deferred,
+    /// The retry queue was full, or ESI kept failing on this kill for too long.
+    Dropped,
+}
+
+/// A kill was stored and may be delivered: sent once per stored live kill, after the store.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct KillStored {
+    pub kill: Arc<StoredKill>,
+}
+
+/// The part of the enricher its kill tasks share.
+struct Pipeline {
+    resolver: Rc<Resolver>,
+    store: Store,
+    stats: Arc<Stats>,
+    deadline: Duration,
+    /// Who hears about every stored live kill (the subscription registry).
+    delivery: Vec<Recipient<KillStored>>,
+    /// Kills waiting for ESI, with the rounds they already waited.
+    retry: RefCell<VecDeque<(FeedKill, Origin, u32)>>,
+    /// Kill ids in progress, so two copies offered at once are stored once.
+    in_progress: RefCell<HashSet<KillmailId>>,
+}
+
+pub struct Enricher {
+    pipeline: Rc<Pipeline>,
+    permits: Arc<Semaphore>,
+}
+
+impl Enricher {
+    pub fn new(
+        resolver: Resolver,
+        store: Store,
+        stats: Arc<Stats>,
+        deadline: Duration,
+        concurrency: usize,
+        delivery: Vec<Recipient<KillStored>>,
+    ) -> Self {
+        Self {
+            pipeline: Rc::new(Pipeline {
+                resolver: Rc::new(resolver),
+                store,
+                stats,
+                deadline,
+                delivery,
+                retry: RefCell::new(VecDeque::new()),
+                in_progress: RefCell::new(HashSet::new()),
+            }),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    /// Runs one kill as its own task once a slot is free; `started` fires when it has the slot.
+    fn run(
+        &self,
+        kill: FeedKill,
+        origin: Origin,
+        rounds: u32,
+        started: Option<oneshot::Sender<()>>,
+        done: Option<oneshot::Sender<Outcome>>,
+    ) {
+        let pipeline = Rc::clone(&self.pipeline);
+        let permits = Arc::clone(&self.permits);
+        actix::spawn(async move {
+            // The semaphore is never closed, so acquiring only waits.
+            let _permit = permits.acquire_owned().await;
+            if let Some(started) = started {
+                let _ = started.send(());
+            }
+            let outcome = pipeline.process(kill, origin, rounds).await;
+            if let Some(done) = done {
+                // The asker may have stopped waiting; the kill is handled either way.
+                let _ = done.send(outcome);
+            }
+        });
+    }
+}
+
+impl Pipeline {
+    async fn process(self: Rc<Self>, kill: FeedKill, origin: Origin, rounds: u32) -> Outcome {
+        let started = Instant::now();
+        let id = kill.killmail_id;
+        if !self.in_progress.borrow_mut().insert(id) {
+            self.stats.kills_duplicate.incr();
+            return Outcome::Duplicate;
+        }
+        if rounds == 0 {
+            self.stats.kills_received.incr();
+        }
+        let outcome = self.complete_and_store(kill, origin, rounds, started).await;
+        self.in_progress.borrow_mut().remove(&id);
+        match &outcome {
+            Outcome::Stored(_) => self.stats.kills_stored.incr(),
+            Outcome::Updated(_) => self.stats.kills_updated.incr(),
+            Outcome::Duplicate => self.stats.kills_duplicate.incr(),
+            Outcome::TooOld => self.stats.kills_too_old.incr(),
+            Outcome::Invalid(why) => {
+                self.stats.kills_invalid.incr();
+                log::warn!("kill refused killmail_id={id} reason={why}");
+            }
+            Outcome::Deferred | Outcome::Dropped => {}
+        }
+        outcome
+    }
+
+    async fn complete_and_store(
+        self: &Rc<Self>,
+        kill: FeedKill,
+        origin: Origin,
+        rounds: u32,
+        started: Instant,
+    ) -> Outcome {
+        let id = kill.killmail_id;
+        let esi = match kill.esi.clone() {
+            Some(esi) => esi,
+            None => {
+                match self.store.get(id).await {
+                    Ok(Some(_)) if kill.updates_sequence.is_none() => return Outcome::Duplicate,
+                    Err(e) => return Outcome::Invalid(e.to_string()),
+                    _ => {}
+                }
+                match self.resolver.killmail(id, &kill.hash).await {
+                    Ok(esi) => esi,
+                    Err(e) if waits_for_esi(&e) => return self.defer(kill, origin, rounds, &e),
+                    Err(e) => return Outcome::Invalid(format!("esi killmail: {e}")),
+                }
+            }
+        };
+        let mut killmail = match esi.into_killmail(Some(kill.zkb.clone())) {
+            Ok(km) => km,
+            Err(e) => return Outcome::Invalid(e.to_string()),
+        };
+        // The feed's id wins: ESI's copy of the id is the same kill by construction of the URL.
+        killmail.killmail_id = id;
+        match self.store.get_in(killmail.system_id, id).await {
+            Ok(Some(_)) if kill.updates_sequence.is_some() => {
+                return self.refresh_zkb(&killmail).await
+            }
+            Ok(Some(_)) => return Outcome::Duplicate,
+            Ok(None) => {}
+            Err(e) => return Outcome::Invalid(e.to_string()),
+        }
+        if killmail.kill_time < self.store.retention_start() {
+            return Outcome::TooOld;
+        }
+
+        let mut late = None;
+        let missing = self.resolver.fill(&mut killmail);
+        if !missing.is_empty() {
+            let names = Box::pin(self.resolver.resolve(&missing));
+            let deadline = Box::pin(actix::clock::sleep(self.deadline));
+            if let Either::Right((_, names)) = select(names, deadline).await {
+                late = Some(names);
+            }
+            self.resolver.fill(&mut killmail);
+        }
+
+        let system = killmail.system_id;
+        match self.store.insert(killmail).await {
+            Ok(Insert::Stored(stored)) => {
+                let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                self.stats.pipeline_ms_total.add(ms);
+                if origin == Origin::Live {
+                    for recipient in &self.delivery {
+                        recipient.do_send(KillStored {
+                            kill: Arc::clone(&stored),
+                        });
+                    }
+                }
+                if let Some(names) = late {
+                    self.stats.kills_enriched_late.incr();
+                    let this = Rc::clone(self);
+                    actix::spawn(async move {
+                        names.await;
+                        this.complete_later(system, id).await;
+                    });
+                }
+                Outcome::Stored(stored)
+            }
+            Ok(Insert::Duplicate) => Outcome::Duplicate,
+            Ok(Insert::TooOld) => Outcome::TooOld,
+            Err(e) => Outcome::Invalid(e.to_string()),
+        }
+    }
+
+    /// A re-published object: the stored kill takes its zkb block; it is not delivered again.
+    async fn refresh_zkb(&self, fresh: &Killmail) -> Outcome {
+        let zkb = fresh.zkb.clone();
+        match self
+            .store
+            .update(fresh.system_id, fresh.killmail_id, move |km| km.zkb = zkb)
+            .await
+        {
+            Ok(Some(updated)) => Outcome::Updated(updated),
+            Ok(None) => Outcome::Duplicate,
+            Err(e) => Outcome::Invalid(e.to_string()),
+        }
+    }
+
+    /// Fills the names that arrived after the deadline into the stored copy.
+    async fn complete_later(&self, system: SystemId, id: KillmailId) {
+        let Ok(Some(stored)) = self.store.get_in(system, id).await else {
+            return;
+        };
+        let mut filled = stored.killmail.clone();
+        self.resolver.fill(&mut filled);
+        if filled == stored.killmail {
+            return;
+        }
+        let result = self
+            .store
+            .update(system, id, move |km| {
+                // A zkb refresh may have landed meanwhile; keep it.
+                let zkb = km.zkb.take();
+                *km = filled;
+                km.zkb = zkb;
+            })
+            .await;
+        if let Err(e) = result {
+            log::warn!("late names not stored killmail_id={id} error={e}");
+        }
+    }
+
+    /// Parks a kill until ESI answers again.
+    fn defer(&self, kill: FeedKill, origin: Origin, rounds: u32, error: &FetchError) -> Outcome {
+        let id = kill.killmail_id;
+        if rounds >= MAX_ROUNDS {
+            log::error!("kill given up killmail_id={id} rounds={rounds} error={error}");
+            self.stats.retry_dropped.incr();
+            return Outcome::Dropped;
+        }
+        let mut queue = self.retry.borrow_mut();
+        if queue.len() >= RETRY_CAPACITY {
+            log::error!("retry queue full, kill dropped killmail_id={id} error={error}");
+            self.stats.retry_dropped.incr();
+            return Outcome::Dropped;
+        }
+        log::debug!("kill waits for esi killmail_id={id} error={error}");
+        queue.push_back((kill, origin, rounds + 1));
+        self.stats.retry_queue.set(queue.len() as i64);
+        Outcome::Deferred
+    }
+}
+
+/// ESI had a bad moment (down, slow, limiting us, or a garbled answer): the killmail exists and
+/// asking again later will work. A 404 or 422 (wrong hash) will not.
+fn waits_for_esi(error: &FetchError) -> bool {
+    error.is_transient() || matches!(error, FetchError::Malformed(_))
+}
+
+impl Actor for Enricher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(RETRY_EVERY, |this, _| this.retry_waiting());
+    }
+}
+
+impl Enricher {
+    /// Offers the retry queue to ESI again, unless ESI asked us to wait.
+    fn retry_waiting(&mut self) {
+        if self.pipeline.resolver.esi_paused_until().is_some() {
+            return;
+        }
+        let waiting: Vec<_> = self.pipeline.retry.borrow_mut().drain(..).collect();
+        self.pipeline.stats.retry_queue.set(0);
+        for (kill, origin, rounds) in waiting {
+            self.run(kill, origin, rounds, None, None);
+        }
+    }
+}
+
+impl Handler<Ingest> for Enricher {
+    type Result = ResponseFuture<Accepted>;
+
+    fn handle(&mut self, msg: Ingest, _: &mut Context<Self>) -> Self::Result {
+        let (started, slot) = oneshot::channel();
+        let (done, outcome) = oneshot::channel();
+        self.run(msg.kill, msg.origin, 0, Some(started), Some(done));
+        Box::pin(async move {
+            let _ = slot.await;
+            Accepted { outcome }
+        })
+    }
+}

@@ -1,0 +1,323 @@
+//! The feed consumer: follows R2Z2 (or a RedisQ endpoint) and hands every kill to the enricher
+//! (SPEC §1.1).
+//!
+//! One request in flight at a time. R2Z2: the cursor moves on only after an object was handed
+//! over; a 404 means "not yet" and is asked again after `R2Z2_NOT_FOUND_WAIT_MS`; a sequence
+//! missing for longer than `r2z2_stuck_skip_ms` while `sequence.json` is past it is skipped and
+//! counted; a garbled body is asked again a few times, then skipped. RedisQ: poll again at once
+//! after an answer. Errors back off exponentially (capped) and are reported to the monitor, whose
+//! circuit breaker the health route shows; a kill that fails later in the pipeline never slows
+//! the feed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+
+use crate::config::{FeedSettings, FeedSource, UpstreamSettings};
+use crate::enricher::{Enricher, Ingest, Origin};
+use crate::model::{FeedKill, R2z2Entry};
+use crate::monitor::{FeedOutcome, Monitor};
+use crate::stats::Stats;
+use crate::upstream::http::FetchError;
+use crate::upstream::r2z2::R2z2Client;
+use crate::upstream::redisq::RedisqClient;
+
+/// A garbled R2Z2 body is asked for again this many times before the sequence is skipped.
+const MALFORMED_TRIES: u32 = 8;
+/// Pause before asking again for a garbled body.
+const MALFORMED_PAUSE: Duration = Duration::from_millis(250);
+/// R2Z2 error backoff: first delay and cap.
+const R2Z2_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
+/// RedisQ error backoff, as SPEC §1.1 gives it.
+const REDISQ_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+pub struct Feed {
+    settings: FeedSettings,
+    upstream: UpstreamSettings,
+    /// The RedisQ queue id, stable across restarts.
+    queue_id: String,
+    sink: Sink,
+}
+
+/// Where the feed's results go: kills to the enricher, health to the monitor, counts to stats.
+#[derive(Clone)]
+struct Sink {
+    enricher: Addr<Enricher>,
+    monitor: Addr<Monitor>,
+    stats: Arc<Stats>,
+}
+
+impl Feed {
+    pub fn new(
+        settings: FeedSettings,
+        upstream: UpstreamSettings,
+        queue_id: String,
+        enricher: Addr<Enricher>,
+        monitor: Addr<Monitor>,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Self {
+            settings,
+            upstream,
+            queue_id,
+            sink: Sink {
+                enricher,
+                monitor,
+                stats,
+            },
+        }
+    }
+}
+
+impl Actor for Feed {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let sink = self.sink.clone();
+        match self.settings.source {
+            FeedSource::R2z2 => {
+                let client = R2z2Client::new(&self.settings.r2z2_base_url, &self.upstream);
+                let follow = follow_r2z2(client, self.settings.clone(), sink);
+                ctx.spawn(follow.into_actor(self));
+            }
+            FeedSource::Redisq => {
+                let client = RedisqClient::new(
+                    &self.settings.redisq_url,
+                    &self.queue_id,
+                    self.settings.redisq_ttw,
+                    &self.upstream,
+                );
+                ctx.spawn(follow_redisq(client, sink).into_actor(self));
+            }
+            FeedSource::Off => {}
+        }
+        log::info!(
+            "feed started source={} queue_id={}",
+            self.settings.source.as_str(),
+            self.queue_id
+        );
+    }
+}
+
+impl Sink {
+    async fn submit(&self, kill: FeedKill) {
+        let id = kill.killmail_id;
+        let ingest = Ingest {
+            kill,
+            origin: Origin::Live,
+        };
+        if let Err(e) = self.enricher.send(ingest).await {
+            log::error!("enricher unavailable, kill not handed over killmail_id={id} error={e}");
+        }
+    }
+
+    fn reached(&self) {
+        self.monitor.do_send(FeedOutcome::Success);
+    }
+
+    fn failed(&self, error: &FetchError) {
+        self.stats.feed_errors.incr();
+        let outcome = match error {
+            FetchError::Timeout => FeedOutcome::Timeout,
+            _ => FeedOutcome::Failure,
+        };
+        self.monitor.do_send(outcome);
+    }
+}
+
+/// Exponential backoff between a first delay and a cap.
+struct Backoff {
+    first: Duration,
+    cap: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new((first, cap): (Duration, Duration)) -> Self {
+        Self {
+            first,
+            cap,
+            next: first,
+        }
+    }
+
+    fn next(&mut self) -> Duration {
+        let now = self.next;
+        self.next = (self.next * 2).min(self.cap);
+        now
+    }
+
+    fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn gauge(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+async fn follow_r2z2(client: R2z2Client, settings: FeedSettings, sink: Sink) {
+    let stats = Arc::clone(&sink.stats);
+    let mut backoff = Backoff::new(R2Z2_BACKOFF);
+    // With no saved cursor: the object after the published head (the head itself was published
+    // before we started), or the configured start.
+    let mut cursor = match settings.r2z2_start_sequence {
+        Some(start) => start,
+        None => loop {
+            match client.head().await {
+                Ok(head) => {
+                    sink.reached();
+                    stats.feed_head.set(gauge(head));
+                    break head + 1;
+                }
+                Err(e) => {
+                    log::warn!("r2z2 head unavailable error={e}");
+                    sink.failed(&e);
+                    actix::clock::sleep(backoff.next()).await;
+                }
+            }
+        },
+    };
+    log::info!("r2z2 following from sequence={cursor}");
+    let mut stuck_since: Option<Instant> = None;
+    let mut garbled = 0;
+    loop {
+        stats.feed_cursor.set(gauge(cursor));
+        match client.object(cursor).await {
+            Ok(object) => {
+                sink.reached();
+                backoff.reset();
+                stuck_since = None;
+                garbled = 0;
+                stats.feed_objects.incr();
+                if let Some(uploaded) = object.uploaded_at {
+                    stats.feed_lag_seconds.set(unix_now() - gauge(uploaded));
+                }
+                match object.classify() {
+                    R2z2Entry::Placeholder => stats.feed_placeholders.incr(),
+                    R2z2Entry::Kill(kill) => sink.submit(*kill).await,
+                }
+                cursor += 1;
+                actix::clock::sleep(Duration::from_millis(settings.r2z2_object_pause_ms)).await;
+            }
+            Err(FetchError::NotYet) => {
+                sink.reached();
+                backoff.reset();
+                let since = *stuck_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_millis(settings.r2z2_stuck_skip_ms) {
+                    if let Ok(head) = client.head().await {
+                        stats.feed_head.set(gauge(head));
+                        if head > cursor {
+                            log::warn!("r2z2 sequence skipped sequence={cursor} head={head}");
+                            stats.feed_skipped_sequences.incr();
+                            cursor += 1;
+                            stuck_since = None;
+                            continue;
+                        }
+                    }
+                    stuck_since = Some(Instant::now());
+                }
+                actix::clock::sleep(Duration::from_millis(settings.r2z2_not_found_wait_ms)).await;
+            }
+            Err(FetchError::Malformed(why)) => {
+                stats.feed_malformed.incr();
+                garbled += 1;
+                if garbled >= MALFORMED_TRIES {
+                    log::warn!("r2z2 object unreadable, skipped sequence={cursor} error={why}");
+                    stats.feed_skipped_sequences.incr();
+                    cursor += 1;
+                    garbled = 0;
+                } else {
+                    log::debug!("r2z2 object unreadable sequence={cursor} error={why}");
+                    actix::clock::sleep(MALFORMED_PAUSE).await;
+                }
+            }
+            Err(FetchError::RateLimited {
+                status,
+                retry_after,
+            }) => {
+                sink.failed(&FetchError::RateLimited {
+                    status,
+                    retry_after,
+                });
+                let wait = retry_after.unwrap_or_else(|| backoff.next());
+                log::warn!(
+                    "r2z2 rate limited status={status} wait_ms={}",
+                    wait.as_millis()
+                );
+                actix::clock::sleep(wait).await;
+            }
+            Err(e) => {
+                sink.failed(&e);
+                let wait = backoff.next();
+                log::warn!(
+                    "r2z2 error sequence={cursor} error={e} wait_ms={}",
+                    wait.as_millis()
+                );
+                actix::clock::sleep(wait).await;
+            }
+        }
+    }
+}
+
+async fn follow_redisq(client: RedisqClient, sink: Sink) {
+    let stats = Arc::clone(&sink.stats);
+    let mut backoff = Backoff::new(REDISQ_BACKOFF);
+    loop {
+        match client.listen().await {
+            Ok(Some(kill)) => {
+                sink.reached();
+                backoff.reset();
+                stats.feed_objects.incr();
+                sink.submit(kill).await;
+            }
+            Ok(None) => {
+                sink.reached();
+                backoff.reset();
+            }
+            Err(FetchError::Malformed(why)) => {
+                // The endpoint answered; its answer is unusable. Skip it and ask for the next.
+                stats.feed_malformed.incr();
+                log::warn!("redisq answer unreadable, skipped error={why}");
+                actix::clock::sleep(MALFORMED_PAUSE).await;
+            }
+            Err(FetchError::RateLimited {
+                status,
+                retry_after,
+            }) => {
+                sink.failed(&FetchError::RateLimited {
+                    status,
+                    retry_after,
+                });
+                actix::clock::sleep(retry_after.unwrap_or_else(|| backoff.next())).await;
+            }
+            Err(e) => {
+                sink.failed(&e);
+                let wait = backoff.next();
+                log::warn!("redisq error error={e} wait_ms={}", wait.as_millis());
+                actix::clock::sleep(wait).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_resets() {
+        let mut b = Backoff::new((Duration::from_secs(1), Duration::from_secs(30)));
+        let delays: Vec<u64> = (0..7).map(|_| b.next().as_secs()).collect();
+        assert_eq!(delays, vec![1, 2, 4, 8, 16, 30, 30]);
+        b.reset();
+        assert_eq!(b.next(), Duration::from_secs(1));
+    }
+}

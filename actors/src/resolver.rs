@@ -1,0 +1,193 @@
+//! Turns the ids a killmail's caches could not answer into ESI calls, at most one per id at a
+//! time: a second kill needing an id already being fetched waits for that fetch instead of
+//! asking again (20 attackers from one corporation = one request).
+//!
+//! Characters are resolved in bulk through `/universe/names/`; corporations and alliances through
+//! their own routes (the ticker is only there); ship types through `/universe/types/` (the group
+//! is only there); systems through `/universe/systems/`. Not an actor: it lives inside the
+//! enricher's arbiter, and its fetches run as tasks there, so a fetch finishes (and fills the
+//! cache) even when the kill that started it has already moved on at its deadline.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::future::{join_all, FutureExt, LocalBoxFuture, Shared};
+use tokio::sync::oneshot;
+
+use crate::model::{EsiKillmail, Killmail, KillmailId};
+use crate::names::{Kind, Missing, NameCache, Org, TypeInfo};
+use crate::stats::Stats;
+use crate::upstream::esi::EsiClient;
+use crate::upstream::http::FetchError;
+
+/// Completes when the fetch it stands for is over (whatever its result).
+type Pending = Shared<LocalBoxFuture<'static, ()>>;
+
+pub struct Resolver {
+    esi: EsiClient,
+    cache: RefCell<NameCache>,
+    /// Fetches under way, by the id they resolve; joined instead of repeated.
+    inflight: RefCell<HashMap<(Kind, u64), Pending>>,
+    stats: Arc<Stats>,
+}
+
+impl Resolver {
+    pub fn new(esi: EsiClient, cache: NameCache, stats: Arc<Stats>) -> Self {
+        Self {
+            esi,
+            cache: RefCell::new(cache),
+            inflight: RefCell::new(HashMap::new()),
+            stats,
+        }
+    }
+
+    /// ESI is refusing calls until then (error budget spent, 420 or 429).
+    pub fn esi_paused_until(&self) -> Option<Instant> {
+        self.esi.paused_until()
+    }
+
+    /// Writes every cached name into `km`; returns the ids still unknown.
+    pub fn fill(&self, km: &mut Killmail) -> Missing {
+        let (missing, lookups) = self.cache.borrow_mut().fill(km, Instant::now());
+        self.stats.cache_hits.add(lookups.hits);
+        self.stats.cache_misses.add(lookups.misses);
+        missing
+    }
+
+    /// The killmail itself, for feeds that did not embed it.
+    pub async fn killmail(&self, id: KillmailId, hash: &str) -> Result<EsiKillmail, FetchError> {
+        self.stats.esi_requests.incr();
+        let result = self.esi.killmail(id, hash).await;
+        if result.is_err() {
+            self.stats.esi_errors.incr();
+        }
+        result
+    }
+
+    /// Starts (or joins) the fetches of every id in `missing`; the future completes when all of
+    /// them are over. Dropping it does not stop the fetches.
+    pub fn resolve(self: &Rc<Self>, missing: &Missing) -> impl Future<Output = ()> + 'static {
+        let mut waits = Vec::new();
+        let mut characters = Vec::new();
+        for &(kind, id) in &missing.0 {
+            if let Some(pending) = self.inflight.borrow().get(&(kind, id)) {
+                waits.push(pending.clone());
+                continue;
+            }
+            if kind == Kind::Character {
+                characters.push(id);
+                continue;
+            }
+            let this = Rc::clone(self);
+            let pending = self.spawn(&[(kind, id)], async move { this.fetch_one(kind, id).await });
+            waits.push(pending);
+        }
+        if !characters.is_empty() {
+            let keys: Vec<(Kind, u64)> =
+                characters.iter().map(|&id| (Kind::Character, id)).collect();
+            let this = Rc::clone(self);
+            waits.push(self.spawn(
+                &keys,
+                async move { this.fetch_characters(characters).await },
+            ));
+        }
+        async move {
+            join_all(waits).await;
+        }
+    }
+
+    /// Runs `fetch` as its own task, registered under `keys` until it is over.
+    fn spawn(
+        self: &Rc<Self>,
+        keys: &[(Kind, u64)],
+        fetch: impl Future<Output = ()> + 'static,
+    ) -> Pending {
+        let (done, finished) = oneshot::channel::<()>();
+        let this = Rc::clone(self);
+        let owned: Vec<(Kind, u64)> = keys.to_vec();
+        actix::spawn(async move {
+            fetch.await;
+            let mut inflight = this.inflight.borrow_mut();
+            for key in &owned {
+                inflight.remove(key);
+            }
+            // The receiver may be gone when every waiter moved on; nothing to tell then.
+            let _ = done.send(());
+        });
+        let pending = async move {
+            let _ = finished.await;
+        }
+        .boxed_local()
+        .shared();
+        let mut inflight = self.inflight.borrow_mut();
+        for key in keys {
+            inflight.insert(*key, pending.clone());
+        }
+        pending
+    }
+
+    async fn fetch_characters(&self, ids: Vec<u64>) {
+        self.stats.esi_requests.incr();
+        match self.esi.names(&ids).await {
+            Ok(names) => {
+                let now = Instant::now();
+                let mut cache = self.cache.borrow_mut();
+                for name in names.resolved {
+                    cache.put_character(name.id, name.name, now);
+                }
+                for id in names.unknown {
+                    cache.put_unknown(Kind::Character, id, now);
+                }
+            }
+            Err(e) => self.failed(Kind::Character, ids.len(), &e),
+        }
+    }
+
+    async fn fetch_one(&self, kind: Kind, id: u64) {
+        self.stats.esi_requests.incr();
+        let now = Instant::now();
+        let result = match kind {
+            Kind::Corporation => self.esi.corporation(id).await.map(|o| {
+                let org = Org {
+                    name: o.name,
+                    ticker: o.ticker,
+                };
+                self.cache.borrow_mut().put_corporation(id, org, now);
+            }),
+            Kind::Alliance => self.esi.alliance(id).await.map(|o| {
+                let org = Org {
+                    name: o.name,
+                    ticker: o.ticker,
+                };
+                self.cache.borrow_mut().put_alliance(id, org, now);
+            }),
+            Kind::Type => self.esi.inventory_type(id).await.map(|t| {
+                let info = TypeInfo {
+                    name: t.name,
+                    group_id: t.group_id,
+                };
+                self.cache.borrow_mut().put_type(id, info, now);
+            }),
+            Kind::System => self.esi.solar_system(id).await.map(|s| {
+                self.cache.borrow_mut().put_system(id, s.name, now);
+            }),
+            Kind::Character => self.esi.character(id).await.map(|c| {
+                self.cache.borrow_mut().put_character(id, c.name, now);
+            }),
+        };
+        match result {
+            Ok(()) => {}
+            Err(FetchError::NotFound) => self.cache.borrow_mut().put_unknown(kind, id, now),
+            Err(e) => self.failed(kind, 1, &e),
+        }
+    }
+
+    fn failed(&self, kind: Kind, ids: usize, error: &FetchError) {
+        self.stats.esi_errors.incr();
+        log::debug!("esi lookup failed kind={kind:?} ids={ids} error={error}");
+    }
+}

@@ -1,0 +1,162 @@
+//! The actor that owns one [`Shard`]: every read and write of the systems it holds goes through
+//! its mailbox, so a shard needs no lock. It expires old kills on a timer.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::shard::{Insert, Shard, ShardLimits};
+use super::StoredKill;
+use crate::model::{CharacterId, KillTime, Killmail, KillmailId, SystemId};
+use crate::stats::Stats;
+
+/// How often expired kills are dropped.
+const EXPIRE_EVERY: Duration = Duration::from_secs(60);
+
+/// Store a kill (unless duplicate or too old).
+#[derive(Message)]
+#[rtype(result = "Insert")]
+pub struct Put {
+    pub killmail: Killmail,
+    pub now: KillTime,
+}
+
+/// Change a stored kill in place (late names, a revalued zkb block).
+#[derive(Message)]
+#[rtype(result = "Option<Arc<StoredKill>>")]
+pub struct Update {
+    pub id: KillmailId,
+    pub change: Box<dyn FnOnce(&mut Killmail) + Send>,
+}
+
+/// One kill by id.
+#[derive(Message)]
+#[rtype(result = "Option<Arc<StoredKill>>")]
+pub struct Get(pub KillmailId);
+
+/// A system's kills at or after `since`, newest first, at most `limit`.
+#[derive(Message)]
+#[rtype(result = "Vec<Arc<StoredKill>>")]
+pub struct SystemKills {
+    pub system: SystemId,
+    pub since: KillTime,
+    pub limit: usize,
+}
+
+/// A character's kills (victim or attacker) held by this shard.
+#[derive(Message)]
+#[rtype(result = "Vec<Arc<StoredKill>>")]
+pub struct CharacterKills {
+    pub character: CharacterId,
+    pub since: KillTime,
+    pub limit: usize,
+}
+
+/// How many kills of a system are at or after `since`.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Count {
+    pub system: SystemId,
+    pub since: KillTime,
+}
+
+pub struct ShardActor {
+    shard: Shard,
+    /// The one offset sequence every shard draws from, so offsets follow acceptance order.
+    next_offset: Arc<AtomicU64>,
+    stats: Arc<Stats>,
+}
+
+impl ShardActor {
+    pub fn new(limits: ShardLimits, next_offset: Arc<AtomicU64>, stats: Arc<Stats>) -> Self {
+        Self {
+            shard: Shard::new(limits),
+            next_offset,
+            stats,
+        }
+    }
+
+    /// Runs `change` on the shard and moves the held-kills gauge by what it added or dropped.
+    fn tracked<T>(&mut self, change: impl FnOnce(&mut Shard) -> T) -> T {
+        let before = self.shard.len();
+        let out = change(&mut self.shard);
+        let after = self.shard.len();
+        // Shard sizes are far below i64::MAX.
+        self.stats.kills_held.add(after as i64 - before as i64);
+        out
+    }
+}
+
+impl Actor for ShardActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(EXPIRE_EVERY, |this, _| {
+            let dropped = this.tracked(|shard| shard.expire(KillTime::now()));
+            this.stats.kills_expired.add(dropped as u64);
+        });
+    }
+}
+
+/// The shard's data lives in the actor value, which a supervisor keeps across restarts.
+impl actix::Supervised for ShardActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        log::warn!("store shard restarting kills={}", self.shard.len());
+    }
+}
+
+impl Handler<Put> for ShardActor {
+    type Result = MessageResult<Put>;
+
+    fn handle(&mut self, put: Put, _: &mut Context<Self>) -> Self::Result {
+        let next = Arc::clone(&self.next_offset);
+        let outcome = self.tracked(|shard| {
+            shard.insert(put.killmail, put.now, || {
+                next.fetch_add(1, Ordering::Relaxed)
+            })
+        });
+        MessageResult(outcome)
+    }
+}
+
+impl Handler<Update> for ShardActor {
+    type Result = Option<Arc<StoredKill>>;
+
+    fn handle(&mut self, update: Update, _: &mut Context<Self>) -> Self::Result {
+        self.shard.update(update.id, update.change)
+    }
+}
+
+impl Handler<Get> for ShardActor {
+    type Result = Option<Arc<StoredKill>>;
+
+    fn handle(&mut self, Get(id): Get, _: &mut Context<Self>) -> Self::Result {
+        self.shard.get(id)
+    }
+}
+
+impl Handler<SystemKills> for ShardActor {
+    type Result = MessageResult<SystemKills>;
+
+    fn handle(&mut self, q: SystemKills, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.shard.system_kills(q.system, q.since, q.limit))
+    }
+}
+
+impl Handler<CharacterKills> for ShardActor {
+    type Result = MessageResult<CharacterKills>;
+
+    fn handle(&mut self, q: CharacterKills, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.shard.character_kills(q.character, q.since, q.limit))
+    }
+}
+
+impl Handler<Count> for ShardActor {
+    type Result = usize;
+
+    fn handle(&mut self, q: Count, _: &mut Context<Self>) -> usize {
+        self.shard.count(q.system, q.since)
+    }
+}

@@ -1,0 +1,417 @@
+//! The kills routes (SPEC §4.2): a system's kills (with a one-time backfill from zKillboard), many
+//! systems at once, the stored kills only, one killmail, and a system's count.
+//!
+//! Success bodies are `{"data": <payload>, "timestamp"}`; errors use the coded envelope. Kills are
+//! written out from the JSON the store serialized once, never re-serialized here. An upstream that
+//! fails or is slow never turns into a 5xx: after the backfill deadline the answer comes from the
+//! store with `"cached": true` (the notifier would retry a 5xx up to 12 times).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actors::backfill::{BackfillSystem, FetchKillmail};
+use actors::model::{now_iso, KillTime, KillmailId, SystemId};
+use actors::store::StoredKill;
+use actors::Engine;
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value};
+
+use super::errors::ApiError;
+use super::{AppState, JSON_CONTENT_TYPE};
+
+/// Defaults and bounds of `since_hours` and `limit`.
+const DEFAULT_SINCE_HOURS: u64 = 24;
+const MAX_SINCE_HOURS: u64 = 24 * 365;
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 1000;
+/// Systems one `POST /api/v1/kills/systems` may ask for.
+pub const MAX_SYSTEMS_PER_REQUEST: usize = 100;
+/// Systems backfilled at the same time for one request.
+const BACKFILL_CONCURRENCY: usize = 8;
+
+/// What a kills query asks for, validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub since_hours: u64,
+    pub limit: usize,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            since_hours: DEFAULT_SINCE_HOURS,
+            limit: DEFAULT_LIMIT,
+        }
+    }
+}
+
+impl Window {
+    /// Reads `since_hours` and `limit` from a query string; `None` names the bad parameter.
+    fn from_query(query: &str) -> Result<Self, &'static str> {
+        let pairs = web::Query::<HashMap<String, String>>::from_query(query)
+            .map_err(|_| "query")?
+            .into_inner();
+        let mut window = Self::default();
+        if let Some(text) = pairs.get("since_hours") {
+            window.since_hours = positive(text)
+                .filter(|h| *h <= MAX_SINCE_HOURS)
+                .ok_or("since_hours")?;
+        }
+        if let Some(text) = pairs.get("limit") {
+            window.limit = positive(text)
+                .and_then(|l| usize::try_from(l).ok())
+                .filter(|l| *l <= MAX_LIMIT)
+                .ok_or("limit")?;
+        }
+        Ok(window)
+    }
+
+    fn since(&self) -> KillTime {
+        let seconds = i64::try_from(self.since_hours * 3600).unwrap_or(i64::MAX);
+        KillTime::now().minus_secs(seconds)
+    }
+
+    fn past(&self) -> Duration {
+        Duration::from_secs(self.since_hours * 3600)
+    }
+}
+
+/// The integer rule of paths and queries: optional `+`, digits, leading zeros, positive.
+fn positive(text: &str) -> Option<u64> {
+    actors::model::ids::parse_positive(text)
+        .ok()
+        .map(|n| n.get())
+}
+
+fn invalid_system_id() -> ApiError {
+    ApiError::coded(
+        StatusCode::BAD_REQUEST,
+        "INVALID_SYSTEM_ID",
+        "Invalid system ID format",
+    )
+}
+
+/// `GET /api/v1/kills/system/{system_id}?since_hours=24&limit=50`
+pub async fn system_kills(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let system = SystemId::from_str(&path).map_err(|_| invalid_system_id())?;
+    let window = Window::from_query(req.query_string()).map_err(|_| invalid_system_id())?;
+    let engine = &state.engine;
+    let fetched = backfill(engine, system, window).await;
+    let kills = engine
+        .store
+        .system_kills(system, window.since(), window.limit)
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    Ok(kills_response(&kills, Some(!fetched)))
+}
+
+/// `GET /api/v1/kills/cached/{system_id}`: what the store holds, no upstream call.
+pub async fn cached_kills(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let system = SystemId::from_str(&path).map_err(|_| invalid_system_id())?;
+    let store = &state.engine.store;
+    let kills = store
+        .system_kills(system, store.retention_start(), usize::MAX)
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    Ok(kills_response(&kills, Some(true)))
+}
+
+/// `GET /api/v1/kills/count/{system_id}`: kills stored within the retention window.
+pub async fn count(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let system = SystemId::from_str(&path).map_err(|_| invalid_system_id())?;
+    let count = state
+        .engine
+        .store
+        .count(system)
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    let now = now_iso();
+    let body = json!({
+        "data": {"system_id": system, "count": count, "timestamp": now},
+        "timestamp": now,
+    });
+    Ok(super::json(StatusCode::OK, &body))
+}
+
+/// `GET /api/v1/killmail/{killmail_id}`: from the store, else zKillboard + ESI within the
+/// backfill deadline.
+pub async fn killmail(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = KillmailId::from_str(&path).map_err(|_| {
+        ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "INVALID_KILLMAIL_ID",
+            "Invalid killmail ID format",
+        )
+    })?;
+    let engine = &state.engine;
+    let stored = engine
+        .store
+        .get(id)
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    let found = match stored {
+        Some(kill) => Ok(Some(kill)),
+        None => {
+            let asked = engine.backfill.send(FetchKillmail(id));
+            match actix::clock::timeout(engine.backfill_deadline, asked).await {
+                Ok(Ok(Ok(kill))) => Ok(kill),
+                Ok(Ok(Err(e))) => Err(e.to_string()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("upstream did not answer in time".to_owned()),
+            }
+        }
+    };
+    match found {
+        Ok(Some(kill)) => {
+            let mut body = RawJson::with_capacity(kill.json.len() + 96);
+            body.raw("{\"data\":");
+            body.bytes(&kill.json);
+            body.timestamp_and_close(&now_iso());
+            Ok(body.into_response())
+        }
+        // An upstream failure is reported as "not found" with the reason in `details`: the
+        // notifier falls back gracefully on 404 but retries a 5xx many times.
+        Ok(None) | Err(_) => {
+            let details = found.err().map(|reason| json!({ "upstream": reason }));
+            Err(ApiError::Coded {
+                status: StatusCode::NOT_FOUND,
+                code: "NOT_FOUND",
+                message: "Killmail not found".into(),
+                details,
+            })
+        }
+    }
+}
+
+/// `POST /api/v1/kills/systems` with `{"system_ids": [..], "since_hours": 24, "limit": 50}`.
+pub async fn systems_kills(
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (systems, window) = read_systems_body(&body)?;
+    let engine = &state.engine;
+    stream::iter(systems.iter().copied())
+        .map(|system| backfill(engine, system, window))
+        .buffer_unordered(BACKFILL_CONCURRENCY)
+        .for_each(|_| async {})
+        .await;
+
+    let ts = now_iso();
+    let mut out = RawJson::with_capacity(4096);
+    out.raw("{\"data\":{\"systems_kills\":{");
+    for (i, system) in systems.iter().enumerate() {
+        let kills = engine
+            .store
+            .system_kills(*system, window.since(), window.limit)
+            .await
+            .map_err(|_| ApiError::unavailable())?;
+        if i > 0 {
+            out.raw(",");
+        }
+        out.raw(&format!("\"{system}\":"));
+        out.kills(&kills);
+    }
+    out.raw("}");
+    out.timestamp_and_close(&ts);
+    out.timestamp_and_close(&ts);
+    Ok(out.into_response())
+}
+
+/// Validates the body of `POST /api/v1/kills/systems`: ids first, then the window.
+fn read_systems_body(body: &Value) -> Result<(Vec<SystemId>, Window), ApiError> {
+    let invalid_ids =
+        |message: &str| ApiError::coded(StatusCode::BAD_REQUEST, "INVALID_SYSTEM_IDS", message);
+    let list = body
+        .get("system_ids")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| invalid_ids("system_ids must be a non-empty array of positive integers"))?;
+    let mut systems: Vec<SystemId> = list
+        .iter()
+        .map(|v| v.as_u64().and_then(SystemId::new))
+        .collect::<Option<_>>()
+        .ok_or_else(|| invalid_ids("system_ids must be a non-empty array of positive integers"))?;
+    systems.sort_unstable();
+    systems.dedup();
+    if systems.len() > MAX_SYSTEMS_PER_REQUEST {
+        return Err(invalid_ids(&format!(
+            "Too many system_ids (max {MAX_SYSTEMS_PER_REQUEST})"
+        )));
+    }
+    let invalid_parameter = |name: &str, max: u64| {
+        ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETERS",
+            format!("{name} must be an integer between 1 and {max}"),
+        )
+    };
+    let mut window = Window::default();
+    if let Some(v) = body.get("since_hours").filter(|v| !v.is_null()) {
+        window.since_hours = v
+            .as_u64()
+            .filter(|h| (1..=MAX_SINCE_HOURS).contains(h))
+            .ok_or_else(|| invalid_parameter("since_hours", MAX_SINCE_HOURS))?;
+    }
+    if let Some(v) = body.get("limit").filter(|v| !v.is_null()) {
+        window.limit = v
+            .as_u64()
+            .and_then(|l| usize::try_from(l).ok())
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| invalid_parameter("limit", MAX_LIMIT as u64))?;
+    }
+    Ok((systems, window))
+}
+
+/// Loads the system from zKillboard unless its history is current, within the deadline.
+/// `true` when upstream was asked and answered in time.
+async fn backfill(engine: &Engine, system: SystemId, window: Window) -> bool {
+    let past = window.past();
+    let asked = engine.backfill.send(BackfillSystem { system, past });
+    match actix::clock::timeout(engine.backfill_deadline, asked).await {
+        Ok(Ok(Ok(fetched))) => fetched,
+        Ok(Ok(Err(_))) | Ok(Err(_)) => false,
+        Err(_) => {
+            log::info!("backfill past its deadline, answering from the store system_id={system}");
+            false
+        }
+    }
+}
+
+/// `{"data": {"kills": [...], "timestamp", "cached"}, "timestamp"}`.
+fn kills_response(kills: &[Arc<StoredKill>], cached: Option<bool>) -> HttpResponse {
+    let ts = now_iso();
+    let size: usize = kills.iter().map(|k| k.json.len() + 1).sum();
+    let mut out = RawJson::with_capacity(size + 128);
+    out.raw("{\"data\":{\"kills\":");
+    out.kills(kills);
+    if let Some(cached) = cached {
+        out.raw(&format!(",\"cached\":{cached}"));
+    }
+    out.timestamp_and_close(&ts);
+    out.timestamp_and_close(&ts);
+    out.into_response()
+}
+
+/// A JSON body assembled from pieces, so stored kills go out as the bytes the store holds.
+struct RawJson(Vec<u8>);
+
+impl RawJson {
+    fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n))
+    }
+
+    fn raw(&mut self, text: &str) {
+        self.0.extend_from_slice(text.as_bytes());
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    /// `[k1,k2,...]`
+    fn kills(&mut self, kills: &[Arc<StoredKill>]) {
+        self.0.push(b'[');
+        for (i, kill) in kills.iter().enumerate() {
+            if i > 0 {
+                self.0.push(b',');
+            }
+            self.0.extend_from_slice(&kill.json);
+        }
+        self.0.push(b']');
+    }
+
+    /// `,"timestamp":"<ts>"}` — closes the object it ends. `ts` is ISO-8601 (nothing to escape).
+    fn timestamp_and_close(&mut self, ts: &str) {
+        self.raw(",\"timestamp\":\"");
+        self.raw(ts);
+        self.raw("\"}");
+    }
+
+    fn into_response(self) -> HttpResponse {
+        HttpResponse::Ok()
+            .content_type(JSON_CONTENT_TYPE)
+            .body(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_defaults_to_24_hours_and_50_kills() {
+        assert_eq!(Window::from_query(""), Ok(Window::default()));
+        assert_eq!(
+            Window::from_query("since_hours=%2B048&limit=003"),
+            Ok(Window {
+                since_hours: 48,
+                limit: 3
+            })
+        );
+    }
+
+    #[test]
+    fn each_bad_window_parameter_is_named() {
+        for (query, bad) in [
+            ("since_hours=0", "since_hours"),
+            ("since_hours=-1", "since_hours"),
+            ("since_hours=1.5", "since_hours"),
+            ("limit=0", "limit"),
+            ("limit=1001", "limit"),
+            ("limit=ten", "limit"),
+        ] {
+            assert_eq!(Window::from_query(query), Err(bad), "{query}");
+        }
+    }
+
+    #[test]
+    fn the_systems_body_is_checked_ids_first_then_window() {
+        let code = |body: Value| match read_systems_body(&body) {
+            Ok(_) => "OK",
+            Err(ApiError::Coded { code, .. }) => code,
+            Err(_) => "OTHER",
+        };
+        assert_eq!(code(json!({})), "INVALID_SYSTEM_IDS");
+        assert_eq!(code(json!({"system_ids": []})), "INVALID_SYSTEM_IDS");
+        assert_eq!(
+            code(json!({"system_ids": ["30000142"]})),
+            "INVALID_SYSTEM_IDS"
+        );
+        assert_eq!(code(json!({"system_ids": [0]})), "INVALID_SYSTEM_IDS");
+        assert_eq!(
+            code(json!({"system_ids": [1], "limit": 0})),
+            "INVALID_PARAMETERS"
+        );
+        assert_eq!(
+            code(json!({"system_ids": [1], "since_hours": "x"})),
+            "INVALID_PARAMETERS"
+        );
+        assert_eq!(
+            code(json!({"system_ids": "x", "limit": 0})),
+            "INVALID_SYSTEM_IDS"
+        );
+        let many: Vec<u64> = (1..=101).collect();
+        assert_eq!(code(json!({"system_ids": many})), "INVALID_SYSTEM_IDS");
+        assert_eq!(
+            code(json!({"system_ids": [2, 1, 2], "since_hours": 1})),
+            "OK"
+        );
+    }
+}

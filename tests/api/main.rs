@@ -3,6 +3,7 @@
 
 mod helpers;
 mod http_basics;
+mod ingest;
 mod process;
 mod simulator;
 mod upstream;

@@ -115,7 +115,10 @@ fn routing_input(km: &actors::model::Killmail) -> (SystemId, Vec<CharacterId>) {
 fn pipeline(c: &mut Criterion) {
     let objects = objects();
     let mean = objects.iter().map(Vec::len).sum::<usize>() / objects.len();
-    eprintln!("workload: {} objects, {mean} bytes each on average", objects.len());
+    eprintln!(
+        "workload: {} objects, {mean} bytes each on average",
+        objects.len()
+    );
     let mut cache = warm_cache(&objects);
     let limits = ShardLimits {
         max_per_system: 1_000,

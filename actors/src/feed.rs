@@ -92,11 +92,12 @@ impl Actor for Feed {
             }
             FeedSource::Off => {}
         }
-        log::info!(
-            "feed started source={} queue_id={}",
-            self.settings.source.as_str(),
-            self.queue_id
-        );
+        match self.settings.source {
+            FeedSource::Redisq => {
+                log::info!("feed started source=redisq queue_id={}", self.queue_id)
+            }
+            other => log::info!("feed started source={}", other.as_str()),
+        }
     }
 }
 

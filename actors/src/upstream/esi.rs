@@ -4,8 +4,10 @@
 //! The client keeps ESI's limits itself. It reads `X-ESI-Error-Limit-Remain`/`-Reset` on every
 //! answer and stops calling *before* the budget is spent; a `420` or `429` pauses every call
 //! until the announced time. While paused, calls fail at once with [`FetchError::RateLimited`]
-//! instead of sleeping, so the owner decides what waits. Server errors and timeouts are retried a
-//! bounded number of times with jittered exponential backoff.
+//! instead of sleeping, so the owner decides what waits. The `X-Ratelimit-*` token buckets are
+//! read too: with the last token spent, calls pause for as long as one token takes to return.
+//! Server errors and timeouts are retried a bounded number of times with jittered exponential
+//! backoff.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -214,7 +216,13 @@ impl EsiClient {
                 Some(remain) if remain <= u64::from(ERROR_BUDGET_RESERVE) => {
                     Some(reset.unwrap_or(DEFAULT_PAUSE))
                 }
-                _ => None,
+                _ => {
+                    let limit = answer
+                        .headers
+                        .get("x-ratelimit-limit")
+                        .and_then(|v| v.to_str().ok());
+                    bucket_pause(limit, header("x-ratelimit-remaining"))
+                }
             },
         };
         if let Some(pause) = pause {
@@ -228,6 +236,30 @@ impl EsiClient {
     }
 }
 
+/// ESI's token buckets (`X-Ratelimit-Limit: 150/15m`, `X-Ratelimit-Remaining`): with the last
+/// token spent, wait as long as one token takes to come back (window / limit).
+fn bucket_pause(limit: Option<&str>, remaining: Option<u64>) -> Option<Duration> {
+    if remaining? > 0 {
+        return None;
+    }
+    let (tokens, window) = limit?.trim().split_once('/')?;
+    let tokens: u32 = tokens.trim().parse().ok().filter(|t| *t > 0)?;
+    let window = window.trim();
+    let (count, unit) = window.split_at(window.find(|c: char| !c.is_ascii_digit())?);
+    let count: u64 = if count.is_empty() {
+        1
+    } else {
+        count.parse().ok()?
+    };
+    let seconds = match unit {
+        "s" => count,
+        "m" => count * 60,
+        "h" => count * 3600,
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds) / tokens)
+}
+
 /// `RETRY_BASE · 2^(attempt-1)`, ±50 %.
 fn backoff(attempt: u32) -> Duration {
     let base = RETRY_BASE.saturating_mul(1 << attempt.saturating_sub(1).min(6));
@@ -237,6 +269,22 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spent_token_bucket_pauses_for_one_token_and_a_live_one_not_at_all() {
+        assert_eq!(
+            bucket_pause(Some("150/15m"), Some(0)),
+            Some(Duration::from_secs(6))
+        );
+        assert_eq!(
+            bucket_pause(Some("20/1s"), Some(0)),
+            Some(Duration::from_millis(50))
+        );
+        assert_eq!(bucket_pause(Some("150/15m"), Some(3)), None);
+        assert_eq!(bucket_pause(None, Some(0)), None);
+        assert_eq!(bucket_pause(Some("garbage"), Some(0)), None);
+        assert_eq!(bucket_pause(Some("0/15m"), Some(0)), None);
+    }
 
     #[test]
     fn backoff_grows_and_stays_jittered_within_half() {

@@ -133,13 +133,11 @@ fn pipeline(c: &mut Criterion) {
             |shard| {
                 let now = KillTime::now();
                 let started = Instant::now();
-                let mut offset = 0;
                 let mut routed = 0;
-                for bytes in &objects {
+                for (offset, bytes) in (1..).zip(&objects) {
                     let mut km = parse(bytes).expect("a kill");
                     cache.fill(&mut km, started);
                     let route = routing_input(&km);
-                    offset += 1;
                     if let Insert::Stored(stored) = shard.insert(km, now, || offset) {
                         routed += route.1.len() + stored.json.len().min(1);
                     }

@@ -117,6 +117,23 @@ impl Sink {
         self.monitor.do_send(FeedOutcome::Success);
     }
 
+    /// Records a failed call, then waits as upstream asked (`Retry-After`) or backs off.
+    async fn fail_and_wait(&self, source: &str, error: &FetchError, backoff: &mut Backoff) {
+        self.failed(error);
+        let wait = match error {
+            FetchError::RateLimited {
+                retry_after: Some(wait),
+                ..
+            } => *wait,
+            _ => backoff.next(),
+        };
+        log::warn!(
+            "{source} call failed error={error} wait_ms={}",
+            wait.as_millis()
+        );
+        actix::clock::sleep(wait).await;
+    }
+
     fn failed(&self, error: &FetchError) {
         self.stats.feed_errors.incr();
         let outcome = match error {
@@ -240,30 +257,7 @@ async fn follow_r2z2(client: R2z2Client, settings: FeedSettings, sink: Sink) {
                     actix::clock::sleep(MALFORMED_PAUSE).await;
                 }
             }
-            Err(FetchError::RateLimited {
-                status,
-                retry_after,
-            }) => {
-                sink.failed(&FetchError::RateLimited {
-                    status,
-                    retry_after,
-                });
-                let wait = retry_after.unwrap_or_else(|| backoff.next());
-                log::warn!(
-                    "r2z2 rate limited status={status} wait_ms={}",
-                    wait.as_millis()
-                );
-                actix::clock::sleep(wait).await;
-            }
-            Err(e) => {
-                sink.failed(&e);
-                let wait = backoff.next();
-                log::warn!(
-                    "r2z2 error sequence={cursor} error={e} wait_ms={}",
-                    wait.as_millis()
-                );
-                actix::clock::sleep(wait).await;
-            }
+            Err(e) => sink.fail_and_wait("r2z2", &e, &mut backoff).await,
         }
     }
 }
@@ -289,22 +283,7 @@ async fn follow_redisq(client: RedisqClient, sink: Sink) {
                 log::warn!("redisq answer unreadable, skipped error={why}");
                 actix::clock::sleep(MALFORMED_PAUSE).await;
             }
-            Err(FetchError::RateLimited {
-                status,
-                retry_after,
-            }) => {
-                sink.failed(&FetchError::RateLimited {
-                    status,
-                    retry_after,
-                });
-                actix::clock::sleep(retry_after.unwrap_or_else(|| backoff.next())).await;
-            }
-            Err(e) => {
-                sink.failed(&e);
-                let wait = backoff.next();
-                log::warn!("redisq error error={e} wait_ms={}", wait.as_millis());
-                actix::clock::sleep(wait).await;
-            }
+            Err(e) => sink.fail_and_wait("redisq", &e, &mut backoff).await,
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
-use crate::model::{GroupId, Killmail};
+use crate::model::{AllianceId, CharacterId, CorporationId, GroupId, Killmail, TypeId};
 
 /// How long an id ESI does not know stays known as unknown.
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(300);
@@ -262,65 +262,41 @@ impl NameCache {
         }
 
         let v = &mut km.victim;
-        let people = Person {
-            character_id: v.character_id.map(|c| c.get()),
-            corporation_id: v.corporation_id.map(|c| c.get()),
-            alliance_id: v.alliance_id.map(|c| c.get()),
-            ship_type_id: v.ship_type_id.map(|c| c.get()),
-        };
-        let names = self.person(&people, now, &mut note);
-        v.character_name = names.character.or(v.character_name.take());
-        v.corporation_name = names
-            .corporation
-            .as_ref()
-            .map(|o| o.name.clone())
-            .or(v.corporation_name.take());
-        v.corporation_ticker = names
-            .corporation
-            .map(|o| o.ticker)
-            .or(v.corporation_ticker.take());
-        v.alliance_name = names
-            .alliance
-            .as_ref()
-            .map(|o| o.name.clone())
-            .or(v.alliance_name.take());
-        v.alliance_ticker = names
-            .alliance
-            .map(|o| o.ticker)
-            .or(v.alliance_ticker.take());
-        if let Some(ship) = names.ship {
-            v.ship_name = Some(ship.name);
-            v.ship_group_id = ship.group_id.or(v.ship_group_id);
+        let ids = Person::of(
+            v.character_id,
+            v.corporation_id,
+            v.alliance_id,
+            v.ship_type_id,
+        );
+        let names = self.person(&ids, now, &mut note);
+        let ship = names.ship.clone();
+        names.write(Slots {
+            character_name: &mut v.character_name,
+            corporation_name: &mut v.corporation_name,
+            corporation_ticker: &mut v.corporation_ticker,
+            alliance_name: &mut v.alliance_name,
+            alliance_ticker: &mut v.alliance_ticker,
+            ship_name: &mut v.ship_name,
+        });
+        if let Some(group) = ship.and_then(|s| s.group_id) {
+            v.ship_group_id = Some(group);
         }
 
         for a in &mut km.attackers {
-            let people = Person {
-                character_id: a.character_id.map(|c| c.get()),
-                corporation_id: a.corporation_id.map(|c| c.get()),
-                alliance_id: a.alliance_id.map(|c| c.get()),
-                ship_type_id: a.ship_type_id.map(|c| c.get()),
-            };
-            let names = self.person(&people, now, &mut note);
-            a.character_name = names.character.or(a.character_name.take());
-            a.corporation_name = names
-                .corporation
-                .as_ref()
-                .map(|o| o.name.clone())
-                .or(a.corporation_name.take());
-            a.corporation_ticker = names
-                .corporation
-                .map(|o| o.ticker)
-                .or(a.corporation_ticker.take());
-            a.alliance_name = names
-                .alliance
-                .as_ref()
-                .map(|o| o.name.clone())
-                .or(a.alliance_name.take());
-            a.alliance_ticker = names
-                .alliance
-                .map(|o| o.ticker)
-                .or(a.alliance_ticker.take());
-            a.ship_name = names.ship.map(|s| s.name).or(a.ship_name.take());
+            let ids = Person::of(
+                a.character_id,
+                a.corporation_id,
+                a.alliance_id,
+                a.ship_type_id,
+            );
+            self.person(&ids, now, &mut note).write(Slots {
+                character_name: &mut a.character_name,
+                corporation_name: &mut a.corporation_name,
+                corporation_ticker: &mut a.corporation_ticker,
+                alliance_name: &mut a.alliance_name,
+                alliance_ticker: &mut a.alliance_ticker,
+                ship_name: &mut a.ship_name,
+            });
         }
         (missing, lookups)
     }
@@ -357,12 +333,61 @@ struct Person {
     ship_type_id: Option<u64>,
 }
 
+impl Person {
+    fn of(
+        character: Option<CharacterId>,
+        corporation: Option<CorporationId>,
+        alliance: Option<AllianceId>,
+        ship: Option<TypeId>,
+    ) -> Self {
+        Self {
+            character_id: character.map(CharacterId::get),
+            corporation_id: corporation.map(CorporationId::get),
+            alliance_id: alliance.map(AllianceId::get),
+            ship_type_id: ship.map(TypeId::get),
+        }
+    }
+}
+
+/// The names a victim and an attacker both carry.
+struct Slots<'a> {
+    character_name: &'a mut Option<String>,
+    corporation_name: &'a mut Option<String>,
+    corporation_ticker: &'a mut Option<String>,
+    alliance_name: &'a mut Option<String>,
+    alliance_ticker: &'a mut Option<String>,
+    ship_name: &'a mut Option<String>,
+}
+
 #[derive(Default)]
 struct PersonNames {
     character: Option<String>,
     corporation: Option<Org>,
     alliance: Option<Org>,
     ship: Option<TypeInfo>,
+}
+
+impl PersonNames {
+    /// Writes each known name; a slot whose name is not known keeps what it had.
+    fn write(self, slots: Slots<'_>) {
+        fn set(slot: &mut Option<String>, value: Option<String>) {
+            if value.is_some() {
+                *slot = value;
+            }
+        }
+        let (corporation_name, corporation_ticker) = split(self.corporation);
+        let (alliance_name, alliance_ticker) = split(self.alliance);
+        set(slots.character_name, self.character);
+        set(slots.corporation_name, corporation_name);
+        set(slots.corporation_ticker, corporation_ticker);
+        set(slots.alliance_name, alliance_name);
+        set(slots.alliance_ticker, alliance_ticker);
+        set(slots.ship_name, self.ship.map(|s| s.name));
+    }
+}
+
+fn split(org: Option<Org>) -> (Option<String>, Option<String>) {
+    org.map_or((None, None), |o| (Some(o.name), Some(o.ticker)))
 }
 
 fn lookup<V: Clone>(

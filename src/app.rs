@@ -3,6 +3,8 @@
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Logger, NormalizePath};
@@ -11,6 +13,7 @@ use actors::Engine;
 use anyhow::Context as _;
 
 use crate::config::Settings;
+use crate::web::socket::session::SessionSettings;
 use crate::web::{self as routes, errors, middleware, AppState};
 
 /// A built, not yet running, service.
@@ -29,8 +32,19 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
         let port = listener.local_addr()?.port();
 
-        let engine = Engine::start(settings.engine.clone(), Vec::new())?;
-        let state = web::Data::new(AppState { engine });
+        let engine = Engine::start(settings.engine.clone())?;
+        let ws = &settings.websocket;
+        let state = web::Data::new(AppState {
+            engine,
+            socket: SessionSettings {
+                idle_timeout: Duration::from_millis(ws.idle_timeout_ms),
+                quiet_keepalive: Duration::from_millis(ws.quiet_keepalive_ms),
+                max_channels: ws.max_channels,
+            },
+            max_frame_bytes: ws.max_frame_bytes,
+            origin_host: settings.server.origin_host.clone(),
+            connections: Arc::default(),
+        });
         let json_config = errors::json_config(settings.server.max_body_bytes);
 
         let server = HttpServer::new(move || {

@@ -74,6 +74,8 @@ pub enum Outcome {
 #[rtype(result = "()")]
 pub struct KillStored {
     pub kill: Arc<StoredKill>,
+    /// The system's stored kills within the retention window, this one included.
+    pub system_count: usize,
 }
 
 /// The part of the enricher its kill tasks share.
@@ -228,10 +230,12 @@ impl Pipeline {
             Ok(Insert::Stored(stored)) => {
                 let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 self.stats.pipeline_ms_total.add(ms);
-                if origin == Origin::Live {
+                if origin == Origin::Live && !self.delivery.is_empty() {
+                    let system_count = self.store.count(system).await.unwrap_or_default();
                     for recipient in &self.delivery {
                         recipient.do_send(KillStored {
                             kill: Arc::clone(&stored),
+                            system_count,
                         });
                     }
                 }

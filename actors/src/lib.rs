@@ -11,6 +11,7 @@ pub mod feed;
 pub mod model;
 pub mod monitor;
 pub mod names;
+pub mod registry;
 pub mod resolver;
 pub mod stats;
 pub mod store;

@@ -1,8 +1,9 @@
 //! Starts the engine's actors in dependency order and stops them in reverse.
 //!
-//! Start order: monitor first (everyone reports to it), then storage, the enricher that writes
-//! into it, the backfill that feeds the enricher, and the feed last, so no kill is ingested
-//! before the parts that store it are up. Shutdown runs the other way: the feed stops first.
+//! Start order: monitor first (everyone reports to it), then storage, the subscription registry,
+//! the enricher (it writes into the store, then hands stored kills to the registry), the backfill
+//! that feeds the enricher, and the feed last, so no kill is ingested before the parts that store
+//! and route it are up. Shutdown runs the other way: the feed stops first.
 //!
 //! Actors that must survive a restart keep their state in the actor value, which an actix
 //! `Supervisor` keeps across restarts (the original lost every subscription index when one
@@ -20,6 +21,7 @@ use crate::enricher::{Enricher, KillStored};
 use crate::feed::Feed;
 use crate::monitor::Monitor;
 use crate::names::{read_types_csv, CacheLimits, NameCache};
+use crate::registry::Registry;
 use crate::resolver::Resolver;
 use crate::stats::Stats;
 use crate::store::Store;
@@ -46,6 +48,7 @@ pub enum EngineError {
 pub struct Engine {
     pub monitor: Addr<Monitor>,
     pub store: Store,
+    pub registry: Addr<Registry>,
     pub enricher: Addr<Enricher>,
     pub backfill: Addr<Backfill>,
     pub feed: Addr<Feed>,
@@ -57,11 +60,7 @@ pub struct Engine {
 
 impl Engine {
     /// Starts every actor on the current arbiter. Must be called from within a running system.
-    /// `delivery` hears about every stored live kill.
-    pub fn start(
-        settings: EngineSettings,
-        delivery: Vec<Recipient<KillStored>>,
-    ) -> Result<Self, EngineError> {
+    pub fn start(settings: EngineSettings) -> Result<Self, EngineError> {
         let data_dir = &settings.storage.data_dir;
         std::fs::create_dir_all(data_dir).map_err(|source| EngineError::DataDir {
             path: data_dir.clone(),
@@ -71,6 +70,8 @@ impl Engine {
         let feed_source = settings.feed.source;
         let monitor = Supervisor::start(move |_| Monitor::new(feed_source));
         let store = Store::start(&settings.storage, Arc::clone(&stats), 0);
+        let registry = Supervisor::start(|_| Registry::default());
+        let delivery: Vec<Recipient<KillStored>> = vec![registry.clone().recipient()];
 
         let cache = seeded_cache(&settings, data_dir);
         let resolver = Resolver::new(
@@ -125,6 +126,7 @@ impl Engine {
         Ok(Self {
             monitor,
             store,
+            registry,
             enricher,
             backfill,
             feed,

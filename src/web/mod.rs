@@ -4,7 +4,12 @@ pub mod errors;
 pub mod health;
 pub mod kills;
 pub mod middleware;
+pub mod socket;
 pub mod status;
+pub mod subscriptions;
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use actix_web::{guard, http::StatusCode, web, HttpRequest, HttpResponse, ResponseError, Route};
 use actors::Engine;
@@ -18,6 +23,13 @@ pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// Shared by every request handler.
 pub struct AppState {
     pub engine: Engine,
+    /// Limits and timers of every WebSocket session.
+    pub socket: socket::session::SessionSettings,
+    pub max_frame_bytes: usize,
+    /// Public host for discovery URLs; empty = the request's host.
+    pub origin_host: String,
+    /// Live WebSocket sessions.
+    pub connections: Arc<AtomicUsize>,
 }
 
 /// Mounts every route. Each resource answers an unsupported method with 405 in its envelope.
@@ -25,6 +37,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/ping").route(get().to(health::ping)))
         .service(resource("/health").route(get().to(health::health)))
         .service(resource("/status").route(get().to(status::status)))
+        .service(resource("/socket/websocket").route(get().to(socket::upgrade)))
+        .service(resource("/websocket").route(get().to(socket::discovery)))
+        .service(resource("/websocket/status").route(get().to(socket::status)))
+        .service(resource("/api/v1/subscriptions").route(get().to(subscriptions::list)))
         .service(resource("/api/v1/kills/system/{system_id}").route(get().to(kills::system_kills)))
         .service(resource("/api/v1/kills/systems").route(web::post().to(kills::systems_kills)))
         .service(resource("/api/v1/kills/cached/{system_id}").route(get().to(kills::cached_kills)))

@@ -1,0 +1,445 @@
+//! The subscription registry: who wants which kills. Holds every live subscriber (WebSocket
+//! sessions now; SSE streams and webhooks use the same path) in two indexes, by system and by
+//! character, and routes each stored kill to the matching subscribers exactly once.
+//!
+//! Routing is computed once per kill from the indexes — O(matching subscribers), never a scan of
+//! all of them — and matches with OR semantics: the kill's system is subscribed, or its victim or
+//! any attacker is (SPEC §8.4). Recipients are held only as `Recipient<Push>`, so there is no type
+//! cycle with the sessions. Fan-out uses `try_send`: a full mailbox never stalls the others; a
+//! subscriber whose mailbox stays full is told to close and dropped.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde::Serialize;
+
+use crate::enricher::KillStored;
+use crate::model::{CharacterId, Killmail, SystemId};
+use crate::store::StoredKill;
+
+/// Pushes refused in a row (full mailbox) before a subscriber is disconnected.
+pub const MAX_FULL_IN_A_ROW: u32 = 64;
+
+/// A registry-assigned handle for one subscriber.
+pub type SubscriberKey = u64;
+
+/// What a subscriber receives.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub enum Push {
+    /// A stored kill that matches; `system_count` is the system's absolute stored count.
+    Kill {
+        kill: Arc<StoredKill>,
+        system_count: usize,
+    },
+    /// The subscriber must close (it fell too far behind); the reason goes to the client.
+    Close(String),
+}
+
+/// What a subscriber follows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub systems: BTreeSet<SystemId>,
+    pub characters: BTreeSet<CharacterId>,
+}
+
+/// Which delivery channel a subscriber is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Websocket,
+    Sse,
+    Webhook,
+}
+
+/// A subscriber as the subscriptions listing shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubscriptionView {
+    pub id: String,
+    pub subscriber_id: String,
+    #[serde(rename = "type")]
+    pub channel: Channel,
+    pub system_ids: Vec<SystemId>,
+    pub character_ids: Vec<CharacterId>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Add a subscriber, or replace the filter of an existing one (same key).
+#[derive(Message)]
+#[rtype(result = "SubscriberKey")]
+pub struct Subscribe {
+    /// `Some` to replace the filter of a subscriber already registered.
+    pub key: Option<SubscriberKey>,
+    pub recipient: Recipient<Push>,
+    pub filter: Filter,
+    pub channel: Channel,
+    /// The subscription id clients see.
+    pub subscription_id: String,
+    /// Who subscribed (client identifier, subscriber id).
+    pub subscriber: String,
+}
+
+/// Change the filter of a registered subscriber.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetFilter {
+    pub key: SubscriberKey,
+    pub filter: Filter,
+}
+
+/// Remove a subscriber (disconnect, leave).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe(pub SubscriberKey);
+
+/// Counts for status routes.
+#[derive(Message)]
+#[rtype(result = "RegistryStats")]
+pub struct GetStats;
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct RegistryStats {
+    pub websocket_subscribers: usize,
+    pub sse_subscribers: usize,
+    pub webhook_subscribers: usize,
+    /// Distinct systems and characters followed by anyone.
+    pub systems: usize,
+    pub characters: usize,
+    /// Kills pushed (one per recipient), and pushes refused by a full mailbox.
+    pub pushed: u64,
+    pub dropped_full: u64,
+}
+
+/// Every subscriber, for the subscriptions listing.
+#[derive(Message)]
+#[rtype(result = "Vec<SubscriptionView>")]
+pub struct ListSubscriptions;
+
+/// Tell every subscriber to close (shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseAll(pub String);
+
+/// The two indexes. Pure, so routing can be tested and benchmarked without actors.
+#[derive(Default)]
+pub struct Routes {
+    by_system: HashMap<SystemId, HashSet<SubscriberKey>>,
+    by_character: HashMap<CharacterId, HashSet<SubscriberKey>>,
+}
+
+impl Routes {
+    pub fn add(&mut self, key: SubscriberKey, filter: &Filter) {
+        for s in &filter.systems {
+            self.by_system.entry(*s).or_default().insert(key);
+        }
+        for c in &filter.characters {
+            self.by_character.entry(*c).or_default().insert(key);
+        }
+    }
+
+    pub fn remove(&mut self, key: SubscriberKey, filter: &Filter) {
+        for s in &filter.systems {
+            if let Some(keys) = self.by_system.get_mut(s) {
+                keys.remove(&key);
+                if keys.is_empty() {
+                    self.by_system.remove(s);
+                }
+            }
+        }
+        for c in &filter.characters {
+            if let Some(keys) = self.by_character.get_mut(c) {
+                keys.remove(&key);
+                if keys.is_empty() {
+                    self.by_character.remove(c);
+                }
+            }
+        }
+    }
+
+    /// Every subscriber the kill matches, each once, into `out` (cleared first).
+    pub fn matching(&self, km: &Killmail, out: &mut Vec<SubscriberKey>) {
+        out.clear();
+        if let Some(keys) = self.by_system.get(&km.system_id) {
+            out.extend(keys);
+        }
+        if !self.by_character.is_empty() {
+            for c in km.character_ids() {
+                if let Some(keys) = self.by_character.get(&c) {
+                    out.extend(keys);
+                }
+            }
+        }
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+    }
+
+    pub fn systems(&self) -> usize {
+        self.by_system.len()
+    }
+
+    pub fn characters(&self) -> usize {
+        self.by_character.len()
+    }
+}
+
+struct Subscriber {
+    recipient: Recipient<Push>,
+    filter: Filter,
+    channel: Channel,
+    subscription_id: String,
+    subscriber: String,
+    created_at: String,
+    updated_at: String,
+    full_in_a_row: u32,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    subscribers: HashMap<SubscriberKey, Subscriber>,
+    routes: Routes,
+    next_key: SubscriberKey,
+    /// Reused for every kill's routing, so routing allocates nothing in the steady state.
+    scratch: Vec<SubscriberKey>,
+    pushed: u64,
+    dropped_full: u64,
+}
+
+impl Registry {
+    fn remove(&mut self, key: SubscriberKey) -> Option<Subscriber> {
+        let gone = self.subscribers.remove(&key)?;
+        self.routes.remove(key, &gone.filter);
+        Some(gone)
+    }
+}
+
+impl Actor for Registry {
+    type Context = Context<Self>;
+}
+
+/// The indexes live in the actor value, which a supervisor keeps across restarts.
+impl actix::Supervised for Registry {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        log::warn!("registry restarting subscribers={}", self.subscribers.len());
+    }
+}
+
+impl Handler<Subscribe> for Registry {
+    type Result = SubscriberKey;
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> SubscriberKey {
+        let now = crate::model::now_iso();
+        let key = match msg.key.filter(|k| self.subscribers.contains_key(k)) {
+            Some(key) => key,
+            None => {
+                self.next_key += 1;
+                self.next_key
+            }
+        };
+        let created_at = self
+            .remove(key)
+            .map_or_else(|| now.clone(), |old| old.created_at);
+        self.routes.add(key, &msg.filter);
+        self.subscribers.insert(
+            key,
+            Subscriber {
+                recipient: msg.recipient,
+                filter: msg.filter,
+                channel: msg.channel,
+                subscription_id: msg.subscription_id,
+                subscriber: msg.subscriber,
+                created_at,
+                updated_at: now,
+                full_in_a_row: 0,
+            },
+        );
+        key
+    }
+}
+
+impl Handler<SetFilter> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetFilter, _: &mut Context<Self>) {
+        let Some(sub) = self.subscribers.get_mut(&msg.key) else {
+            return;
+        };
+        let old = std::mem::replace(&mut sub.filter, msg.filter);
+        sub.updated_at = crate::model::now_iso();
+        self.routes.remove(msg.key, &old);
+        self.routes.add(msg.key, &sub.filter);
+    }
+}
+
+impl Handler<Unsubscribe> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, Unsubscribe(key): Unsubscribe, _: &mut Context<Self>) {
+        self.remove(key);
+    }
+}
+
+impl Handler<KillStored> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: KillStored, _: &mut Context<Self>) {
+        let mut keys = std::mem::take(&mut self.scratch);
+        self.routes.matching(&msg.kill.killmail, &mut keys);
+        let mut gone = Vec::new();
+        for key in &keys {
+            let Some(sub) = self.subscribers.get_mut(key) else {
+                continue;
+            };
+            let push = Push::Kill {
+                kill: Arc::clone(&msg.kill),
+                system_count: msg.system_count,
+            };
+            match sub.recipient.try_send(push) {
+                Ok(()) => {
+                    sub.full_in_a_row = 0;
+                    self.pushed += 1;
+                }
+                Err(SendError::Full(_)) => {
+                    sub.full_in_a_row += 1;
+                    self.dropped_full += 1;
+                    if sub.full_in_a_row >= MAX_FULL_IN_A_ROW {
+                        log::warn!(
+                            "subscriber too slow, disconnected subscriber={} channel={:?}",
+                            sub.subscriber,
+                            sub.channel
+                        );
+                        sub.recipient
+                            .do_send(Push::Close("too slow to keep up with kills".into()));
+                        gone.push(*key);
+                    }
+                }
+                Err(SendError::Closed(_)) => gone.push(*key),
+            }
+        }
+        for key in gone {
+            self.remove(key);
+        }
+        self.scratch = keys;
+    }
+}
+
+impl Handler<GetStats> for Registry {
+    type Result = MessageResult<GetStats>;
+
+    fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> Self::Result {
+        let mut stats = RegistryStats {
+            systems: self.routes.systems(),
+            characters: self.routes.characters(),
+            pushed: self.pushed,
+            dropped_full: self.dropped_full,
+            ..RegistryStats::default()
+        };
+        for sub in self.subscribers.values() {
+            match sub.channel {
+                Channel::Websocket => stats.websocket_subscribers += 1,
+                Channel::Sse => stats.sse_subscribers += 1,
+                Channel::Webhook => stats.webhook_subscribers += 1,
+            }
+        }
+        MessageResult(stats)
+    }
+}
+
+impl Handler<ListSubscriptions> for Registry {
+    type Result = MessageResult<ListSubscriptions>;
+
+    fn handle(&mut self, _: ListSubscriptions, _: &mut Context<Self>) -> Self::Result {
+        let mut list: Vec<SubscriptionView> = self
+            .subscribers
+            .values()
+            .map(|s| SubscriptionView {
+                id: s.subscription_id.clone(),
+                subscriber_id: s.subscriber.clone(),
+                channel: s.channel,
+                system_ids: s.filter.systems.iter().copied().collect(),
+                character_ids: s.filter.characters.iter().copied().collect(),
+                created_at: s.created_at.clone(),
+                updated_at: s.updated_at.clone(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        MessageResult(list)
+    }
+}
+
+impl Handler<CloseAll> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, CloseAll(reason): CloseAll, _: &mut Context<Self>) {
+        for sub in self.subscribers.values() {
+            sub.recipient.do_send(Push::Close(reason.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn kill(system: u64, victim: u64, attackers: &[u64]) -> Killmail {
+        let attackers: Vec<_> = attackers
+            .iter()
+            .map(|c| json!({"character_id": c, "final_blow": false}))
+            .collect();
+        serde_json::from_value(json!({
+            "killmail_id": 1, "kill_time": "2026-11-26T10:11:12Z", "system_id": system,
+            "victim": {"character_id": victim, "ship_type_id": 670}, "attackers": attackers
+        }))
+        .expect("a killmail")
+    }
+
+    fn filter(systems: &[u64], characters: &[u64]) -> Filter {
+        Filter {
+            systems: systems.iter().filter_map(|s| SystemId::new(*s)).collect(),
+            characters: characters
+                .iter()
+                .filter_map(|c| CharacterId::new(*c))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_kill_matching_system_and_characters_of_one_subscriber_routes_to_it_once() {
+        let mut routes = Routes::default();
+        routes.add(1, &filter(&[30000142], &[90000001, 90000002]));
+        routes.add(2, &filter(&[30002187], &[]));
+        routes.add(3, &filter(&[], &[90000002]));
+        let mut out = Vec::new();
+
+        routes.matching(&kill(30000142, 90000001, &[90000002, 90000002]), &mut out);
+
+        assert_eq!(out, vec![1, 3]);
+    }
+
+    #[test]
+    fn characters_match_anywhere_even_when_systems_are_subscribed() {
+        let mut routes = Routes::default();
+        routes.add(7, &filter(&[30000142], &[90000009]));
+        let mut out = Vec::new();
+        routes.matching(&kill(31000005, 1, &[90000009]), &mut out);
+        assert_eq!(out, vec![7]);
+        routes.matching(&kill(31000005, 1, &[5]), &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn removing_a_subscriber_empties_its_index_entries() {
+        let mut routes = Routes::default();
+        let f = filter(&[30000142], &[90000001]);
+        routes.add(1, &f);
+        routes.remove(1, &f);
+        assert_eq!((routes.systems(), routes.characters()), (0, 0));
+        let mut out = Vec::new();
+        routes.matching(&kill(30000142, 90000001, &[]), &mut out);
+        assert!(out.is_empty());
+    }
+}

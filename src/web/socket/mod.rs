@@ -1,0 +1,95 @@
+//! Phoenix channels over WebSocket (SPEC §8): the upgrade route, plus `protocol` (frames, pure),
+//! `lobby` (the `killmails:lobby` topic's rules, pure) and `session` (the per-connection actor).
+
+pub mod lobby;
+pub mod protocol;
+pub mod session;
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+
+use super::errors::ApiError;
+use super::AppState;
+use protocol::Vsn;
+use session::Session;
+
+/// `GET /socket/websocket`: negotiates the serializer from `vsn` (403 when unknown), names the
+/// client from its connect params, and starts a session.
+pub async fn upgrade(
+    req: HttpRequest,
+    stream: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let params = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let Some(vsn) = Vsn::negotiate(params.get("vsn").map(String::as_str)) else {
+        return Err(ApiError::Plain(StatusCode::FORBIDDEN).into());
+    };
+    let client = ["client_identifier", "client_id", "identifier"]
+        .iter()
+        .find_map(|k| params.get(*k))
+        .filter(|c| !c.is_empty())
+        .map_or_else(|| "anonymous".to_owned(), |c| c.chars().take(64).collect());
+    let session = Session::new(
+        vsn,
+        client,
+        state.engine.registry.clone(),
+        state.engine.store.clone(),
+        state.socket.clone(),
+        state.connections.clone(),
+    );
+    ws::WsResponseBuilder::new(session, &req, stream)
+        .frame_size(state.max_frame_bytes)
+        .start()
+}
+
+/// `GET /websocket`: how to connect, with the real limits.
+pub async fn discovery(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let info = req.connection_info();
+    let host = if state.origin_host.is_empty() {
+        info.host().to_owned()
+    } else {
+        state.origin_host.clone()
+    };
+    let secure = info.scheme() == "https";
+    let scheme = if secure { "wss" } else { "ws" };
+    let body = serde_json::json!({
+        "websocket_url": format!("{scheme}://{host}/socket"),
+        "protocol": "Phoenix Channels",
+        "version": "2.0.0",
+        "channels": {"killmails": lobby::TOPIC},
+        "authentication": {"required": false},
+        "serializers": {"1.x": "V1 JSON objects", "2.x": "V2 JSON arrays"},
+        "limits": {
+            "max_systems_per_subscription": lobby::MAX_SYSTEMS,
+            "max_characters_per_subscription": lobby::MAX_CHARACTERS,
+            "max_frame_bytes": state.max_frame_bytes,
+            "max_channels_per_socket": state.socket.max_channels,
+            "idle_timeout_ms": state.socket.idle_timeout.as_millis(),
+            "quiet_keepalive_ms": state.socket.quiet_keepalive.as_millis(),
+        },
+        "timestamp": actors::model::now_iso(),
+    });
+    super::json(StatusCode::OK, &body)
+}
+
+/// `GET /websocket/status`: live connection and subscription counts.
+pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let stats = state
+        .engine
+        .registry
+        .send(actors::registry::GetStats)
+        .await?;
+    let body = serde_json::json!({
+        "status": "ok",
+        "active_connections": state.connections.load(std::sync::atomic::Ordering::Relaxed),
+        "active_subscriptions": stats.websocket_subscribers,
+        "uptime_seconds": state.engine.stats.started.elapsed().as_secs(),
+        "timestamp": actors::model::now_iso(),
+    });
+    Ok(super::json(StatusCode::OK, &body))
+}

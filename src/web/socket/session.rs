@@ -1,0 +1,546 @@
+//! One WebSocket connection speaking Phoenix channels (SPEC §8). The only file (with its route)
+//! that knows `actix-web-actors`, so the transport can be swapped without touching the engine.
+//!
+//! The session decodes frames, answers heartbeats and pings, runs the `killmails:lobby` channel
+//! (join, duplicate join = replace, leave, (un)subscribe, status), registers its filter with the
+//! registry, preloads stored kills, and turns the registry's pushes into `killmail_update` and
+//! `kill_count_update` frames — each kill at most once per connection. It closes itself after
+//! `WS_IDLE_TIMEOUT_MS` without any inbound frame; it never pings the client.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ::actors::model::{now_iso, CharacterId, KillTime, KillmailId, SystemId};
+use ::actors::registry::{
+    Channel, Filter, Push, Registry, SetFilter, Subscribe, SubscriberKey, Unsubscribe,
+};
+use ::actors::store::{Store, StoredKill};
+use actix::prelude::*;
+use actix_web_actors::ws;
+use serde_json::{json, Value};
+
+use super::lobby::{self, Preload, TOPIC};
+use super::protocol::{self, Inbound, Vsn};
+
+/// Kill ids remembered per connection to keep "each kill once" across preload and live pushes.
+const REMEMBERED_KILLS: usize = 20_000;
+/// Messages the session's mailbox holds before the registry's `try_send` sees it as full.
+const MAILBOX: usize = 1_024;
+
+/// The limits and timers of every session.
+#[derive(Clone, Debug)]
+pub struct SessionSettings {
+    pub idle_timeout: Duration,
+    pub quiet_keepalive: Duration,
+    pub max_channels: usize,
+}
+
+/// The joined lobby channel.
+struct Joined {
+    join_ref: Value,
+    systems: BTreeSet<SystemId>,
+    characters: BTreeSet<CharacterId>,
+    preload: Preload,
+}
+
+pub struct Session {
+    vsn: Vsn,
+    /// The client's name from the connect params, for logs and the subscriptions listing.
+    client: String,
+    registry: Addr<Registry>,
+    store: Store,
+    settings: SessionSettings,
+    /// Live sessions, shown by `/websocket/status`.
+    connections: Arc<AtomicUsize>,
+    subscription_id: String,
+    connected_at: String,
+    /// Any inbound frame (text, binary, ping, pong) refreshes it.
+    last_seen: Instant,
+    /// The last push to the client; the quiet keepalive counts from it.
+    last_push: Instant,
+    lobby: Option<Joined>,
+    key: Option<SubscriberKey>,
+    sent: RecentIds,
+}
+
+impl Session {
+    pub fn new(
+        vsn: Vsn,
+        client: String,
+        registry: Addr<Registry>,
+        store: Store,
+        settings: SessionSettings,
+        connections: Arc<AtomicUsize>,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            vsn,
+            client,
+            registry,
+            store,
+            settings,
+            connections,
+            subscription_id: crate::web::middleware::random_id(),
+            connected_at: now_iso(),
+            last_seen: now,
+            last_push: now,
+            lobby: None,
+            key: None,
+            sent: RecentIds::default(),
+        }
+    }
+
+    fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, frame: String) {
+        ctx.text(frame);
+    }
+
+    fn push(&mut self, ctx: &mut ws::WebsocketContext<Self>, event: &str, payload: &[u8]) {
+        let join_ref = self
+            .lobby
+            .as_ref()
+            .map_or(Value::Null, |l| l.join_ref.clone());
+        let frame = protocol::push_raw(self.vsn, &join_ref, TOPIC, event, payload);
+        self.last_push = Instant::now();
+        ctx.text(frame);
+    }
+
+    fn handle_frame(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        let frame = match protocol::decode(self.vsn, text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                log::debug!("ws frame ignored client={} error={e}", self.client);
+                return;
+            }
+        };
+        match (frame.topic.as_str(), frame.event.as_str()) {
+            ("phoenix", "heartbeat") => {
+                let reply = protocol::reply_ok(self.vsn, &frame, json!({}));
+                self.send(ctx, reply);
+            }
+            (TOPIC, "phx_join") => self.join(frame, ctx),
+            (_, "phx_join") => self.unmatched(&frame, ctx),
+            (TOPIC, _) if self.lobby.is_some() => {
+                let current = self.lobby.as_ref().map(|l| &l.join_ref);
+                if !frame.join_ref.is_null() && Some(&frame.join_ref) != current {
+                    log::debug!("stale join_ref ignored client={}", self.client);
+                    return;
+                }
+                self.lobby_event(frame, ctx);
+            }
+            _ => self.unmatched(&frame, ctx),
+        }
+    }
+
+    fn unmatched(&mut self, frame: &Inbound, ctx: &mut ws::WebsocketContext<Self>) {
+        let reply = protocol::reply_error(self.vsn, frame, "unmatched topic");
+        self.send(ctx, reply);
+    }
+
+    fn join(&mut self, frame: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
+        let join = match lobby::parse_join(&frame.payload) {
+            Ok(join) => join,
+            Err(invalid) => {
+                let reply = protocol::reply_error(self.vsn, &frame, &invalid.reason());
+                self.send(ctx, reply);
+                return;
+            }
+        };
+        // A second join on the joined topic replaces the first: the old join is closed, and
+        // only what is new to this socket is preloaded.
+        let (old_systems, old_characters) = match self.lobby.take() {
+            Some(old) => {
+                let close = protocol::push_raw(self.vsn, &old.join_ref, TOPIC, "phx_close", b"{}");
+                self.send(ctx, close);
+                (old.systems, old.characters)
+            }
+            None => (BTreeSet::new(), BTreeSet::new()),
+        };
+        let new_systems: BTreeSet<SystemId> =
+            join.systems.difference(&old_systems).copied().collect();
+        let new_characters: BTreeSet<CharacterId> = join
+            .characters
+            .difference(&old_characters)
+            .copied()
+            .collect();
+        let filter = Filter {
+            systems: join.systems.clone(),
+            characters: join.characters.clone(),
+        };
+        self.register(filter, ctx);
+        let reply = lobby::join_reply(&self.subscription_id, &join.systems, &join.characters);
+        let reply = protocol::reply_ok(self.vsn, &frame, reply);
+        self.send(ctx, reply);
+        let has_ids = !join.systems.is_empty() || !join.characters.is_empty();
+        self.lobby = Some(Joined {
+            join_ref: frame.join_ref,
+            systems: join.systems,
+            characters: join.characters,
+            preload: join.preload,
+        });
+        if join.preload.enabled && has_ids {
+            self.preload(new_systems, new_characters, true, ctx);
+        }
+    }
+
+    fn register(&mut self, filter: Filter, ctx: &mut ws::WebsocketContext<Self>) {
+        let subscribe = Subscribe {
+            key: self.key,
+            recipient: ctx.address().recipient(),
+            filter,
+            channel: Channel::Websocket,
+            subscription_id: self.subscription_id.clone(),
+            subscriber: self.client.clone(),
+        };
+        self.registry
+            .send(subscribe)
+            .into_actor(self)
+            .map(|key, this, _| match key {
+                Ok(key) => this.key = Some(key),
+                Err(e) => log::error!("registry unavailable client={} error={e}", this.client),
+            })
+            .wait(ctx);
+    }
+
+    fn refilter(&mut self) {
+        if let (Some(key), Some(lobby)) = (self.key, &self.lobby) {
+            self.registry.do_send(SetFilter {
+                key,
+                filter: Filter {
+                    systems: lobby.systems.clone(),
+                    characters: lobby.characters.clone(),
+                },
+            });
+        }
+    }
+
+    fn lobby_event(&mut self, frame: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
+        if frame.event == "phx_leave" {
+            let reply = protocol::reply_ok(self.vsn, &frame, json!({}));
+            self.send(ctx, reply);
+            let close = protocol::push_raw(self.vsn, &frame.join_ref, TOPIC, "phx_close", b"{}");
+            self.send(ctx, close);
+            self.lobby = None;
+            if let Some(key) = self.key.take() {
+                self.registry.do_send(Unsubscribe(key));
+            }
+            return;
+        }
+        let Some(lobby) = self.lobby.as_mut() else {
+            return;
+        };
+        let (outcome, after) = match frame.event.as_str() {
+            "get_status" => (
+                Ok(json!({
+                    "subscription_id": self.subscription_id,
+                    "subscribed_systems": lobby.systems,
+                    "subscribed_characters": lobby.characters,
+                    "connected_at": self.connected_at,
+                    "user_id": self.client,
+                })),
+                After::Nothing,
+            ),
+            event => change(lobby, event, &frame.payload),
+        };
+        let reply = match outcome {
+            Ok(response) => protocol::reply_ok(self.vsn, &frame, response),
+            Err(reason) => protocol::reply_error(self.vsn, &frame, &reason),
+        };
+        self.send(ctx, reply);
+        match after {
+            After::Nothing => {}
+            After::Refilter => self.refilter(),
+            After::Preload(systems, characters) => {
+                self.refilter();
+                if self.lobby.as_ref().is_some_and(|l| l.preload.enabled) {
+                    self.preload(systems, characters, false, ctx);
+                }
+            }
+        }
+    }
+
+    /// Sends stored kills of `systems` (one push per system) and of `characters`, then — for a
+    /// join — `preload_complete`.
+    fn preload(
+        &mut self,
+        systems: BTreeSet<SystemId>,
+        characters: BTreeSet<CharacterId>,
+        complete: bool,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let Some(lobby) = &self.lobby else {
+            return;
+        };
+        let options = lobby.preload;
+        let store = self.store.clone();
+        let since =
+            KillTime::now().minus_secs(i64::try_from(options.since_hours * 3600).unwrap_or(0));
+        let systems_processed = systems.len();
+        let work = async move {
+            let mut batches: Vec<(SystemId, Vec<Arc<StoredKill>>)> = Vec::new();
+            for system in systems {
+                let kills = store
+                    .system_kills(system, since, options.limit_per_system)
+                    .await
+                    .unwrap_or_default();
+                batches.push((system, kills));
+            }
+            for character in characters {
+                let kills = store
+                    .character_kills(character, since, options.limit_per_system)
+                    .await
+                    .unwrap_or_default();
+                for kill in kills {
+                    let system = kill.killmail.system_id;
+                    match batches.iter_mut().find(|(s, _)| *s == system) {
+                        Some((_, list)) => list.push(kill),
+                        None => batches.push((system, vec![kill])),
+                    }
+                }
+            }
+            batches
+        };
+        work.into_actor(self)
+            .map(move |batches, this, ctx| {
+                let mut total = 0;
+                for (system, kills) in batches {
+                    let fresh: Vec<Arc<StoredKill>> = kills
+                        .into_iter()
+                        .filter(|k| this.sent.insert(k.killmail.killmail_id))
+                        .collect();
+                    if fresh.is_empty() {
+                        continue;
+                    }
+                    total += fresh.len();
+                    let payload = killmail_update(system, &fresh, true);
+                    this.push(ctx, "killmail_update", &payload);
+                }
+                if complete {
+                    let done = json!({"total_kills": total, "systems_processed": systems_processed, "errors": []});
+                    this.push(ctx, "preload_complete", done.to_string().as_bytes());
+                }
+            })
+            .spawn(ctx);
+    }
+
+    fn deliver(
+        &mut self,
+        kill: Arc<StoredKill>,
+        system_count: usize,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let Some(lobby) = &self.lobby else {
+            return;
+        };
+        let system = kill.killmail.system_id;
+        let counts = lobby.systems.contains(&system);
+        if self.sent.insert(kill.killmail.killmail_id) {
+            let payload = killmail_update(system, std::slice::from_ref(&kill), false);
+            self.push(ctx, "killmail_update", &payload);
+        }
+        if counts {
+            let payload =
+                json!({"system_id": system, "count": system_count, "timestamp": now_iso()});
+            self.push(ctx, "kill_count_update", payload.to_string().as_bytes());
+        }
+    }
+
+    /// Closes idle sockets and sends the quiet keepalive.
+    fn tick(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.last_seen.elapsed() >= self.settings.idle_timeout {
+            log::info!("ws idle timeout client={}", self.client);
+            ctx.close(Some(ws::CloseReason {
+                code: ws::CloseCode::Away,
+                description: Some("idle timeout".into()),
+            }));
+            ctx.stop();
+            return;
+        }
+        let quiet_system = self
+            .lobby
+            .as_ref()
+            .and_then(|l| l.systems.iter().next().copied());
+        if let Some(system) = quiet_system {
+            if self.last_push.elapsed() >= self.settings.quiet_keepalive {
+                let payload = killmail_update(system, &[], false);
+                self.push(ctx, "killmail_update", &payload);
+            }
+        }
+    }
+}
+
+/// What a lobby event leaves to do once its reply is sent.
+enum After {
+    Nothing,
+    Refilter,
+    /// The filter grew: tell the registry, then preload what is new.
+    Preload(BTreeSet<SystemId>, BTreeSet<CharacterId>),
+}
+
+/// Applies a (un)subscribe event to the channel's sets; an unknown event is an error reply.
+fn change(lobby: &mut Joined, event: &str, payload: &Value) -> (Result<Value, String>, After) {
+    let (systems_key, characters_key) = ("subscribed_systems", "subscribed_characters");
+    let result = match event {
+        "subscribe_systems" => lobby::systems(payload.get("systems")).map(|asked| {
+            let (reply, new) = lobby::subscribe(&mut lobby.systems, &asked, systems_key, "systems");
+            let after = if new.is_empty() {
+                After::Nothing
+            } else {
+                After::Preload(new, BTreeSet::new())
+            };
+            (reply, after)
+        }),
+        "unsubscribe_systems" => lobby::systems(payload.get("systems")).map(|asked| {
+            let (reply, changed) =
+                lobby::unsubscribe(&mut lobby.systems, &asked, systems_key, "systems");
+            (
+                reply,
+                if changed {
+                    After::Refilter
+                } else {
+                    After::Nothing
+                },
+            )
+        }),
+        "subscribe_characters" => lobby::characters(payload.get("character_ids")).map(|asked| {
+            let (reply, new) =
+                lobby::subscribe(&mut lobby.characters, &asked, characters_key, "characters");
+            let after = if new.is_empty() {
+                After::Nothing
+            } else {
+                After::Preload(BTreeSet::new(), new)
+            };
+            (reply, after)
+        }),
+        "unsubscribe_characters" => lobby::characters(payload.get("character_ids")).map(|asked| {
+            let (reply, changed) =
+                lobby::unsubscribe(&mut lobby.characters, &asked, characters_key, "characters");
+            (
+                reply,
+                if changed {
+                    After::Refilter
+                } else {
+                    After::Nothing
+                },
+            )
+        }),
+        other => return (Err(format!("unknown event: {other}")), After::Nothing),
+    };
+    match result {
+        Ok((reply, after)) => (Ok(reply), after),
+        Err(invalid) => (Err(invalid.reason()), After::Nothing),
+    }
+}
+
+/// `{"system_id", "killmails": [...], "timestamp", "preload"}` with the stored JSON of each kill.
+fn killmail_update(system: SystemId, kills: &[Arc<StoredKill>], preload: bool) -> Vec<u8> {
+    let size: usize = kills.iter().map(|k| k.json.len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 96);
+    out.extend_from_slice(format!("{{\"system_id\":{system},\"killmails\":[").as_bytes());
+    for (i, kill) in kills.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&kill.json);
+    }
+    out.extend_from_slice(
+        format!("],\"timestamp\":\"{}\",\"preload\":{preload}}}", now_iso()).as_bytes(),
+    );
+    out
+}
+
+/// The most recent kill ids sent on one connection, bounded.
+#[derive(Default)]
+struct RecentIds {
+    order: VecDeque<KillmailId>,
+    set: HashSet<KillmailId>,
+}
+
+impl RecentIds {
+    /// `true` when `id` was not sent yet (and is now remembered).
+    fn insert(&mut self, id: KillmailId) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > REMEMBERED_KILLS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+impl Actor for Session {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        let every = (self
+            .settings
+            .idle_timeout
+            .min(self.settings.quiet_keepalive)
+            / 4)
+        .clamp(Duration::from_millis(20), Duration::from_secs(1));
+        ctx.run_interval(every, |this, ctx| this.tick(ctx));
+        log::debug!("ws connected client={} vsn={:?}", self.client, self.vsn);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+        if let Some(key) = self.key.take() {
+            self.registry.do_send(Unsubscribe(key));
+        }
+        log::debug!("ws disconnected client={}", self.client);
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_seen = Instant::now();
+        match msg {
+            Ok(ws::Message::Text(text)) => self.handle_frame(&text, ctx),
+            Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Ok(ws::Message::Pong(_) | ws::Message::Binary(_) | ws::Message::Nop) => {}
+            Ok(ws::Message::Continuation(_)) => {
+                log::debug!("ws continuation frame ignored client={}", self.client);
+            }
+            Err(e) => {
+                log::info!("ws protocol error client={} error={e}", self.client);
+                let code = match e {
+                    ws::ProtocolError::Overflow => ws::CloseCode::Size,
+                    _ => ws::CloseCode::Protocol,
+                };
+                ctx.close(Some(ws::CloseReason {
+                    code,
+                    description: Some(e.to_string()),
+                }));
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl Handler<Push> for Session {
+    type Result = ();
+
+    fn handle(&mut self, push: Push, ctx: &mut Self::Context) {
+        match push {
+            Push::Kill { kill, system_count } => self.deliver(kill, system_count, ctx),
+            Push::Close(reason) => {
+                ctx.close(Some(ws::CloseReason {
+                    code: ws::CloseCode::Away,
+                    description: Some(reason),
+                }));
+                ctx.stop();
+            }
+        }
+    }
+}

@@ -6,4 +6,5 @@ mod http_basics;
 mod ingest;
 mod process;
 mod simulator;
+mod socket;
 mod upstream;

@@ -33,7 +33,10 @@ pub async fn upgrade(
         .iter()
         .find_map(|k| params.get(*k))
         .filter(|c| !c.is_empty())
-        .map_or_else(|| "anonymous".to_owned(), |c| c.chars().take(64).collect());
+        .map_or_else(
+            || session::ANONYMOUS.to_owned(),
+            |c| c.chars().take(64).collect(),
+        );
     let session = Session::new(
         vsn,
         client,

@@ -26,6 +26,8 @@ use super::protocol::{self, Inbound, Vsn};
 
 /// Kill ids remembered per connection to keep "each kill once" across preload and live pushes.
 const REMEMBERED_KILLS: usize = 20_000;
+/// The client name when neither the connect params nor the join say one.
+pub const ANONYMOUS: &str = "anonymous";
 /// Messages the session's mailbox holds before the registry's `try_send` sees it as full.
 const MAILBOX: usize = 1_024;
 
@@ -147,6 +149,16 @@ impl Session {
                 return;
             }
         };
+        // The map names itself in the join payload rather than in the connect params.
+        if self.client == ANONYMOUS {
+            if let Some(name) = frame
+                .payload
+                .get("client_identifier")
+                .and_then(Value::as_str)
+            {
+                self.client = name.chars().take(64).collect();
+            }
+        }
         // A second join on the joined topic replaces the first: the old join is closed, and
         // only what is new to this socket is preloaded.
         let (old_systems, old_characters) = match self.lobby.take() {

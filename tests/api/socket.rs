@@ -1,0 +1,416 @@
+//! Phoenix channels over WebSocket, frame by frame, replaying what the two real apps send
+//! (CONSUMERS.md §4.1, §4.2) against the real app and the simulator.
+
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use awc::ws::{Codec, Frame, Message};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use wanderer_kills::simulator::SimConfig;
+
+use crate::helpers::{client, spawn_app, spawn_app_with, TestApp};
+use crate::ingest::wait_for;
+
+type Framed = actix_codec::Framed<awc::BoxedSocket, Codec>;
+
+/// A raw WebSocket client: text frames in and out, control frames visible.
+struct Socket {
+    framed: Framed,
+}
+
+impl Socket {
+    async fn connect(app: &TestApp, query: &str) -> Self {
+        let url = format!("ws://127.0.0.1:{}/socket/websocket?{query}", app.port);
+        let (_, framed) = client()
+            .ws(url)
+            .max_frame_size(4 * 1024 * 1024)
+            .connect()
+            .await
+            .expect("the upgrade succeeds");
+        Self { framed }
+    }
+
+    async fn send(&mut self, frame: Value) {
+        self.send_text(frame.to_string()).await;
+    }
+
+    async fn send_text(&mut self, text: String) {
+        self.framed
+            .send(Message::Text(text.into()))
+            .await
+            .expect("sent");
+    }
+
+    async fn ping(&mut self) {
+        self.framed
+            .send(Message::Ping(Bytes::from_static(b"keepalive")))
+            .await
+            .expect("sent");
+    }
+
+    /// The next frame of any kind, or `None` when nothing came within `wait`.
+    async fn frame(&mut self, wait: Duration) -> Option<Frame> {
+        match actix_web::rt::time::timeout(wait, self.framed.next()).await {
+            Ok(Some(Ok(frame))) => Some(frame),
+            Ok(Some(Err(e))) => panic!("socket error: {e}"),
+            Ok(None) | Err(_) => None,
+        }
+    }
+
+    /// The next text frame as JSON (skipping pongs), panicking after 5 s.
+    async fn next(&mut self) -> Value {
+        loop {
+            match self.frame(Duration::from_secs(5)).await {
+                Some(Frame::Text(bytes)) => {
+                    return serde_json::from_slice(&bytes).expect("a JSON frame")
+                }
+                Some(Frame::Pong(_)) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Text frames until one has `event`, returning it and the ones skipped.
+    async fn until_event(&mut self, event: &str, v2: bool) -> (Value, Vec<Value>) {
+        let mut skipped = Vec::new();
+        loop {
+            let frame = self.next().await;
+            let name = if v2 { &frame[3] } else { &frame["event"] };
+            if name == event {
+                return (frame, skipped);
+            }
+            skipped.push(frame);
+        }
+    }
+
+    /// Asserts no text frame arrives within `wait`.
+    async fn silent(&mut self, wait: Duration) {
+        loop {
+            match self.frame(wait).await {
+                None => return,
+                Some(Frame::Pong(_)) => continue,
+                Some(other) => panic!("expected silence, got {other:?}"),
+            }
+        }
+    }
+}
+
+async fn subscriptions(app: &TestApp) -> Vec<Value> {
+    app.get("/api/v1/subscriptions").await.json()["data"]["subscriptions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn the_map_conversation_works_with_v2_frames_integer_refs_and_pings_only() {
+    // Arrange
+    let app = spawn_app().await;
+    app.wait_following().await;
+    let mut ws = Socket::connect(&app, "vsn=2.0.0&heartbeat=30000").await;
+
+    // Act: the map's join
+    ws.send(json!([1, 1, "killmails:lobby", "phx_join",
+                   {"client_identifier": "wanderer_app", "systems": [30000142, 31000005]}]))
+        .await;
+
+    // Assert: the reply echoes the integer refs
+    let reply = ws.next().await;
+    assert_eq!(reply[0], 1);
+    assert_eq!(reply[1], 1);
+    assert_eq!(reply[2], "killmails:lobby");
+    assert_eq!(reply[3], "phx_reply");
+    assert_eq!(reply[4]["status"], "ok");
+    assert_eq!(
+        reply[4]["response"]["subscribed_systems"],
+        json!([30000142, 31000005])
+    );
+    assert_eq!(reply[4]["response"]["status"], "connected");
+    // No preload was asked for on an empty store: preload_complete says so.
+    let (done, _) = ws.until_event("preload_complete", true).await;
+    assert_eq!(done[4]["total_kills"], 0);
+
+    // Pings are answered with pongs.
+    ws.ping().await;
+    assert!(matches!(
+        ws.frame(Duration::from_secs(2)).await,
+        Some(Frame::Pong(_))
+    ));
+
+    // A live kill in a subscribed system, then its absolute count.
+    let published = app.sim.publish_with(|k| k.set_system(30000142));
+    let (update, _) = ws.until_event("killmail_update", true).await;
+    assert_eq!(update[0], 1);
+    assert_eq!(update[1], Value::Null);
+    assert_eq!(update[4]["system_id"], 30000142);
+    assert_eq!(update[4]["preload"], false);
+    let kill = &update[4]["killmails"][0];
+    assert_eq!(kill["killmail_id"], published.kill.killmail_id);
+    assert!(kill["kill_time"].is_string());
+    assert!(kill["victim"]["character_name"].is_string());
+    let (count, _) = ws.until_event("kill_count_update", true).await;
+    assert_eq!(count[4]["system_id"], 30000142);
+    assert_eq!(count[4]["count"], 1);
+
+    // subscribe_systems answers with the push's own join_ref and ref.
+    ws.send(json!([1, 2, "killmails:lobby", "subscribe_systems", {"systems": [31000007]}]))
+        .await;
+    let (reply, _) = ws.until_event("phx_reply", true).await;
+    assert_eq!((reply[0].clone(), reply[1].clone()), (json!(1), json!(2)));
+    assert_eq!(
+        reply[4]["response"]["subscribed_systems"],
+        json!([30000142, 31000005, 31000007])
+    );
+
+    // The live subscription is listed, and vanishes on disconnect.
+    let listed = subscriptions(&app).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["type"], "websocket");
+    assert_eq!(listed[0]["subscriber_id"], "wanderer_app");
+    let status = app.get("/websocket/status").await.json();
+    assert_eq!(status["active_connections"], 1);
+    assert_eq!(status["active_subscriptions"], 1);
+    drop(ws);
+    wait_for(
+        Duration::from_secs(5),
+        "the subscription to vanish",
+        || async { subscriptions(&app).await.is_empty().then_some(()) },
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn the_notifier_conversation_works_with_v1_frames_heartbeats_and_a_duplicate_join() {
+    // Arrange: one stored kill in each of two systems, one with a tracked pilot elsewhere.
+    let app = spawn_app().await;
+    app.wait_following().await;
+    let jita = app.sim.publish_with(|k| k.set_system(30000142));
+    let amarr = app.sim.publish_with(|k| k.set_system(30002187));
+    app.wait_stored(30000142, 1, Duration::from_secs(5)).await;
+    app.wait_stored(30002187, 1, Duration::from_secs(5)).await;
+    let mut ws = Socket::connect(&app, "vsn=1.0.0").await;
+
+    // Act: the notifier's join, with preload options
+    ws.send(
+        json!({"event": "phx_join", "topic": "killmails:lobby", "ref": "join_1760000000000_4821",
+        "payload": {"character_ids": [2119000001u64], "systems": [30000142],
+                    "preload": {"enabled": true, "limit_per_system": 20, "since_hours": 12}}}),
+    )
+    .await;
+
+    // Assert: V1 reply with the string ref, then the preload and preload_complete
+    let reply = ws.next().await;
+    assert_eq!(reply["event"], "phx_reply");
+    assert_eq!(reply["ref"], "join_1760000000000_4821");
+    assert_eq!(reply["payload"]["status"], "ok");
+    assert!(reply.get("join_ref").is_none());
+    let (done, preloaded) = ws.until_event("preload_complete", false).await;
+    assert_eq!(preloaded.len(), 1, "{preloaded:?}");
+    assert_eq!(preloaded[0]["payload"]["preload"], true);
+    assert_eq!(
+        preloaded[0]["payload"]["killmails"][0]["killmail_id"],
+        jita.kill.killmail_id
+    );
+    assert_eq!(done["payload"]["total_kills"], 1);
+    assert_eq!(done["payload"]["errors"], json!([]));
+
+    // Heartbeat
+    ws.send(json!({"event": "heartbeat", "payload": {}, "ref": "heartbeat_1760000030000", "topic": "phoenix"}))
+        .await;
+    let beat = ws.next().await;
+    assert_eq!(
+        beat,
+        json!({"topic": "phoenix", "event": "phx_reply", "ref": "heartbeat_1760000030000",
+               "payload": {"status": "ok", "response": {}}})
+    );
+
+    // Duplicate join with one more system: only the new system is preloaded.
+    ws.send(
+        json!({"event": "phx_join", "topic": "killmails:lobby", "ref": "join_1760000300000_7",
+        "payload": {"character_ids": [2119000001u64], "systems": [30000142, 30002187],
+                    "preload": {"enabled": true, "limit_per_system": 20, "since_hours": 12}}}),
+    )
+    .await;
+    let (reply, before) = ws.until_event("phx_reply", false).await;
+    assert!(
+        before.iter().all(|f| f["event"] == "phx_close"),
+        "{before:?}"
+    );
+    assert_eq!(reply["ref"], "join_1760000300000_7");
+    assert_eq!(reply["payload"]["status"], "ok");
+    let (done, preloaded) = ws.until_event("preload_complete", false).await;
+    let ids: Vec<&Value> = preloaded
+        .iter()
+        .flat_map(|f| f["payload"]["killmails"].as_array().into_iter().flatten())
+        .map(|k| &k["killmail_id"])
+        .collect();
+    assert_eq!(ids, vec![&json!(amarr.kill.killmail_id)]);
+    assert_eq!(done["payload"]["total_kills"], 1);
+
+    // A tracked pilot dying in an untracked system is delivered (OR semantics).
+    let elsewhere = app.sim.publish_with(|k| {
+        k.set_system(31000005);
+        k.set_victim_character(2119000001);
+    });
+    let (update, _) = ws.until_event("killmail_update", false).await;
+    assert_eq!(
+        update["payload"]["killmails"][0]["killmail_id"],
+        elsewhere.kill.killmail_id
+    );
+    assert_eq!(update["payload"]["killmails"][0]["system_id"], 31000005);
+    assert_eq!(update["ref"], Value::Null);
+}
+
+#[actix_web::test]
+async fn a_kill_matching_a_system_and_a_character_of_one_client_arrives_once() {
+    // Arrange
+    let app = spawn_app().await;
+    app.wait_following().await;
+    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
+    ws.send(json!([1, 1, "killmails:lobby", "phx_join",
+        {"systems": [30000142], "character_ids": [2119000001u64], "preload": {"enabled": false}}]))
+        .await;
+    ws.until_event("phx_reply", true).await;
+
+    // Act
+    let kill = app.sim.publish_with(|k| {
+        k.set_system(30000142);
+        k.set_victim_character(2119000001);
+    });
+
+    // Assert
+    let (update, _) = ws.until_event("killmail_update", true).await;
+    assert_eq!(
+        update[4]["killmails"][0]["killmail_id"],
+        kill.kill.killmail_id
+    );
+    let (count, _) = ws.until_event("kill_count_update", true).await;
+    assert_eq!(count[4]["count"], 1);
+    ws.silent(Duration::from_millis(500)).await;
+}
+
+#[actix_web::test]
+async fn bad_frames_and_bad_events_get_errors_and_the_channel_keeps_its_subscriptions() {
+    // Arrange
+    let app = spawn_app().await;
+    app.wait_following().await;
+    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
+
+    // Act + Assert: unknown topic, then an invalid join
+    ws.send(json!([1, 1, "rooms:lobby", "phx_join", {}])).await;
+    assert_eq!(ws.next().await[4]["response"]["reason"], "unmatched topic");
+    ws.send(json!([2, 2, "killmails:lobby", "phx_join", {"systems": ["x"]}]))
+        .await;
+    assert_eq!(
+        ws.next().await[4]["response"]["reason"],
+        "[validation:non_integer_system_ids] System IDs must be integers"
+    );
+    // A valid join, then garbage, an unknown event and a bad payload
+    ws.send(json!([3, 3, "killmails:lobby", "phx_join", {"systems": [30000142], "preload": {"enabled": false}}]))
+        .await;
+    assert_eq!(ws.next().await[4]["status"], "ok");
+    ws.send_text("this is not json".into()).await;
+    ws.send_text(r#"{"topic": "killmails:lobby"}"#.into()).await;
+    ws.send(json!([3, 4, "killmails:lobby", "explode", {}]))
+        .await;
+    let reply = ws.next().await;
+    assert_eq!(
+        (reply[1].clone(), reply[4]["status"].clone()),
+        (json!(4), json!("error"))
+    );
+    ws.send(json!([3, 5, "killmails:lobby", "subscribe_systems", {"systems": [-1]}]))
+        .await;
+    assert_eq!(
+        ws.next().await[4]["response"]["reason"],
+        "[validation:invalid_system_ids] Invalid system IDs"
+    );
+    // A stale join_ref is ignored
+    ws.send(json!([1, 6, "killmails:lobby", "get_status", {}]))
+        .await;
+    ws.send(json!([3, 7, "killmails:lobby", "get_status", {}]))
+        .await;
+    let status = ws.next().await;
+    assert_eq!(status[1], 7, "the stale frame got no reply");
+    assert_eq!(
+        status[4]["response"]["subscribed_systems"],
+        json!([30000142])
+    );
+
+    // The subscription still delivers.
+    let kill = app.sim.publish_with(|k| k.set_system(30000142));
+    let (update, _) = ws.until_event("killmail_update", true).await;
+    assert_eq!(
+        update[4]["killmails"][0]["killmail_id"],
+        kill.kill.killmail_id
+    );
+}
+
+#[actix_web::test]
+async fn an_unknown_vsn_is_refused_with_403() {
+    let app = spawn_app().await;
+    let url = format!("ws://127.0.0.1:{}/socket/websocket?vsn=3.0.0", app.port);
+    let Err(err) = client().ws(url).connect().await else {
+        panic!("the upgrade must be refused");
+    };
+    assert!(
+        matches!(err, awc::error::WsClientError::InvalidResponseStatus(s) if s == 403),
+        "{err}"
+    );
+}
+
+#[actix_web::test]
+async fn a_silent_socket_is_closed_and_pings_keep_one_open() {
+    // Arrange
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.websocket.idle_timeout_ms = 600;
+    })
+    .await;
+    let mut quiet = Socket::connect(&app, "vsn=2.0.0").await;
+    let mut pinging = Socket::connect(&app, "vsn=2.0.0").await;
+
+    // Act
+    for _ in 0..6 {
+        pinging.ping().await;
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Assert
+    let closed = loop {
+        match quiet.frame(Duration::from_secs(3)).await {
+            Some(Frame::Close(reason)) => break reason,
+            Some(Frame::Pong(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(
+        closed.and_then(|r| r.description).as_deref(),
+        Some("idle timeout")
+    );
+    pinging
+        .send(json!([null, 1, "phoenix", "heartbeat", {}]))
+        .await;
+    let (beat, _) = pinging.until_event("phx_reply", true).await;
+    assert_eq!(beat[4]["status"], "ok");
+}
+
+#[actix_web::test]
+async fn the_discovery_document_names_the_socket_and_its_real_limits() {
+    let app = spawn_app().await;
+    let reply = app
+        .request(
+            actix_web::http::Method::GET,
+            "/websocket",
+            &[
+                ("x-forwarded-proto", "https"),
+                ("host", "kills.example.org"),
+            ],
+            None,
+        )
+        .await;
+    let body = reply.json();
+    assert_eq!(body["websocket_url"], "wss://kills.example.org/socket");
+    assert_eq!(body["protocol"], "Phoenix Channels");
+    assert_eq!(body["channels"]["killmails"], "killmails:lobby");
+    assert_eq!(body["limits"]["max_frame_bytes"], 131072);
+}

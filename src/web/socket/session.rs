@@ -390,52 +390,46 @@ enum After {
     Preload(BTreeSet<SystemId>, BTreeSet<CharacterId>),
 }
 
+impl After {
+    fn grown(systems: BTreeSet<SystemId>, characters: BTreeSet<CharacterId>) -> Self {
+        if systems.is_empty() && characters.is_empty() {
+            Self::Nothing
+        } else {
+            Self::Preload(systems, characters)
+        }
+    }
+
+    fn shrunk(changed: bool) -> Self {
+        if changed {
+            Self::Refilter
+        } else {
+            Self::Nothing
+        }
+    }
+}
+
 /// Applies a (un)subscribe event to the channel's sets; an unknown event is an error reply.
 fn change(lobby: &mut Joined, event: &str, payload: &Value) -> (Result<Value, String>, After) {
     let (systems_key, characters_key) = ("subscribed_systems", "subscribed_characters");
     let result = match event {
         "subscribe_systems" => lobby::systems(payload.get("systems")).map(|asked| {
             let (reply, new) = lobby::subscribe(&mut lobby.systems, &asked, systems_key, "systems");
-            let after = if new.is_empty() {
-                After::Nothing
-            } else {
-                After::Preload(new, BTreeSet::new())
-            };
-            (reply, after)
+            (reply, After::grown(new, BTreeSet::new()))
         }),
         "unsubscribe_systems" => lobby::systems(payload.get("systems")).map(|asked| {
             let (reply, changed) =
                 lobby::unsubscribe(&mut lobby.systems, &asked, systems_key, "systems");
-            (
-                reply,
-                if changed {
-                    After::Refilter
-                } else {
-                    After::Nothing
-                },
-            )
+            (reply, After::shrunk(changed))
         }),
         "subscribe_characters" => lobby::characters(payload.get("character_ids")).map(|asked| {
             let (reply, new) =
                 lobby::subscribe(&mut lobby.characters, &asked, characters_key, "characters");
-            let after = if new.is_empty() {
-                After::Nothing
-            } else {
-                After::Preload(BTreeSet::new(), new)
-            };
-            (reply, after)
+            (reply, After::grown(BTreeSet::new(), new))
         }),
         "unsubscribe_characters" => lobby::characters(payload.get("character_ids")).map(|asked| {
             let (reply, changed) =
                 lobby::unsubscribe(&mut lobby.characters, &asked, characters_key, "characters");
-            (
-                reply,
-                if changed {
-                    After::Refilter
-                } else {
-                    After::Nothing
-                },
-            )
+            (reply, After::shrunk(changed))
         }),
         other => return (Err(format!("unknown event: {other}")), After::Nothing),
     };

@@ -226,12 +226,16 @@ impl Pipeline {
         }
 
         let system = killmail.system_id;
-        match self.store.insert(killmail).await {
-            Ok(Insert::Stored(stored)) => {
+        let inserted = self
+            .store
+            .insert(killmail)
+            .await
+            .map(|i| (i.outcome, i.system_count));
+        match inserted {
+            Ok((Insert::Stored(stored), system_count)) => {
                 let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 self.stats.pipeline_ms_total.add(ms);
-                if origin == Origin::Live && !self.delivery.is_empty() {
-                    let system_count = self.store.count(system).await.unwrap_or_default();
+                if origin == Origin::Live {
                     for recipient in &self.delivery {
                         recipient.do_send(KillStored {
                             kill: Arc::clone(&stored),
@@ -249,8 +253,8 @@ impl Pipeline {
                 }
                 Outcome::Stored(stored)
             }
-            Ok(Insert::Duplicate) => Outcome::Duplicate,
-            Ok(Insert::TooOld) => Outcome::TooOld,
+            Ok((Insert::Duplicate, _)) => Outcome::Duplicate,
+            Ok((Insert::TooOld, _)) => Outcome::TooOld,
             Err(e) => Outcome::Invalid(e.to_string()),
         }
     }

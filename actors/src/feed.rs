@@ -10,13 +10,13 @@
 //! the feed.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
 use crate::config::{FeedSettings, FeedSource, UpstreamSettings};
 use crate::enricher::{Enricher, Ingest, Origin};
-use crate::model::{FeedKill, R2z2Entry};
+use crate::model::{FeedKill, KillTime, R2z2Entry};
 use crate::monitor::{FeedOutcome, Monitor};
 use crate::stats::Stats;
 use crate::upstream::http::FetchError;
@@ -171,12 +171,6 @@ impl Backoff {
     }
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 fn gauge(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -216,7 +210,9 @@ async fn follow_r2z2(client: R2z2Client, settings: FeedSettings, sink: Sink) {
                 garbled = 0;
                 stats.feed_objects.incr();
                 if let Some(uploaded) = object.uploaded_at {
-                    stats.feed_lag_seconds.set(unix_now() - gauge(uploaded));
+                    stats
+                        .feed_lag_seconds
+                        .set(KillTime::now().unix() - gauge(uploaded));
                 }
                 match object.classify() {
                     R2z2Entry::Placeholder => stats.feed_placeholders.incr(),

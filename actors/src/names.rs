@@ -15,6 +15,11 @@ use lru::LruCache;
 
 use crate::model::{AllianceId, CharacterId, CorporationId, GroupId, Killmail, TypeId};
 
+/// A type's name and, for ships, its group, as ESI gives it.
+pub use crate::upstream::esi::InventoryType as TypeInfo;
+/// A corporation's or an alliance's name and ticker, as ESI gives it.
+pub use crate::upstream::esi::Organisation as Org;
+
 /// How long an id ESI does not know stays known as unknown.
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(300);
 /// Ship types and systems barely change; a week keeps ESI out of the hot path.
@@ -28,20 +33,6 @@ pub enum Kind {
     Alliance,
     Type,
     System,
-}
-
-/// A corporation's or an alliance's name and ticker.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Org {
-    pub name: String,
-    pub ticker: String,
-}
-
-/// A type's name and, for ships, its group.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TypeInfo {
-    pub name: String,
-    pub group_id: Option<GroupId>,
 }
 
 /// One cached answer: the value, or `None` when ESI said the id does not exist.

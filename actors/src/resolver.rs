@@ -19,7 +19,7 @@ use futures_util::future::{join_all, FutureExt, LocalBoxFuture, Shared};
 use tokio::sync::oneshot;
 
 use crate::model::{EsiKillmail, Killmail, KillmailId};
-use crate::names::{Kind, Missing, NameCache, Org, TypeInfo};
+use crate::names::{Kind, Missing, NameCache};
 use crate::stats::Stats;
 use crate::upstream::esi::EsiClient;
 use crate::upstream::http::FetchError;
@@ -151,25 +151,13 @@ impl Resolver {
         self.stats.esi_requests.incr();
         let now = Instant::now();
         let result = match kind {
-            Kind::Corporation => self.esi.corporation(id).await.map(|o| {
-                let org = Org {
-                    name: o.name,
-                    ticker: o.ticker,
-                };
+            Kind::Corporation => self.esi.corporation(id).await.map(|org| {
                 self.cache.borrow_mut().put_corporation(id, org, now);
             }),
-            Kind::Alliance => self.esi.alliance(id).await.map(|o| {
-                let org = Org {
-                    name: o.name,
-                    ticker: o.ticker,
-                };
+            Kind::Alliance => self.esi.alliance(id).await.map(|org| {
                 self.cache.borrow_mut().put_alliance(id, org, now);
             }),
-            Kind::Type => self.esi.inventory_type(id).await.map(|t| {
-                let info = TypeInfo {
-                    name: t.name,
-                    group_id: t.group_id,
-                };
+            Kind::Type => self.esi.inventory_type(id).await.map(|info| {
                 self.cache.borrow_mut().put_type(id, info, now);
             }),
             Kind::System => self.esi.solar_system(id).await.map(|s| {

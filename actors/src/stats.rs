@@ -2,16 +2,28 @@
 //! and read by the status and metrics routes.
 //!
 //! Plain atomics rather than an actor: the feed, the enricher and every shard bump them on their
-//! own threads without a message hop, and a reader gets a consistent-enough snapshot at any time.
+//! own threads without a message hop, and a reader reads each value at any time.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
 
-/// One counter. `Relaxed` everywhere: each value is independent and only ever read for reports.
+/// One counter; serializes as its value. `Relaxed` everywhere: each value is independent and only ever read for reports.
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
+
+impl Serialize for Counter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.get())
+    }
+}
+
+impl Serialize for Gauge {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.get())
+    }
+}
 
 impl Counter {
     pub fn incr(&self) {
@@ -45,10 +57,20 @@ impl Gauge {
     }
 }
 
-/// Everything the pipeline counts. Shared as `Arc<Stats>`.
+/// When the engine started.
 #[derive(Debug)]
+pub struct Started(pub Instant);
+
+impl Default for Started {
+    fn default() -> Self {
+        Self(Instant::now())
+    }
+}
+
+/// Everything the pipeline counts. Shared as `Arc<Stats>`.
+#[derive(Debug, Default)]
 pub struct Stats {
-    pub started: Instant,
+    pub started: Started,
     /// Objects or packages the feed received (kills, placeholders and updates alike).
     pub feed_objects: Counter,
     pub feed_placeholders: Counter,
@@ -93,110 +115,20 @@ pub struct Stats {
     pub backfill_errors: Counter,
 }
 
-impl Default for Stats {
-    fn default() -> Self {
-        Self {
-            started: Instant::now(),
-            feed_objects: Counter::default(),
-            feed_placeholders: Counter::default(),
-            feed_skipped_sequences: Counter::default(),
-            feed_malformed: Counter::default(),
-            feed_errors: Counter::default(),
-            feed_cursor: Gauge::default(),
-            feed_head: Gauge::default(),
-            feed_lag_seconds: Gauge::default(),
-            kills_received: Counter::default(),
-            kills_stored: Counter::default(),
-            kills_duplicate: Counter::default(),
-            kills_too_old: Counter::default(),
-            kills_invalid: Counter::default(),
-            kills_updated: Counter::default(),
-            kills_enriched_late: Counter::default(),
-            retry_queue: Gauge::default(),
-            retry_dropped: Counter::default(),
-            pipeline_ms_total: Counter::default(),
-            esi_requests: Counter::default(),
-            esi_errors: Counter::default(),
-            cache_hits: Counter::default(),
-            cache_misses: Counter::default(),
-            kills_held: Gauge::default(),
-            kills_expired: Counter::default(),
-            backfills: Counter::default(),
-            backfill_errors: Counter::default(),
-        }
-    }
-}
-
-/// A point-in-time copy of [`Stats`], as the status route shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct Snapshot {
-    pub uptime_seconds: u64,
-    pub feed_objects: u64,
-    pub feed_placeholders: u64,
-    pub feed_skipped_sequences: u64,
-    pub feed_malformed: u64,
-    pub feed_errors: u64,
-    pub feed_cursor: i64,
-    pub feed_head: i64,
-    pub feed_lag_seconds: i64,
-    pub kills_received: u64,
-    pub kills_stored: u64,
-    pub kills_duplicate: u64,
-    pub kills_too_old: u64,
-    pub kills_invalid: u64,
-    pub kills_updated: u64,
-    pub kills_enriched_late: u64,
-    pub retry_queue: i64,
-    pub retry_dropped: u64,
-    /// Mean milliseconds from entering the pipeline to stored.
-    pub pipeline_ms_mean: f64,
-    pub esi_requests: u64,
-    pub esi_errors: u64,
-    pub cache_hits: u64,
-    pub cache_misses: u64,
-    /// Hits over lookups, 0..=1 (0 before the first lookup).
-    pub cache_hit_rate: f64,
-    pub kills_held: i64,
-    pub kills_expired: u64,
-    pub backfills: u64,
-    pub backfill_errors: u64,
-}
-
 impl Stats {
-    pub fn snapshot(&self) -> Snapshot {
+    pub fn uptime_seconds(&self) -> u64 {
+        self.started.0.elapsed().as_secs()
+    }
+
+    /// Hits over lookups, 0..=1 (0 before the first lookup).
+    pub fn cache_hit_rate(&self) -> f64 {
         let hits = self.cache_hits.get();
-        let lookups = hits + self.cache_misses.get();
-        let stored = self.kills_stored.get();
-        Snapshot {
-            uptime_seconds: self.started.elapsed().as_secs(),
-            feed_objects: self.feed_objects.get(),
-            feed_placeholders: self.feed_placeholders.get(),
-            feed_skipped_sequences: self.feed_skipped_sequences.get(),
-            feed_malformed: self.feed_malformed.get(),
-            feed_errors: self.feed_errors.get(),
-            feed_cursor: self.feed_cursor.get(),
-            feed_head: self.feed_head.get(),
-            feed_lag_seconds: self.feed_lag_seconds.get(),
-            kills_received: self.kills_received.get(),
-            kills_stored: stored,
-            kills_duplicate: self.kills_duplicate.get(),
-            kills_too_old: self.kills_too_old.get(),
-            kills_invalid: self.kills_invalid.get(),
-            kills_updated: self.kills_updated.get(),
-            kills_enriched_late: self.kills_enriched_late.get(),
-            retry_queue: self.retry_queue.get(),
-            retry_dropped: self.retry_dropped.get(),
-            pipeline_ms_mean: ratio(self.pipeline_ms_total.get(), stored),
-            esi_requests: self.esi_requests.get(),
-            esi_errors: self.esi_errors.get(),
-            cache_hits: hits,
-            cache_misses: self.cache_misses.get(),
-            cache_hit_rate: ratio(hits, lookups),
-            kills_held: self.kills_held.get(),
-            kills_expired: self.kills_expired.get(),
-            backfills: self.backfills.get(),
-            backfill_errors: self.backfill_errors.get(),
-        }
+        ratio(hits, hits + self.cache_misses.get())
+    }
+
+    /// Mean milliseconds from entering the pipeline to stored.
+    pub fn pipeline_ms_mean(&self) -> f64 {
+        ratio(self.pipeline_ms_total.get(), self.kills_stored.get())
     }
 }
 

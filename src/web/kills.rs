@@ -15,7 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::backfill::{BackfillSystem, FetchKillmail};
 use actors::model::{now_iso, KillTime, KillmailId, SystemId};
-use actors::store::StoredKill;
+use actors::store::{write_json_array, StoredKill};
 use actors::Engine;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
@@ -110,7 +110,7 @@ pub async fn system_kills(
         .system_kills(system, window.since(), window.limit)
         .await
         .map_err(|_| ApiError::unavailable())?;
-    Ok(kills_response(&kills, Some(!fetched)))
+    Ok(kills_response(&kills, !fetched))
 }
 
 /// `GET /api/v1/kills/cached/{system_id}`: what the store holds, no upstream call.
@@ -124,7 +124,7 @@ pub async fn cached_kills(
         .system_kills(system, store.retention_start(), usize::MAX)
         .await
         .map_err(|_| ApiError::unavailable())?;
-    Ok(kills_response(&kills, Some(true)))
+    Ok(kills_response(&kills, true))
 }
 
 /// `GET /api/v1/kills/count/{system_id}`: kills stored within the retention window.
@@ -295,15 +295,12 @@ async fn backfill(engine: &Engine, system: SystemId, window: Window) -> bool {
 }
 
 /// `{"data": {"kills": [...], "timestamp", "cached"}, "timestamp"}`.
-fn kills_response(kills: &[Arc<StoredKill>], cached: Option<bool>) -> HttpResponse {
+fn kills_response(kills: &[Arc<StoredKill>], cached: bool) -> HttpResponse {
     let ts = now_iso();
-    let size: usize = kills.iter().map(|k| k.json.len() + 1).sum();
-    let mut out = RawJson::with_capacity(size + 128);
+    let mut out = RawJson::with_capacity(128);
     out.raw("{\"data\":{\"kills\":");
     out.kills(kills);
-    if let Some(cached) = cached {
-        out.raw(&format!(",\"cached\":{cached}"));
-    }
+    out.raw(&format!(",\"cached\":{cached}"));
     out.timestamp_and_close(&ts);
     out.timestamp_and_close(&ts);
     out.into_response()
@@ -325,16 +322,8 @@ impl RawJson {
         self.0.extend_from_slice(bytes);
     }
 
-    /// `[k1,k2,...]`
     fn kills(&mut self, kills: &[Arc<StoredKill>]) {
-        self.0.push(b'[');
-        for (i, kill) in kills.iter().enumerate() {
-            if i > 0 {
-                self.0.push(b',');
-            }
-            self.0.extend_from_slice(&kill.json);
-        }
-        self.0.push(b']');
+        write_json_array(&mut self.0, kills);
     }
 
     /// `,"timestamp":"<ts>"}` — closes the object it ends. `ts` is ISO-8601 (nothing to escape).

@@ -11,13 +11,13 @@ use super::{json, AppState};
 
 pub async fn status(state: web::Data<AppState>) -> HttpResponse {
     let engine = &state.engine;
-    let s = engine.stats.snapshot();
+    let s = &*engine.stats;
+    let (uptime_seconds, cache_hit_rate) = (s.uptime_seconds(), s.cache_hit_rate());
     let memory_mb = resident_memory_mb();
-    let parsed = s.kills_received;
     let body = json!({
         "metrics": {
             "system": {
-                "uptime_seconds": s.uptime_seconds,
+                "uptime_seconds": uptime_seconds,
                 "memory_usage_mb": memory_mb,
                 "version": env!("CARGO_PKG_VERSION"),
             },
@@ -36,7 +36,7 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
                 "enriched_after_deadline": s.kills_enriched_late,
                 "retry_queue": s.retry_queue,
                 "retry_dropped": s.retry_dropped,
-                "mean_pipeline_ms": s.pipeline_ms_mean,
+                "mean_pipeline_ms": s.pipeline_ms_mean(),
                 "lag_seconds": s.feed_lag_seconds,
                 "backfills": s.backfills,
                 "backfill_errors": s.backfill_errors,
@@ -50,10 +50,10 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
                 "errors": s.esi_errors,
                 "cache_hits": s.cache_hits,
                 "cache_misses": s.cache_misses,
-                "cache_hit_rate": s.cache_hit_rate,
+                "cache_hit_rate": cache_hit_rate,
             },
             "parser_stats": {
-                "parsed": parsed,
+                "parsed": s.kills_received,
                 "invalid": s.kills_invalid,
                 "malformed_bodies": s.feed_malformed,
                 "placeholders": s.feed_placeholders,
@@ -61,9 +61,9 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
         },
         "summary": {
             "killmails_stored": s.kills_held,
-            "cache_hit_rate": s.cache_hit_rate,
+            "cache_hit_rate": cache_hit_rate,
             "memory_usage_mb": memory_mb,
-            "uptime_hours": s.uptime_seconds as f64 / 3600.0,
+            "uptime_hours": uptime_seconds as f64 / 3600.0,
             "processing_lag_seconds": s.feed_lag_seconds,
         },
         "timestamp": now_iso(),

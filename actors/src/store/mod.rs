@@ -19,6 +19,7 @@ use crate::model::{CharacterId, KillTime, Killmail, KillmailId, SystemId};
 use crate::stats::Stats;
 
 pub use shard::{Insert, Shard, ShardLimits};
+pub use shard_actor::Inserted;
 use shard_actor::{CharacterKills, Count, Get, Put, ShardActor, SystemKills, Update};
 
 /// Shards in memory. Systems spread over them by id; more shards means shorter mailboxes.
@@ -50,6 +51,19 @@ impl StoredKill {
     }
 }
 
+/// Appends `[k1,k2,...]` to `out`, each kill as the JSON bytes the store holds (no re-serializing).
+pub fn write_json_array(out: &mut Vec<u8>, kills: &[Arc<StoredKill>]) {
+    out.reserve(kills.iter().map(|k| k.json.len() + 1).sum::<usize>() + 2);
+    out.push(b'[');
+    for (i, kill) in kills.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&kill.json);
+    }
+    out.push(b']');
+}
+
 /// A shard actor did not answer (it stopped); the caller reports it as a server error.
 #[derive(Debug, thiserror::Error)]
 #[error("the store did not answer: {0}")]
@@ -60,7 +74,6 @@ pub struct StoreError(#[from] MailboxError);
 pub struct Store {
     shards: Arc<[Addr<ShardActor>]>,
     retention_secs: i64,
-    stats: Arc<Stats>,
 }
 
 impl Store {
@@ -80,7 +93,6 @@ impl Store {
         Self {
             shards,
             retention_secs: limits.retention_secs,
-            stats,
         }
     }
 
@@ -94,16 +106,8 @@ impl Store {
         KillTime::now().minus_secs(self.retention_secs)
     }
 
-    /// Kills held in memory right now.
-    pub fn len(&self) -> u64 {
-        u64::try_from(self.stats.kills_held.get()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub async fn insert(&self, killmail: Killmail) -> Result<Insert, StoreError> {
+    /// Stores a kill; the answer carries the system's count after it.
+    pub async fn insert(&self, killmail: Killmail) -> Result<Inserted, StoreError> {
         let shard = self.shard(killmail.system_id);
         let now = KillTime::now();
         Ok(shard.send(Put { killmail, now }).await?)

@@ -157,6 +157,11 @@ impl Shard {
         })
     }
 
+    /// How many kills of `system` are inside the retention window at `now`.
+    pub fn live_count(&self, system: SystemId, now: KillTime) -> usize {
+        self.count(system, self.cutoff(now))
+    }
+
     /// Kills where `character` is the victim or an attacker, at or after `since`, newest first.
     pub fn character_kills(
         &self,

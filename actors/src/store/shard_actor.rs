@@ -17,10 +17,18 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(60);
 
 /// Store a kill (unless duplicate or too old).
 #[derive(Message)]
-#[rtype(result = "Insert")]
+#[rtype(result = "Inserted")]
 pub struct Put {
     pub killmail: Killmail,
     pub now: KillTime,
+}
+
+/// What became of a stored kill, with its system's count inside the retention window (what
+/// `kill_count_update` sends), read in the same visit to the shard.
+#[derive(Debug)]
+pub struct Inserted {
+    pub outcome: Insert,
+    pub system_count: usize,
 }
 
 /// Change a stored kill in place (late names, a revalued zkb block).
@@ -112,12 +120,14 @@ impl Handler<Put> for ShardActor {
 
     fn handle(&mut self, put: Put, _: &mut Context<Self>) -> Self::Result {
         let next = Arc::clone(&self.next_offset);
+        let (system, now) = (put.killmail.system_id, put.now);
         let outcome = self.tracked(|shard| {
-            shard.insert(put.killmail, put.now, || {
-                next.fetch_add(1, Ordering::Relaxed)
-            })
+            shard.insert(put.killmail, now, || next.fetch_add(1, Ordering::Relaxed))
         });
-        MessageResult(outcome)
+        MessageResult(Inserted {
+            outcome,
+            system_count: self.shard.live_count(system, now),
+        })
     }
 }
 

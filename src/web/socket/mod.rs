@@ -91,7 +91,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         "status": "ok",
         "active_connections": state.connections.load(std::sync::atomic::Ordering::Relaxed),
         "active_subscriptions": stats.websocket_subscribers,
-        "uptime_seconds": state.engine.stats.started.elapsed().as_secs(),
+        "uptime_seconds": state.engine.stats.uptime_seconds(),
         "timestamp": actors::model::now_iso(),
     });
     Ok(super::json(StatusCode::OK, &body))

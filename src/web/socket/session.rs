@@ -16,7 +16,7 @@ use ::actors::model::{now_iso, CharacterId, KillTime, KillmailId, SystemId};
 use ::actors::registry::{
     Channel, Filter, Push, Registry, SetFilter, Subscribe, SubscriberKey, Unsubscribe,
 };
-use ::actors::store::{Store, StoredKill};
+use ::actors::store::{write_json_array, Store, StoredKill};
 use actix::prelude::*;
 use actix_web_actors::ws;
 use serde_json::{json, Value};
@@ -94,10 +94,6 @@ impl Session {
         }
     }
 
-    fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, frame: String) {
-        ctx.text(frame);
-    }
-
     fn push(&mut self, ctx: &mut ws::WebsocketContext<Self>, event: &str, payload: &[u8]) {
         let join_ref = self
             .lobby
@@ -119,7 +115,7 @@ impl Session {
         match (frame.topic.as_str(), frame.event.as_str()) {
             ("phoenix", "heartbeat") => {
                 let reply = protocol::reply_ok(self.vsn, &frame, json!({}));
-                self.send(ctx, reply);
+                ctx.text(reply);
             }
             (TOPIC, "phx_join") => self.join(frame, ctx),
             (_, "phx_join") => self.unmatched(&frame, ctx),
@@ -137,7 +133,7 @@ impl Session {
 
     fn unmatched(&mut self, frame: &Inbound, ctx: &mut ws::WebsocketContext<Self>) {
         let reply = protocol::reply_error(self.vsn, frame, "unmatched topic");
-        self.send(ctx, reply);
+        ctx.text(reply);
     }
 
     fn join(&mut self, frame: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
@@ -145,7 +141,7 @@ impl Session {
             Ok(join) => join,
             Err(invalid) => {
                 let reply = protocol::reply_error(self.vsn, &frame, &invalid.reason());
-                self.send(ctx, reply);
+                ctx.text(reply);
                 return;
             }
         };
@@ -164,7 +160,7 @@ impl Session {
         let (old_systems, old_characters) = match self.lobby.take() {
             Some(old) => {
                 let close = protocol::push_raw(self.vsn, &old.join_ref, TOPIC, "phx_close", b"{}");
-                self.send(ctx, close);
+                ctx.text(close);
                 (old.systems, old.characters)
             }
             None => (BTreeSet::new(), BTreeSet::new()),
@@ -183,7 +179,7 @@ impl Session {
         self.register(filter, ctx);
         let reply = lobby::join_reply(&self.subscription_id, &join.systems, &join.characters);
         let reply = protocol::reply_ok(self.vsn, &frame, reply);
-        self.send(ctx, reply);
+        ctx.text(reply);
         let has_ids = !join.systems.is_empty() || !join.characters.is_empty();
         self.lobby = Some(Joined {
             join_ref: frame.join_ref,
@@ -230,9 +226,9 @@ impl Session {
     fn lobby_event(&mut self, frame: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
         if frame.event == "phx_leave" {
             let reply = protocol::reply_ok(self.vsn, &frame, json!({}));
-            self.send(ctx, reply);
+            ctx.text(reply);
             let close = protocol::push_raw(self.vsn, &frame.join_ref, TOPIC, "phx_close", b"{}");
-            self.send(ctx, close);
+            ctx.text(close);
             self.lobby = None;
             if let Some(key) = self.key.take() {
                 self.registry.do_send(Unsubscribe(key));
@@ -259,7 +255,7 @@ impl Session {
             Ok(response) => protocol::reply_ok(self.vsn, &frame, response),
             Err(reason) => protocol::reply_error(self.vsn, &frame, &reason),
         };
-        self.send(ctx, reply);
+        ctx.text(reply);
         match after {
             After::Nothing => {}
             After::Refilter => self.refilter(),
@@ -441,17 +437,10 @@ fn change(lobby: &mut Joined, event: &str, payload: &Value) -> (Result<Value, St
 
 /// `{"system_id", "killmails": [...], "timestamp", "preload"}` with the stored JSON of each kill.
 fn killmail_update(system: SystemId, kills: &[Arc<StoredKill>], preload: bool) -> Vec<u8> {
-    let size: usize = kills.iter().map(|k| k.json.len() + 1).sum();
-    let mut out = Vec::with_capacity(size + 96);
-    out.extend_from_slice(format!("{{\"system_id\":{system},\"killmails\":[").as_bytes());
-    for (i, kill) in kills.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(&kill.json);
-    }
+    let mut out = format!("{{\"system_id\":{system},\"killmails\":").into_bytes();
+    write_json_array(&mut out, kills);
     out.extend_from_slice(
-        format!("],\"timestamp\":\"{}\",\"preload\":{preload}}}", now_iso()).as_bytes(),
+        format!(",\"timestamp\":\"{}\",\"preload\":{preload}}}", now_iso()).as_bytes(),
     );
     out
 }

@@ -4,7 +4,7 @@ SIM_PORT ?= 4010
 PORT ?= 4004
 BIN := ./target/debug/wanderer-kills
 
-.PHONY: build release run test lint fmt demo simulate clean
+.PHONY: build release run test lint fmt demo simulate clean js-deps
 
 build:
 	cargo build
@@ -17,8 +17,14 @@ run:
 	cargo run --release
 
 # Formatting, lints, then every test (unit, property, integration). This is what CI runs.
-test: lint
+test: lint js-deps
 	cargo test --all
+
+# The official Phoenix JavaScript client the WebSocket tests drive (Node 18+, npm).
+js-deps: tests/js/node_modules/.package-lock.json
+
+tests/js/node_modules/.package-lock.json: tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund
 
 lint:
 	cargo fmt --all -- --check

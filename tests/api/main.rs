@@ -4,6 +4,7 @@
 mod helpers;
 mod http_basics;
 mod ingest;
+mod phoenix_js;
 mod process;
 mod simulator;
 mod socket;

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod config;
+pub mod loadtest;
 pub mod simulator;
 pub mod web;
 

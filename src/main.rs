@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use wanderer_kills::app::{install_crypto_provider, shutdown_signal};
+use wanderer_kills::loadtest::{self, Workload};
 use wanderer_kills::simulator::{SimConfig, Simulator};
 use wanderer_kills::{Application, Settings};
 
@@ -35,6 +36,26 @@ enum Command {
         /// RedisQ packages embed the ESI killmail.
         #[arg(long)]
         redisq_embed: bool,
+    },
+    /// Measure kill → client latency: the simulator, this service as a child process and N
+    /// Phoenix WebSocket clients, all on this machine.
+    Loadtest {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        #[arg(long, default_value_t = 50)]
+        kills: usize,
+        /// Milliseconds between two published kills.
+        #[arg(long, default_value_t = 200)]
+        interval_ms: u64,
+        /// Systems the kills are spread over.
+        #[arg(long, default_value_t = 10)]
+        systems: usize,
+        /// Systems each client follows (default: all, so every client gets every kill).
+        #[arg(long)]
+        systems_per_client: Option<usize>,
+        /// Clients connecting at once while the crowd is built.
+        #[arg(long, default_value_t = 200)]
+        connect_concurrency: usize,
     },
     /// Exit 0 when the local service's /health answers 200 (for container HEALTHCHECKs).
     Healthcheck {
@@ -76,6 +97,28 @@ fn main() -> anyhow::Result<()> {
                 sim.stop().await;
                 Ok(())
             })
+        }
+        Command::Loadtest {
+            clients,
+            kills,
+            interval_ms,
+            systems,
+            systems_per_client,
+            connect_concurrency,
+        } => {
+            init_logging("warn");
+            let workload = Workload {
+                clients,
+                kills: kills.max(1),
+                interval: Duration::from_millis(interval_ms),
+                systems: systems.max(1),
+                systems_per_client: systems_per_client.unwrap_or(systems).clamp(1, systems.max(1)),
+                connect_concurrency: connect_concurrency.max(1),
+            };
+            let service = std::env::current_exe().context("cannot find this binary")?;
+            let report = actix_web::rt::System::new().block_on(loadtest::run(workload, service))?;
+            println!("{report}");
+            Ok(())
         }
         Command::Healthcheck { port } => {
             let port = match port {

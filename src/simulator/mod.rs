@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::ServerHandle;
 use serde_json::Value;
+use tokio::sync::Notify;
 
 pub use world::{SimKill, World};
 
@@ -158,6 +159,8 @@ impl EsiErrorWindow {
 struct Shared {
     state: Arc<Mutex<State>>,
     config: Arc<SimConfig>,
+    /// Wakes RedisQ long-polls when a kill goes out on the feed.
+    published: Arc<Notify>,
 }
 
 impl Shared {
@@ -197,6 +200,7 @@ impl Simulator {
                 last_headers: HashMap::new(),
             })),
             config: Arc::new(config.clone()),
+            published: Arc::new(Notify::new()),
         };
         let server = routes::server(shared.clone(), listener)?;
         let handle = SimHandle {
@@ -294,6 +298,10 @@ impl SimHandle {
         };
         s.by_id.insert(published.kill.killmail_id, position);
         s.kills.push(published.clone());
+        drop(s);
+        if on_feed {
+            self.shared.published.notify_waiters();
+        }
         published
     }
 

@@ -1,7 +1,7 @@
 //! The simulator's HTTP routes: what R2Z2, RedisQ, the zKillboard API and ESI answer.
 
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -18,7 +18,6 @@ const ZKB_HIDDEN_SECS: i64 = 300;
 /// zKillboard's largest `pastSeconds`.
 const ZKB_MAX_PAST_SECONDS: u64 = 604_800;
 /// How often a waiting RedisQ poll looks for a new kill.
-const REDISQ_POLL_STEP: Duration = Duration::from_millis(25);
 
 pub(super) fn server(shared: Shared, listener: TcpListener) -> std::io::Result<Server> {
     let data = web::Data::new(shared);
@@ -215,15 +214,19 @@ async fn redisq_listen(
             .finish();
     }
     let ttw = Duration::from_secs(query.ttw.unwrap_or(10).clamp(1, 10));
-    let deadline = Instant::now() + ttw;
+    let deadline = actix_web::rt::time::Instant::now() + ttw;
     loop {
+        // Registered before looking, so a kill published in between still wakes us.
+        let published = shared.published.notified();
         if let Some(package) = next_package(&shared, &queue) {
             return json_body(StatusCode::OK, &json!({"package": package}));
         }
-        if Instant::now() >= deadline {
-            return json_body(StatusCode::OK, &json!({"package": null}));
+        tokio::select! {
+            _ = published => {}
+            _ = actix_web::rt::time::sleep_until(deadline) => {
+                return json_body(StatusCode::OK, &json!({"package": null}));
+            }
         }
-        actix_web::rt::time::sleep(REDISQ_POLL_STEP).await;
     }
 }
 

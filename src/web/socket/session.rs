@@ -7,7 +7,9 @@
 //! `kill_count_update` frames — each kill at most once per connection. It closes itself after
 //! `WS_IDLE_TIMEOUT_MS` without any inbound frame; it never pings the client.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -341,16 +343,13 @@ impl Session {
         let Some(lobby) = &self.lobby else {
             return;
         };
-        let system = kill.killmail.system_id;
-        let counts = lobby.systems.contains(&system);
+        let counts = lobby.systems.contains(&kill.killmail.system_id);
+        let payloads = LivePayloads::of(&kill, system_count);
         if self.sent.insert(kill.killmail.killmail_id) {
-            let payload = killmail_update(system, std::slice::from_ref(&kill), false);
-            self.push(ctx, "killmail_update", &payload);
+            self.push(ctx, "killmail_update", &payloads.update);
         }
         if counts {
-            let payload =
-                json!({"system_id": system, "count": system_count, "timestamp": now_iso()});
-            self.push(ctx, "kill_count_update", payload.to_string().as_bytes());
+            self.push(ctx, "kill_count_update", &payloads.count);
         }
     }
 
@@ -443,6 +442,40 @@ fn killmail_update(system: SystemId, kills: &[Arc<StoredKill>], preload: bool) -
         format!(",\"timestamp\":\"{}\",\"preload\":{preload}}}", now_iso()).as_bytes(),
     );
     out
+}
+
+/// The payloads of a live kill's two events, the same for every session.
+struct LivePayloads {
+    killmail_id: KillmailId,
+    update: Vec<u8>,
+    count: Vec<u8>,
+}
+
+thread_local! {
+    /// The latest live kill's payloads, built once per worker thread and shared by all the
+    /// sessions on it (a kill reaches every matching session back to back).
+    static LIVE: RefCell<Option<Rc<LivePayloads>>> = const { RefCell::new(None) };
+}
+
+impl LivePayloads {
+    fn of(kill: &Arc<StoredKill>, system_count: usize) -> Rc<Self> {
+        let id = kill.killmail.killmail_id;
+        LIVE.with_borrow_mut(|latest| match latest {
+            Some(payloads) if payloads.killmail_id == id => payloads.clone(),
+            _ => {
+                let system = kill.killmail.system_id;
+                let count =
+                    json!({"system_id": system, "count": system_count, "timestamp": now_iso()});
+                let payloads = Rc::new(Self {
+                    killmail_id: id,
+                    update: killmail_update(system, std::slice::from_ref(kill), false),
+                    count: count.to_string().into_bytes(),
+                });
+                *latest = Some(payloads.clone());
+                payloads
+            }
+        })
+    }
 }
 
 /// The most recent kill ids sent on one connection, bounded.

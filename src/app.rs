@@ -11,6 +11,7 @@ use actix_web::middleware::{from_fn, Logger, NormalizePath};
 use actix_web::{web, App, HttpServer};
 use actors::Engine;
 use anyhow::Context as _;
+use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::web::socket::session::SessionSettings;
@@ -20,6 +21,7 @@ use crate::web::{self as routes, errors, middleware, AppState};
 pub struct Application {
     port: u16,
     server: Server,
+    shutdown: watch::Sender<bool>,
 }
 
 impl Application {
@@ -34,16 +36,19 @@ impl Application {
 
         let engine = Engine::start(settings.engine.clone())?;
         let ws = &settings.websocket;
+        let (shutdown, shutdown_rx) = watch::channel(false);
         let state = web::Data::new(AppState {
             engine,
             socket: SessionSettings {
                 idle_timeout: Duration::from_millis(ws.idle_timeout_ms),
                 quiet_keepalive: Duration::from_millis(ws.quiet_keepalive_ms),
                 max_channels: ws.max_channels,
+                max_queued_kills: ws.max_queued_kills,
             },
             max_frame_bytes: ws.max_frame_bytes,
             origin_host: settings.server.origin_host.clone(),
             connections: Arc::default(),
+            shutdown: shutdown_rx,
         });
         let json_config = errors::json_config(settings.server.max_body_bytes);
 
@@ -72,7 +77,11 @@ impl Application {
             address.0,
             settings.engine.feed.source.as_str()
         );
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            shutdown,
+        })
     }
 
     /// The port actually bound (useful when the settings asked for 0).
@@ -87,9 +96,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + 'static,
     ) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let closing = self.shutdown;
         actix_web::rt::spawn(async move {
             shutdown.await;
-            log::info!("shutdown requested; draining connections");
+            log::info!("shutdown requested; closing streams and draining connections");
+            closing.send_replace(true);
             handle.stop(true).await;
         });
         self.server.await?;

@@ -55,6 +55,9 @@ pub struct WebSocketSettings {
     pub quiet_keepalive_ms: u64,
     pub max_frame_bytes: usize,
     pub max_channels: usize,
+    /// Kills queued for one connection before the registry counts it as full; a connection
+    /// that stays full is dropped from routing.
+    pub max_queued_kills: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -143,7 +146,7 @@ impl Settings {
         ] {
             http_url(url).map_err(|reason| ConfigError::Invalid { key, reason })?;
         }
-        let checks: [(&'static str, bool, &str); 6] = [
+        let checks: [(&'static str, bool, &str); 7] = [
             (
                 "feed.redisq_ttw",
                 (1..=10).contains(&e.feed.redisq_ttw),
@@ -173,6 +176,11 @@ impl Settings {
                 "websocket.max_frame_bytes",
                 self.websocket.max_frame_bytes >= 1024,
                 "must be at least 1024",
+            ),
+            (
+                "websocket.max_queued_kills",
+                self.websocket.max_queued_kills > 0,
+                "must be positive",
             ),
         ];
         for (key, ok, reason) in checks {

@@ -170,7 +170,10 @@ async fn drive(workload: &Workload, sim: &SimHandle, port: u16) -> anyhow::Resul
     let started = Instant::now();
     let mut handles = Vec::with_capacity(workload.clients);
     let mut followers = vec![0usize; systems.len()];
-    for batch in (0..workload.clients).collect::<Vec<_>>().chunks(workload.connect_concurrency) {
+    for batch in (0..workload.clients)
+        .collect::<Vec<_>>()
+        .chunks(workload.connect_concurrency)
+    {
         let target = *ready.borrow() + batch.len();
         for &i in batch {
             let followed: Vec<u64> = (0..workload.systems_per_client)
@@ -390,7 +393,8 @@ mod tests {
     #[test]
     fn the_kill_id_is_read_from_a_killmail_update_frame_only() {
         let update = br#"[null,null,"killmails:lobby","killmail_update",{"system_id":1,"killmails":[{"killmail_id":131000042,"kill_time":"x"}],"preload":false}]"#;
-        let count = br#"[null,null,"killmails:lobby","kill_count_update",{"system_id":1,"count":4}]"#;
+        let count =
+            br#"[null,null,"killmails:lobby","kill_count_update",{"system_id":1,"count":4}]"#;
 
         assert_eq!(kill_id(update), Some(131000042));
         assert_eq!(kill_id(count), None);

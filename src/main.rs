@@ -112,7 +112,9 @@ fn main() -> anyhow::Result<()> {
                 kills: kills.max(1),
                 interval: Duration::from_millis(interval_ms),
                 systems: systems.max(1),
-                systems_per_client: systems_per_client.unwrap_or(systems).clamp(1, systems.max(1)),
+                systems_per_client: systems_per_client
+                    .unwrap_or(systems)
+                    .clamp(1, systems.max(1)),
                 connect_concurrency: connect_concurrency.max(1),
             };
             let service = std::env::current_exe().context("cannot find this binary")?;

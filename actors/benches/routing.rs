@@ -20,7 +20,9 @@ fn routes() -> Routes {
     let mut routes = Routes::default();
     for n in 0..SYSTEM_SUBSCRIBERS {
         let filter = Filter {
-            systems: SystemId::new(FIRST_SYSTEM + n % 5_000).into_iter().collect(),
+            systems: SystemId::new(FIRST_SYSTEM + n % 5_000)
+                .into_iter()
+                .collect(),
             ..Filter::default()
         };
         routes.add(n, &filter);

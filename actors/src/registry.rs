@@ -117,11 +117,6 @@ pub struct RegistryStats {
 #[rtype(result = "Vec<SubscriptionView>")]
 pub struct ListSubscriptions;
 
-/// Tell every subscriber to close (shutdown).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CloseAll(pub String);
-
 /// The two indexes. Pure, so routing can be tested and benchmarked without actors.
 #[derive(Default)]
 pub struct Routes {
@@ -367,16 +362,6 @@ impl Handler<ListSubscriptions> for Registry {
             .collect();
         list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         MessageResult(list)
-    }
-}
-
-impl Handler<CloseAll> for Registry {
-    type Result = ();
-
-    fn handle(&mut self, CloseAll(reason): CloseAll, _: &mut Context<Self>) {
-        for sub in self.subscribers.values() {
-            sub.recipient.do_send(Push::Close(reason.clone()));
-        }
     }
 }
 

@@ -17,7 +17,6 @@ use super::{unix_now, R2Object, Shared};
 const ZKB_HIDDEN_SECS: i64 = 300;
 /// zKillboard's largest `pastSeconds`.
 const ZKB_MAX_PAST_SECONDS: u64 = 604_800;
-/// How often a waiting RedisQ poll looks for a new kill.
 
 pub(super) fn server(shared: Shared, listener: TcpListener) -> std::io::Result<Server> {
     let data = web::Data::new(shared);

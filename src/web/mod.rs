@@ -30,6 +30,8 @@ pub struct AppState {
     pub origin_host: String,
     /// Live WebSocket sessions.
     pub connections: Arc<AtomicUsize>,
+    /// Turns `true` when the service begins to stop: long-lived connections close themselves.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Mounts every route. Each resource answers an unsupported method with 405 in its envelope.

@@ -1,16 +1,23 @@
 //! `GET /status`: what the service is doing, with real figures (SPEC §4.2).
 //!
-//! The ingest, storage and cache figures come from the engine's shared counters. WebSocket and
-//! SSE figures are added as those transports land; the API request rate with the metrics route.
+//! The ingest, storage and cache figures come from the engine's shared counters, the WebSocket
+//! figures from the registry. SSE figures are added with that transport; the API request rate
+//! with the metrics route.
 
 use actix_web::{http::StatusCode, web, HttpResponse};
+use std::sync::atomic::Ordering;
+
 use actors::model::now_iso;
+use actors::registry::GetStats;
 use serde_json::json;
 
+use super::errors::ApiError;
 use super::{json, AppState};
 
-pub async fn status(state: web::Data<AppState>) -> HttpResponse {
+pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let engine = &state.engine;
+    let routing = engine.registry.send(GetStats).await?;
+    let connections = state.connections.load(Ordering::Relaxed);
     let s = &*engine.stats;
     let (uptime_seconds, cache_hit_rate) = (s.uptime_seconds(), s.cache_hit_rate());
     let memory_mb = resident_memory_mb();
@@ -52,6 +59,14 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
                 "cache_misses": s.cache_misses,
                 "cache_hit_rate": cache_hit_rate,
             },
+            "websocket": {
+                "active_connections": connections,
+                "active_subscriptions": routing.websocket_subscribers,
+                "subscribed_systems": routing.systems,
+                "subscribed_characters": routing.characters,
+                "kills_pushed": routing.pushed,
+                "pushes_dropped_full": routing.dropped_full,
+            },
             "parser_stats": {
                 "parsed": s.kills_received,
                 "invalid": s.kills_invalid,
@@ -61,6 +76,10 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
         },
         "summary": {
             "killmails_stored": s.kills_held,
+            "active_subscriptions": routing.websocket_subscribers
+                + routing.sse_subscribers
+                + routing.webhook_subscribers,
+            "websocket_connections": connections,
             "cache_hit_rate": cache_hit_rate,
             "memory_usage_mb": memory_mb,
             "uptime_hours": uptime_seconds as f64 / 3600.0,
@@ -68,7 +87,7 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
         },
         "timestamp": now_iso(),
     });
-    json(StatusCode::OK, &body)
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// Resident memory of this process in MiB, from `/proc/self/statm` (0 where there is none).

@@ -188,7 +188,15 @@ fn the_simulate_command_serves_r2z2_and_publishes_at_its_rate() {
 #[test]
 fn the_loadtest_command_runs_the_service_and_reports_every_frame_delivered() {
     let output = std::process::Command::new(BINARY)
-        .args(["loadtest", "--clients", "20", "--kills", "3", "--interval-ms", "50"])
+        .args([
+            "loadtest",
+            "--clients",
+            "20",
+            "--kills",
+            "3",
+            "--interval-ms",
+            "50",
+        ])
         .args(["--systems", "4", "--systems-per-client", "2"])
         .output()
         .expect("the loadtest runs");
@@ -198,5 +206,8 @@ fn the_loadtest_command_runs_the_service_and_reports_every_frame_delivered() {
     // 3 kills in systems 0, 1, 2; each system is followed by 10 of the 20 clients.
     assert!(report.contains("clients joined: 20 of 20"), "{report}");
     assert!(report.contains("frames delivered: 30 of 30"), "{report}");
-    assert!(report.contains("kill → client, every frame: p50 "), "{report}");
+    assert!(
+        report.contains("kill → client, every frame: p50 "),
+        "{report}"
+    );
 }

@@ -7,7 +7,7 @@ use actix_web::web::Bytes;
 use awc::ws::{Codec, Frame, Message};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use wanderer_kills::simulator::SimConfig;
+use wanderer_kills::simulator::{SimConfig, SimKill};
 
 use crate::helpers::{client, spawn_app, spawn_app_with, TestApp};
 use crate::ingest::wait_for;
@@ -81,6 +81,17 @@ impl Socket {
                 return (frame, skipped);
             }
             skipped.push(frame);
+        }
+    }
+
+    /// Skips text and pong frames until a close frame; returns its reason text.
+    async fn closed(&mut self) -> Option<String> {
+        loop {
+            match self.frame(Duration::from_secs(5)).await {
+                Some(Frame::Close(reason)) => return reason.and_then(|r| r.description),
+                Some(Frame::Text(_) | Frame::Pong(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
         }
     }
 
@@ -171,6 +182,11 @@ async fn the_map_conversation_works_with_v2_frames_integer_refs_and_pings_only()
     let status = app.get("/websocket/status").await.json();
     assert_eq!(status["active_connections"], 1);
     assert_eq!(status["active_subscriptions"], 1);
+    let figures = app.status().await;
+    assert_eq!(figures["metrics"]["websocket"]["active_connections"], 1);
+    assert_eq!(figures["metrics"]["websocket"]["subscribed_systems"], 3);
+    assert_eq!(figures["metrics"]["websocket"]["kills_pushed"], 1);
+    assert_eq!(figures["summary"]["active_subscriptions"], 1);
     drop(ws);
     wait_for(
         Duration::from_secs(5),
@@ -413,4 +429,151 @@ async fn the_discovery_document_names_the_socket_and_its_real_limits() {
     assert_eq!(body["protocol"], "Phoenix Channels");
     assert_eq!(body["channels"]["killmails"], "killmails:lobby");
     assert_eq!(body["limits"]["max_frame_bytes"], 131072);
+}
+
+#[actix_web::test]
+async fn a_quiet_lobby_gets_an_empty_killmail_update_and_an_active_one_does_not() {
+    // Arrange
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.websocket.quiet_keepalive_ms = 700;
+    })
+    .await;
+    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
+    ws.send(json!([1, 1, "killmails:lobby", "phx_join", {"systems": [31000005]}]))
+        .await;
+    ws.until_event("preload_complete", true).await;
+
+    // Act: stay quiet past the keepalive
+    let (keepalive, skipped) = ws.until_event("killmail_update", true).await;
+
+    // Assert
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(keepalive[4]["killmails"], json!([]));
+    assert_eq!(keepalive[4]["system_id"], 31000005);
+    assert_eq!(keepalive[4]["preload"], false);
+    // The keepalive counts from the last push: nothing more for most of a period.
+    ws.silent(Duration::from_millis(500)).await;
+}
+
+#[actix_web::test]
+async fn a_client_that_stops_reading_is_dropped_from_routing_and_the_others_get_every_kill() {
+    // Arrange: a reading client and one that never reads, both on Jita, a short queue.
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.websocket.max_queued_kills = 8;
+    })
+    .await;
+    app.wait_following().await;
+    let mut reader = Socket::connect(&app, "vsn=2.0.0").await;
+    reader
+        .send(json!([1, 1, "killmails:lobby", "phx_join", {"systems": [30000142]}]))
+        .await;
+    reader.until_event("preload_complete", true).await;
+    let join = r#"[1,1,"killmails:lobby","phx_join",{"systems":[30000142]}]"#;
+    let stalled = stalled_client(&app, join).await;
+    let subscribed = |n: u64| {
+        let app = &app;
+        move || async move {
+            let status = app.get("/websocket/status").await.json();
+            (status["active_subscriptions"] == n).then_some(())
+        }
+    };
+    wait_for(Duration::from_secs(5), "both clients joined", subscribed(2)).await;
+
+    // Act: big kills (1 500 items, about 120 KB) until the kernel's buffers are full, the
+    // stalled client's queue is full, and the registry gives up on it
+    let big = |k: &mut SimKill| {
+        k.set_system(30000142);
+        let items: Vec<Value> = (0..1500)
+            .map(|i| json!({"item_type_id": 2048 + i, "flag": 5, "singleton": 0, "quantity_destroyed": 1}))
+            .collect();
+        k.esi["victim"]["items"] = json!(items);
+    };
+    let mut published = Vec::new();
+    for _ in 0..200 {
+        published.push(app.sim.publish_with(big).kill.killmail_id);
+        let (update, _) = reader.until_event("killmail_update", true).await;
+        assert_eq!(
+            update[4]["killmails"][0]["killmail_id"],
+            *published.last().unwrap()
+        );
+        if subscribed(1)().await.is_some() {
+            break;
+        }
+    }
+
+    // Assert: the stalled one is out of routing, the reader got every kill and still gets them
+    let status = app.get("/websocket/status").await.json();
+    assert_eq!(
+        status["active_subscriptions"], 1,
+        "the stalled client was never dropped"
+    );
+    let next = app.sim.publish_with(big);
+    let (update, _) = reader.until_event("killmail_update", true).await;
+    assert_eq!(
+        update[4]["killmails"][0]["killmail_id"],
+        next.kill.killmail_id
+    );
+    // Its connection ends when the client goes away.
+    drop(stalled);
+    wait_for(
+        Duration::from_secs(5),
+        "the stalled connection to end",
+        || async {
+            let status = app.get("/websocket/status").await.json();
+            (status["active_connections"] == 1).then_some(())
+        },
+    )
+    .await;
+}
+
+/// A WebSocket client on a socket with a tiny receive buffer that sends `join` and then never
+/// reads, as a stalled mobile client would.
+async fn stalled_client(app: &TestApp, join: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("small buffer");
+    let mut stream = socket
+        .connect(([127, 0, 0, 1], app.port).into())
+        .await
+        .expect("connects");
+    let handshake = "GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+        Upgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    stream.write_all(handshake.as_bytes()).await.expect("sent");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(stream.read_u8().await.expect("the handshake answer"));
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    // A masked text frame (mask key 0 leaves the payload as is).
+    let mut frame = vec![0x81, 0x80 | join.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(join.as_bytes());
+    stream.write_all(&frame).await.expect("sent");
+    stream
+}
+
+#[actix_web::test]
+async fn shutdown_closes_every_socket_with_a_reason() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let mut joined = Socket::connect(&app, "vsn=2.0.0").await;
+    joined
+        .send(json!([1, 1, "killmails:lobby", "phx_join", {"systems": [30000142]}]))
+        .await;
+    joined.until_event("preload_complete", true).await;
+    let mut bare = Socket::connect(&app, "vsn=1.0.0").await;
+
+    // Act
+    app.shutdown();
+
+    // Assert
+    assert_eq!(
+        joined.closed().await.as_deref(),
+        Some("server shutting down")
+    );
+    assert_eq!(bare.closed().await.as_deref(), Some("server shutting down"));
 }

@@ -44,6 +44,7 @@ pub async fn upgrade(
         state.engine.store.clone(),
         state.socket.clone(),
         state.connections.clone(),
+        state.shutdown.clone(),
     );
     ws::WsResponseBuilder::new(session, &req, stream)
         .frame_size(state.max_frame_bytes)

@@ -22,6 +22,7 @@ use ::actors::store::{write_json_array, Store, StoredKill};
 use actix::prelude::*;
 use actix_web_actors::ws;
 use serde_json::{json, Value};
+use tokio::sync::watch;
 
 use super::lobby::{self, Preload, TOPIC};
 use super::protocol::{self, Inbound, Vsn};
@@ -30,8 +31,6 @@ use super::protocol::{self, Inbound, Vsn};
 const REMEMBERED_KILLS: usize = 20_000;
 /// The client name when neither the connect params nor the join say one.
 pub const ANONYMOUS: &str = "anonymous";
-/// Messages the session's mailbox holds before the registry's `try_send` sees it as full.
-const MAILBOX: usize = 1_024;
 
 /// The limits and timers of every session.
 #[derive(Clone, Debug)]
@@ -39,6 +38,8 @@ pub struct SessionSettings {
     pub idle_timeout: Duration,
     pub quiet_keepalive: Duration,
     pub max_channels: usize,
+    /// Kills queued for a session before the registry counts it as full (see the registry).
+    pub max_queued_kills: usize,
 }
 
 /// The joined lobby channel.
@@ -67,6 +68,7 @@ pub struct Session {
     lobby: Option<Joined>,
     key: Option<SubscriberKey>,
     sent: RecentIds,
+    shutdown: watch::Receiver<bool>,
 }
 
 impl Session {
@@ -77,6 +79,7 @@ impl Session {
         store: Store,
         settings: SessionSettings,
         connections: Arc<AtomicUsize>,
+        shutdown: watch::Receiver<bool>,
     ) -> Self {
         let now = Instant::now();
         Self {
@@ -93,6 +96,7 @@ impl Session {
             lobby: None,
             key: None,
             sent: RecentIds::default(),
+            shutdown,
         }
     }
 
@@ -103,6 +107,19 @@ impl Session {
             .map_or(Value::Null, |l| l.join_ref.clone());
         let frame = protocol::push_raw(self.vsn, &join_ref, TOPIC, event, payload);
         self.last_push = Instant::now();
+        self.send(ctx, frame);
+    }
+
+    /// Sends a close frame with `reason` and stops.
+    fn close(&self, ctx: &mut ws::WebsocketContext<Self>, reason: String) {
+        ctx.close(Some(ws::CloseReason {
+            code: ws::CloseCode::Away,
+            description: Some(reason),
+        }));
+        ctx.stop();
+    }
+
+    fn send(&self, ctx: &mut ws::WebsocketContext<Self>, frame: String) {
         ctx.text(frame);
     }
 
@@ -117,7 +134,7 @@ impl Session {
         match (frame.topic.as_str(), frame.event.as_str()) {
             ("phoenix", "heartbeat") => {
                 let reply = protocol::reply_ok(self.vsn, &frame, json!({}));
-                ctx.text(reply);
+                self.send(ctx, reply);
             }
             (TOPIC, "phx_join") => self.join(frame, ctx),
             (_, "phx_join") => self.unmatched(&frame, ctx),
@@ -135,7 +152,7 @@ impl Session {
 
     fn unmatched(&mut self, frame: &Inbound, ctx: &mut ws::WebsocketContext<Self>) {
         let reply = protocol::reply_error(self.vsn, frame, "unmatched topic");
-        ctx.text(reply);
+        self.send(ctx, reply);
     }
 
     fn join(&mut self, frame: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
@@ -143,7 +160,7 @@ impl Session {
             Ok(join) => join,
             Err(invalid) => {
                 let reply = protocol::reply_error(self.vsn, &frame, &invalid.reason());
-                ctx.text(reply);
+                self.send(ctx, reply);
                 return;
             }
         };
@@ -162,7 +179,7 @@ impl Session {
         let (old_systems, old_characters) = match self.lobby.take() {
             Some(old) => {
                 let close = protocol::push_raw(self.vsn, &old.join_ref, TOPIC, "phx_close", b"{}");
-                ctx.text(close);
+                self.send(ctx, close);
                 (old.systems, old.characters)
             }
             None => (BTreeSet::new(), BTreeSet::new()),
@@ -181,7 +198,7 @@ impl Session {
         self.register(filter, ctx);
         let reply = lobby::join_reply(&self.subscription_id, &join.systems, &join.characters);
         let reply = protocol::reply_ok(self.vsn, &frame, reply);
-        ctx.text(reply);
+        self.send(ctx, reply);
         let has_ids = !join.systems.is_empty() || !join.characters.is_empty();
         self.lobby = Some(Joined {
             join_ref: frame.join_ref,
@@ -228,9 +245,9 @@ impl Session {
     fn lobby_event(&mut self, frame: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
         if frame.event == "phx_leave" {
             let reply = protocol::reply_ok(self.vsn, &frame, json!({}));
-            ctx.text(reply);
+            self.send(ctx, reply);
             let close = protocol::push_raw(self.vsn, &frame.join_ref, TOPIC, "phx_close", b"{}");
-            ctx.text(close);
+            self.send(ctx, close);
             self.lobby = None;
             if let Some(key) = self.key.take() {
                 self.registry.do_send(Unsubscribe(key));
@@ -257,7 +274,7 @@ impl Session {
             Ok(response) => protocol::reply_ok(self.vsn, &frame, response),
             Err(reason) => protocol::reply_error(self.vsn, &frame, &reason),
         };
-        ctx.text(reply);
+        self.send(ctx, reply);
         match after {
             After::Nothing => {}
             After::Refilter => self.refilter(),
@@ -357,11 +374,7 @@ impl Session {
     fn tick(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         if self.last_seen.elapsed() >= self.settings.idle_timeout {
             log::info!("ws idle timeout client={}", self.client);
-            ctx.close(Some(ws::CloseReason {
-                code: ws::CloseCode::Away,
-                description: Some("idle timeout".into()),
-            }));
-            ctx.stop();
+            self.close(ctx, "idle timeout".to_owned());
             return;
         }
         let quiet_system = self
@@ -505,7 +518,7 @@ impl Actor for Session {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(MAILBOX);
+        ctx.set_mailbox_capacity(self.settings.max_queued_kills);
         self.connections.fetch_add(1, Ordering::Relaxed);
         let every = (self
             .settings
@@ -514,6 +527,15 @@ impl Actor for Session {
             / 4)
         .clamp(Duration::from_millis(20), Duration::from_secs(1));
         ctx.run_interval(every, |this, ctx| this.tick(ctx));
+        let mut shutdown = self.shutdown.clone();
+        let stopping = async move { shutdown.wait_for(|stopping| *stopping).await.is_ok() };
+        ctx.spawn(
+            fut::wrap_future(stopping).map(|stopping, this: &mut Self, ctx| {
+                if stopping {
+                    this.close(ctx, "server shutting down".to_owned());
+                }
+            }),
+        );
         log::debug!("ws connected client={} vsn={:?}", self.client, self.vsn);
     }
 
@@ -562,13 +584,7 @@ impl Handler<Push> for Session {
     fn handle(&mut self, push: Push, ctx: &mut Self::Context) {
         match push {
             Push::Kill { kill, system_count } => self.deliver(kill, system_count, ctx),
-            Push::Close(reason) => {
-                ctx.close(Some(ws::CloseReason {
-                    code: ws::CloseCode::Away,
-                    description: Some(reason),
-                }));
-                ctx.stop();
-            }
+            Push::Close(reason) => self.close(ctx, reason),
         }
     }
 }

@@ -8,13 +8,14 @@
 //! cycle with the sessions. Fan-out uses `try_send`: a full mailbox never stalls the others; a
 //! subscriber whose mailbox stays full is told to close and dropped.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
 use serde::Serialize;
 
 use crate::enricher::KillStored;
+pub use crate::model::Filter;
 use crate::model::{CharacterId, Killmail, SystemId};
 use crate::store::StoredKill;
 
@@ -37,13 +38,6 @@ pub enum Push {
     Close(String),
 }
 
-/// What a subscriber follows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Filter {
-    pub systems: BTreeSet<SystemId>,
-    pub characters: BTreeSet<CharacterId>,
-}
-
 /// Which delivery channel a subscriber is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -62,6 +56,7 @@ pub struct SubscriptionView {
     pub channel: Channel,
     pub system_ids: Vec<SystemId>,
     pub character_ids: Vec<CharacterId>,
+    pub callback_url: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -79,6 +74,8 @@ pub struct Subscribe {
     pub subscription_id: String,
     /// Who subscribed (client identifier, subscriber id).
     pub subscriber: String,
+    /// Where a webhook subscription delivers.
+    pub callback_url: Option<String>,
 }
 
 /// Change the filter of a registered subscriber.
@@ -122,10 +119,15 @@ pub struct ListSubscriptions;
 pub struct Routes {
     by_system: HashMap<SystemId, HashSet<SubscriberKey>>,
     by_character: HashMap<CharacterId, HashSet<SubscriberKey>>,
+    /// Subscribers of every kill.
+    everything: HashSet<SubscriberKey>,
 }
 
 impl Routes {
     pub fn add(&mut self, key: SubscriberKey, filter: &Filter) {
+        if filter.all {
+            self.everything.insert(key);
+        }
         for s in &filter.systems {
             self.by_system.entry(*s).or_default().insert(key);
         }
@@ -135,6 +137,7 @@ impl Routes {
     }
 
     pub fn remove(&mut self, key: SubscriberKey, filter: &Filter) {
+        self.everything.remove(&key);
         for s in &filter.systems {
             if let Some(keys) = self.by_system.get_mut(s) {
                 keys.remove(&key);
@@ -156,6 +159,7 @@ impl Routes {
     /// Every subscriber the kill matches, each once, into `out` (cleared first).
     pub fn matching(&self, km: &Killmail, out: &mut Vec<SubscriberKey>) {
         out.clear();
+        out.extend(&self.everything);
         if let Some(keys) = self.by_system.get(&km.system_id) {
             out.extend(keys);
         }
@@ -187,6 +191,7 @@ struct Subscriber {
     channel: Channel,
     subscription_id: String,
     subscriber: String,
+    callback_url: Option<String>,
     created_at: String,
     updated_at: String,
     full_in_a_row: u32,
@@ -246,6 +251,7 @@ impl Handler<Subscribe> for Registry {
                 channel: msg.channel,
                 subscription_id: msg.subscription_id,
                 subscriber: msg.subscriber,
+                callback_url: msg.callback_url,
                 created_at,
                 updated_at: now,
                 full_in_a_row: 0,
@@ -288,6 +294,9 @@ impl Handler<KillStored> for Registry {
             let Some(sub) = self.subscribers.get_mut(key) else {
                 continue;
             };
+            if !sub.filter.admits_value(&msg.kill.killmail) {
+                continue;
+            }
             let push = Push::Kill {
                 kill: Arc::clone(&msg.kill),
                 system_count: msg.system_count,
@@ -356,6 +365,7 @@ impl Handler<ListSubscriptions> for Registry {
                 channel: s.channel,
                 system_ids: s.filter.systems.iter().copied().collect(),
                 character_ids: s.filter.characters.iter().copied().collect(),
+                callback_url: s.callback_url.clone(),
                 created_at: s.created_at.clone(),
                 updated_at: s.updated_at.clone(),
             })
@@ -389,6 +399,7 @@ mod tests {
                 .iter()
                 .filter_map(|c| CharacterId::new(*c))
                 .collect(),
+            ..Filter::default()
         }
     }
 
@@ -413,6 +424,23 @@ mod tests {
         routes.matching(&kill(31000005, 1, &[90000009]), &mut out);
         assert_eq!(out, vec![7]);
         routes.matching(&kill(31000005, 1, &[5]), &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn an_everything_subscriber_gets_every_kill_once() {
+        let mut routes = Routes::default();
+        routes.add(1, &Filter::everything());
+        routes.add(2, &filter(&[30000142], &[]));
+        let mut out = Vec::new();
+
+        routes.matching(&kill(30000142, 90000001, &[]), &mut out);
+        assert_eq!(out, vec![1, 2]);
+        routes.matching(&kill(31000005, 90000001, &[]), &mut out);
+        assert_eq!(out, vec![1]);
+
+        routes.remove(1, &Filter::everything());
+        routes.matching(&kill(31000005, 90000001, &[]), &mut out);
         assert!(out.is_empty());
     }
 

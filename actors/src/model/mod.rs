@@ -3,11 +3,13 @@
 //! Pure data and parsing; no I/O and no actors.
 
 pub mod feed;
+pub mod filter;
 pub mod ids;
 pub mod killmail;
 pub mod lenient;
 pub mod time;
 
+pub use filter::Filter;
 pub use feed::{FeedKill, R2z2Entry, R2z2Object, RedisqPackage, RedisqResponse, SequenceFile};
 pub use ids::{
     AllianceId, CharacterId, CorporationId, FactionId, GroupId, IdParseError, KillmailId, SystemId,

@@ -15,12 +15,12 @@ use actix::prelude::*;
 use bytes::Bytes;
 
 use crate::config::StorageSettings;
-use crate::model::{CharacterId, KillTime, Killmail, KillmailId, SystemId};
+use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, SystemId};
 use crate::stats::Stats;
 
 pub use shard::{Insert, Shard, ShardLimits};
 pub use shard_actor::Inserted;
-use shard_actor::{CharacterKills, Count, Get, Put, ShardActor, SystemKills, Update};
+use shard_actor::{CharacterKills, Count, Get, Put, Replay, ShardActor, SystemKills, Update};
 
 /// Shards in memory. Systems spread over them by id; more shards means shorter mailboxes.
 pub const SHARDS: usize = 4;
@@ -179,6 +179,32 @@ impl Store {
         kills.sort_unstable_by_key(|k| {
             std::cmp::Reverse((k.killmail.kill_time, k.killmail.killmail_id))
         });
+        kills.truncate(limit);
+        Ok(kills)
+    }
+
+    /// Kills `filter` admits that were stored after offset `after` (0 = from the start) with a
+    /// kill time at or after `since`, oldest offset first, at most `limit` of them (the oldest:
+    /// a resuming client continues from the last one it got). For resume and history replays.
+    pub async fn replay(
+        &self,
+        filter: Filter,
+        after: u64,
+        since: KillTime,
+        limit: usize,
+    ) -> Result<Vec<Arc<StoredKill>>, StoreError> {
+        let since = since.max(self.retention_start());
+        let filter = Arc::new(filter);
+        let mut kills = Vec::new();
+        for shard in self.shards.iter() {
+            let query = Replay {
+                filter: Arc::clone(&filter),
+                after,
+                since,
+            };
+            kills.extend(shard.send(query).await?);
+        }
+        kills.sort_unstable_by_key(|k| k.offset);
         kills.truncate(limit);
         Ok(kills)
     }

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use crate::model::{CharacterId, KillTime, Killmail, KillmailId, SystemId};
+use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, SystemId};
 
 use super::StoredKill;
 
@@ -183,6 +183,37 @@ impl Shard {
         kills
     }
 
+    /// Kills `filter` admits, stored after offset `after`, with a kill time at or after `since`;
+    /// in offset order (the order they were accepted).
+    pub fn replay(&self, filter: &Filter, after: u64, since: KillTime) -> Vec<Arc<StoredKill>> {
+        let fresh = |k: &&Arc<StoredKill>| k.offset > after && k.killmail.kill_time >= since;
+        let mut kills: Vec<Arc<StoredKill>> = if filter.all {
+            self.by_id.values().filter(fresh).cloned().collect()
+        } else {
+            let by_system = filter
+                .systems
+                .iter()
+                .filter_map(|s| self.systems.get(s))
+                .flatten();
+            let by_character = filter
+                .characters
+                .iter()
+                .filter_map(|c| self.by_character.get(c))
+                .flatten()
+                .filter_map(|id| self.by_id.get(id));
+            let mut seen = HashSet::new();
+            by_system
+                .chain(by_character)
+                .filter(fresh)
+                .filter(|k| seen.insert(k.killmail.killmail_id))
+                .cloned()
+                .collect()
+        };
+        kills.retain(|k| filter.admits_value(&k.killmail));
+        kills.sort_unstable_by_key(|k| k.offset);
+        kills
+    }
+
     /// Drops every kill older than the retention window; returns how many.
     pub fn expire(&mut self, now: KillTime) -> usize {
         let cutoff = self.cutoff(now);
@@ -284,6 +315,49 @@ mod tests {
 
     fn sys(id: u64) -> SystemId {
         SystemId::new(id).expect("non-zero")
+    }
+
+    #[test]
+    fn a_replay_returns_what_the_filter_admits_after_the_offset_in_offset_order() {
+        let mut s = shard(100);
+        // id, system, age, victim, attackers, value; offsets are 10 × id.
+        let kills = [
+            (1, 30000142, 50, 90_000_001, vec![], 1e6),
+            (2, 30002187, 40, 90_000_002, vec![90_000_009], 5e9),
+            (3, 30000142, 30, 90_000_003, vec![], 2e9),
+            (4, 31000005, 20, 90_000_009, vec![], 3e9),
+            (5, 31000005, 10, 90_000_004, vec![], 4e9),
+        ];
+        for (id, system, age, victim, attackers, value) in kills {
+            let mut km = kill(id, system, age, victim, &attackers);
+            km.zkb = Some(Zkb {
+                total_value: Some(value),
+                ..Zkb::default()
+            });
+            s.insert(km, now(), || id * 10);
+        }
+        let filter = Filter {
+            systems: [sys(30000142)].into(),
+            characters: CharacterId::new(90_000_009).into_iter().collect(),
+            ..Filter::default()
+        };
+
+        let all = s.replay(&filter, 0, KillTime::from_unix(0));
+        let after_first = s.replay(&filter, 10, KillTime::from_unix(0));
+        let valuable = s.replay(
+            &Filter {
+                min_value: Some(2.5e9),
+                ..filter.clone()
+            },
+            0,
+            KillTime::from_unix(0),
+        );
+        let everything = s.replay(&Filter::everything(), 30, KillTime::from_unix(0));
+
+        assert_eq!(ids(&all), vec![1, 2, 3, 4], "system OR character, each once");
+        assert_eq!(ids(&after_first), vec![2, 3, 4]);
+        assert_eq!(ids(&valuable), vec![2, 4]);
+        assert_eq!(ids(&everything), vec![4, 5]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use actix::prelude::*;
 
 use super::shard::{Insert, Shard, ShardLimits};
 use super::StoredKill;
-use crate::model::{CharacterId, KillTime, Killmail, KillmailId, SystemId};
+use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, SystemId};
 use crate::stats::Stats;
 
 /// How often expired kills are dropped.
@@ -60,6 +60,15 @@ pub struct CharacterKills {
     pub character: CharacterId,
     pub since: KillTime,
     pub limit: usize,
+}
+
+/// The kills a filter admits after an offset (see [`Shard::replay`]).
+#[derive(Message)]
+#[rtype(result = "Vec<Arc<StoredKill>>")]
+pub struct Replay {
+    pub filter: Arc<Filter>,
+    pub after: u64,
+    pub since: KillTime,
 }
 
 /// How many kills of a system are at or after `since`.
@@ -160,6 +169,14 @@ impl Handler<CharacterKills> for ShardActor {
 
     fn handle(&mut self, q: CharacterKills, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.shard.character_kills(q.character, q.since, q.limit))
+    }
+}
+
+impl Handler<Replay> for ShardActor {
+    type Result = MessageResult<Replay>;
+
+    fn handle(&mut self, q: Replay, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.shard.replay(&q.filter, q.after, q.since))
     }
 }
 

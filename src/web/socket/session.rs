@@ -194,6 +194,7 @@ impl Session {
         let filter = Filter {
             systems: join.systems.clone(),
             characters: join.characters.clone(),
+            ..Filter::default()
         };
         self.register(filter, ctx);
         let reply = lobby::join_reply(&self.subscription_id, &join.systems, &join.characters);
@@ -219,6 +220,7 @@ impl Session {
             channel: Channel::Websocket,
             subscription_id: self.subscription_id.clone(),
             subscriber: self.client.clone(),
+            callback_url: None,
         };
         self.registry
             .send(subscribe)
@@ -237,6 +239,7 @@ impl Session {
                 filter: Filter {
                     systems: lobby.systems.clone(),
                     characters: lobby.characters.clone(),
+                    ..Filter::default()
                 },
             });
         }

@@ -19,6 +19,7 @@ pub struct EngineSettings {
     pub storage: StorageSettings,
     pub enrich: EnrichSettings,
     pub monitor: MonitorSettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// How every upstream HTTP call identifies itself and how long it may take.
@@ -125,6 +126,23 @@ pub struct StorageSettings {
     pub retention_hours: u64,
     /// Newest kills kept per system in memory.
     pub max_kills_per_system: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// One delivery attempt may take this long (connect, send, answer).
+    pub timeout_ms: u64,
+    /// Attempts per delivery before it is counted as failed.
+    pub max_attempts: u32,
+    /// The first retry waits about this long; each later one twice as long (with jitter).
+    pub retry_base_ms: u64,
+    /// No retry waits longer than this, whatever `Retry-After` says.
+    pub retry_max_ms: u64,
+    /// Kills waiting per endpoint; more are dropped and counted.
+    pub max_queued: usize,
+    /// Kills of one system sent in one POST when they queued up behind a slow delivery.
+    pub max_batch: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

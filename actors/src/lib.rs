@@ -17,5 +17,6 @@ pub mod stats;
 pub mod store;
 pub mod supervisor;
 pub mod upstream;
+pub mod webhooks;
 
 pub use supervisor::Engine;

@@ -113,6 +113,17 @@ pub struct Stats {
     pub kills_expired: Counter,
     pub backfills: Counter,
     pub backfill_errors: Counter,
+    /// Webhook POSTs answered 2xx, and the kills they carried.
+    pub webhook_delivered: Counter,
+    pub webhook_kills_delivered: Counter,
+    /// Attempts that failed and were tried again.
+    pub webhook_retries: Counter,
+    /// Deliveries given up (attempts spent, or a 4xx other than 429).
+    pub webhook_failed: Counter,
+    /// Kills dropped because an endpoint's queue was full.
+    pub webhook_dropped: Counter,
+    /// Kills waiting for their endpoint.
+    pub webhook_queued: Gauge,
 }
 
 impl Stats {

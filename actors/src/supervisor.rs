@@ -27,6 +27,7 @@ use crate::stats::Stats;
 use crate::store::Store;
 use crate::upstream::esi::EsiClient;
 use crate::upstream::zkb::ZkbClient;
+use crate::webhooks::Webhooks;
 
 /// Where static ship data may be found, relative to the working directory and the data dir.
 const TYPE_CSV_NAMES: [&str; 2] = ["invTypes.csv", "shipTypes.csv"];
@@ -52,6 +53,7 @@ pub struct Engine {
     pub enricher: Addr<Enricher>,
     pub backfill: Addr<Backfill>,
     pub feed: Addr<Feed>,
+    pub webhooks: Addr<Webhooks>,
     pub stats: Arc<Stats>,
     pub feed_source: FeedSource,
     /// How long a REST backfill may take before the answer comes from the store.
@@ -103,6 +105,14 @@ impl Engine {
         )
         .start();
 
+        let webhooks = Webhooks::new(
+            settings.webhooks.clone(),
+            &settings.upstream,
+            registry.clone(),
+            Arc::clone(&stats),
+        )
+        .start();
+
         let queue_id = match feed_source {
             FeedSource::Redisq => queue_id(&settings.feed.redisq_queue_id, data_dir),
             _ => String::new(),
@@ -130,6 +140,7 @@ impl Engine {
             enricher,
             backfill,
             feed,
+            webhooks,
             stats,
             feed_source,
             backfill_deadline: Duration::from_millis(settings.zkb.backfill_deadline_ms),

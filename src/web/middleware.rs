@@ -5,7 +5,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
-use rand::Rng;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -42,11 +41,7 @@ fn is_token(v: &str) -> bool {
 
 /// 22 URL-safe characters carrying 128 random bits (the shape of the service's public ids).
 pub fn random_id() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bits: u128 = rand::rng().random();
-    (0..22)
-        .map(|i| char::from(ALPHABET[((bits >> (i * 6)) & 63) as usize]))
-        .collect()
+    actors::model::ids::random_token()
 }
 
 #[cfg(test)]

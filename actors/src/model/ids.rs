@@ -129,6 +129,16 @@ id_newtype!(
     GroupId
 );
 
+/// A random 22-character URL-safe token (128 random bits): subscription and delivery ids.
+pub fn random_token() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bits: u128 = rand::rng().random();
+    (0..22)
+        .map(|i| char::from(ALPHABET[((bits >> (i * 6)) & 63) as usize]))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,3 +205,4 @@ mod tests {
         }
     }
 }
+

@@ -9,8 +9,8 @@ pub mod killmail;
 pub mod lenient;
 pub mod time;
 
-pub use filter::Filter;
 pub use feed::{FeedKill, R2z2Entry, R2z2Object, RedisqPackage, RedisqResponse, SequenceFile};
+pub use filter::Filter;
 pub use ids::{
     AllianceId, CharacterId, CorporationId, FactionId, GroupId, IdParseError, KillmailId, SystemId,
     TypeId,

@@ -354,7 +354,11 @@ mod tests {
         );
         let everything = s.replay(&Filter::everything(), 30, KillTime::from_unix(0));
 
-        assert_eq!(ids(&all), vec![1, 2, 3, 4], "system OR character, each once");
+        assert_eq!(
+            ids(&all),
+            vec![1, 2, 3, 4],
+            "system OR character, each once"
+        );
         assert_eq!(ids(&after_first), vec![2, 3, 4]);
         assert_eq!(ids(&valuable), vec![2, 4]);
         assert_eq!(ids(&everything), vec![4, 5]);

@@ -107,10 +107,22 @@ pub struct Http {
 
 impl Http {
     pub fn new(settings: &UpstreamSettings) -> Self {
+        Self::build(settings, 100)
+    }
+
+    /// A client with no cap on open connections: one slow host never holds a slot another host
+    /// needs (webhook endpoints).
+    pub fn unpooled(settings: &UpstreamSettings) -> Self {
+        Self::build(settings, 0)
+    }
+
+    /// `connections`: the pool's cap on open connections (0 = none).
+    fn build(settings: &UpstreamSettings, connections: usize) -> Self {
+        let connector = awc::Connector::new()
+            .limit(connections)
+            .timeout(Duration::from_millis(settings.connect_timeout_ms));
         let client = awc::Client::builder()
-            .connector(
-                awc::Connector::new().timeout(Duration::from_millis(settings.connect_timeout_ms)),
-            )
+            .connector(connector)
             .timeout(Duration::from_millis(settings.request_timeout_ms))
             .add_default_header((header::USER_AGENT, settings.user_agent.as_str()))
             .add_default_header((header::ACCEPT, "application/json"))
@@ -147,6 +159,26 @@ impl Http {
             request = request.insert_header((*name, *value));
         }
         Self::complete(request.send_json(body).await).await
+    }
+
+    /// POST a ready JSON `body` to `url` within `timeout`; the body is sent byte for byte (a
+    /// signature over it stays valid).
+    pub async fn post_bytes(
+        &self,
+        url: &str,
+        body: Bytes,
+        headers: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<Answer, FetchError> {
+        let mut request = self
+            .client
+            .post(url)
+            .timeout(timeout)
+            .insert_header((header::CONTENT_TYPE, "application/json"));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        Self::complete(request.send_body(body).await).await
     }
 
     /// Reads the whole answer, mapping transport failures to [`FetchError`].

@@ -228,7 +228,7 @@ fn read_layer(dir: &Path, name: &str) -> Result<Option<toml::Table>, ConfigError
             origin: origin.clone(),
             message: e.to_string(),
         })?;
-    const SECTIONS: [&str; 12] = [
+    const SECTIONS: [&str; 13] = [
         "server",
         "websocket",
         "sse",
@@ -241,6 +241,7 @@ fn read_layer(dir: &Path, name: &str) -> Result<Option<toml::Table>, ConfigError
         "storage",
         "enrich",
         "monitor",
+        "webhooks",
     ];
     if let Some(unknown) = table.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
         return Err(ConfigError::Syntax {

@@ -107,6 +107,8 @@ pub struct RegistryStats {
     /// Kills pushed (one per recipient), and pushes refused by a full mailbox.
     pub pushed: u64,
     pub dropped_full: u64,
+    /// An estimate of the bytes the routing indexes and subscriber records take.
+    pub index_bytes: usize,
 }
 
 /// Every subscriber, for the subscriptions listing.
@@ -178,6 +180,20 @@ impl Routes {
 
     pub fn systems(&self) -> usize {
         self.by_system.len()
+    }
+
+    /// An estimate of the bytes the indexes take: hash table entries and their key sets.
+    pub fn bytes(&self) -> usize {
+        const SET_ENTRY: usize = 16; // a key and its hash table overhead
+        const MAP_ENTRY: usize = 64; // an id and an empty set
+        let keys: usize = self
+            .by_system
+            .values()
+            .chain(self.by_character.values())
+            .map(HashSet::len)
+            .sum();
+        (self.by_system.len() + self.by_character.len()) * MAP_ENTRY
+            + (keys + self.everything.len()) * SET_ENTRY
     }
 
     pub fn characters(&self) -> usize {
@@ -339,6 +355,8 @@ impl Handler<GetStats> for Registry {
             characters: self.routes.characters(),
             pushed: self.pushed,
             dropped_full: self.dropped_full,
+            index_bytes: self.routes.bytes()
+                + self.subscribers.len() * std::mem::size_of::<Subscriber>(),
             ..RegistryStats::default()
         };
         for sub in self.subscribers.values() {

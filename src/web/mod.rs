@@ -42,7 +42,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/socket/websocket").route(get().to(socket::upgrade)))
         .service(resource("/websocket").route(get().to(socket::discovery)))
         .service(resource("/websocket/status").route(get().to(socket::status)))
-        .service(resource("/api/v1/subscriptions").route(get().to(subscriptions::list)))
+        .service(
+            resource("/api/v1/subscriptions")
+                .route(get().to(subscriptions::list))
+                .route(web::post().to(subscriptions::create)),
+        )
+        .service(resource("/api/v1/subscriptions/stats").route(get().to(subscriptions::stats)))
+        .service(
+            resource("/api/v1/subscriptions/{subscriber_id}")
+                .route(web::delete().to(subscriptions::delete)),
+        )
         .service(resource("/api/v1/kills/system/{system_id}").route(get().to(kills::system_kills)))
         .service(resource("/api/v1/kills/systems").route(web::post().to(kills::systems_kills)))
         .service(resource("/api/v1/kills/cached/{system_id}").route(get().to(kills::cached_kills)))

@@ -9,3 +9,4 @@ mod process;
 mod simulator;
 mod socket;
 mod upstream;
+mod webhooks;

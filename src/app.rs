@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::web::socket::session::SessionSettings;
+use crate::web::sse::SseState;
 use crate::web::{self as routes, errors, middleware, AppState};
 
 /// A built, not yet running, service.
@@ -48,6 +49,13 @@ impl Application {
             max_frame_bytes: ws.max_frame_bytes,
             origin_host: settings.server.origin_host.clone(),
             connections: Arc::default(),
+            sse: SseState::new(
+                Duration::from_millis(settings.sse.keepalive_ms),
+                Duration::from_millis(settings.sse.heartbeat_ms),
+                settings.sse.max_queued_kills,
+                settings.sse.max_connections,
+                settings.sse.max_connections_per_ip,
+            ),
             shutdown: shutdown_rx,
         });
         let json_config = errors::json_config(settings.server.max_body_bytes);
@@ -67,6 +75,9 @@ impl Application {
                 )
         })
         .workers(settings.server.workers)
+        // A client that closes its side ends its response at once: an SSE stream's slot and
+        // registration are freed when the client leaves, not at the next write.
+        .h1_allow_half_closed(false)
         .shutdown_timeout(settings.server.shutdown_timeout_s)
         .disable_signals()
         .listen(listener)?

@@ -63,9 +63,14 @@ pub struct WebSocketSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SseSettings {
+    /// `: ping` after this long without an event (`/kills/stream`).
     pub keepalive_ms: u64,
+    /// Period of the `heartbeat` event (`/kills/stream/enhanced`).
+    pub heartbeat_ms: u64,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// Kills queued for one stream before it is closed as too slow.
+    pub max_queued_kills: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

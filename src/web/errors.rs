@@ -77,6 +77,13 @@ impl From<actix::MailboxError> for ApiError {
     }
 }
 
+impl From<actors::store::StoreError> for ApiError {
+    fn from(e: actors::store::StoreError) -> Self {
+        log::error!("store did not answer error={e}");
+        Self::unavailable()
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {

@@ -5,6 +5,7 @@ pub mod health;
 pub mod kills;
 pub mod middleware;
 pub mod socket;
+pub mod sse;
 pub mod status;
 pub mod subscriptions;
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub origin_host: String,
     /// Live WebSocket sessions.
     pub connections: Arc<AtomicUsize>,
+    /// SSE settings and connection slots.
+    pub sse: sse::SseState,
     /// Turns `true` when the service begins to stop: long-lived connections close themselves.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -52,6 +55,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             resource("/api/v1/subscriptions/{subscriber_id}")
                 .route(web::delete().to(subscriptions::delete)),
         )
+        .service(resource("/api/v1/kills/stream").route(get().to(sse::stream)))
+        .service(resource("/api/v1/kills/stream/enhanced").route(get().to(sse::enhanced)))
         .service(resource("/api/v1/kills/system/{system_id}").route(get().to(kills::system_kills)))
         .service(resource("/api/v1/kills/systems").route(web::post().to(kills::systems_kills)))
         .service(resource("/api/v1/kills/cached/{system_id}").route(get().to(kills::cached_kills)))

@@ -1,8 +1,8 @@
 //! `GET /status`: what the service is doing, with real figures (SPEC §4.2).
 //!
 //! The ingest, storage and cache figures come from the engine's shared counters, the WebSocket
-//! figures from the registry. SSE figures are added with that transport; the API request rate
-//! with the metrics route.
+//! figures from the registry and the connection counters; the API request rate comes with the
+//! metrics route.
 
 use actix_web::{http::StatusCode, web, HttpResponse};
 use std::sync::atomic::Ordering;
@@ -67,6 +67,19 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
                 "kills_pushed": routing.pushed,
                 "pushes_dropped_full": routing.dropped_full,
             },
+            "sse": {
+                "active_connections": state.sse.connections(),
+                "active_subscriptions": routing.sse_subscribers,
+            },
+            "webhooks": {
+                "subscriptions": routing.webhook_subscribers,
+                "delivered": s.webhook_delivered,
+                "kills_delivered": s.webhook_kills_delivered,
+                "retries": s.webhook_retries,
+                "failed": s.webhook_failed,
+                "dropped": s.webhook_dropped,
+                "queued": s.webhook_queued,
+            },
             "parser_stats": {
                 "parsed": s.kills_received,
                 "invalid": s.kills_invalid,
@@ -80,6 +93,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
                 + routing.sse_subscribers
                 + routing.webhook_subscribers,
             "websocket_connections": connections,
+            "sse_connections": state.sse.connections(),
             "cache_hit_rate": cache_hit_rate,
             "memory_usage_mb": memory_mb,
             "uptime_hours": uptime_seconds as f64 / 3600.0,

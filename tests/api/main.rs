@@ -8,5 +8,6 @@ mod phoenix_js;
 mod process;
 mod simulator;
 mod socket;
+mod sse;
 mod upstream;
 mod webhooks;

@@ -10,7 +10,7 @@
 //! retry queue instead of being lost.
 
 use std::cell::RefCell;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,6 +88,8 @@ struct Pipeline {
     delivery: Vec<Recipient<KillStored>>,
     /// Kills waiting for ESI, with the rounds they already waited.
     retry: RefCell<VecDeque<(FeedKill, Origin, u32)>>,
+    /// Who waits for the final outcome of a live kill in the retry queue (the feed's cursor).
+    waiting: RefCell<HashMap<KillmailId, oneshot::Sender<Outcome>>>,
     /// Kill ids in progress, so two copies offered at once are stored once.
     in_progress: RefCell<HashSet<KillmailId>>,
 }
@@ -114,6 +116,7 @@ impl Enricher {
                 deadline,
                 delivery,
                 retry: RefCell::new(VecDeque::new()),
+                waiting: RefCell::new(HashMap::new()),
                 in_progress: RefCell::new(HashSet::new()),
             }),
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -137,10 +140,19 @@ impl Enricher {
             if let Some(started) = started {
                 let _ = started.send(());
             }
-            let outcome = pipeline.process(kill, origin, rounds).await;
-            if let Some(done) = done {
+            let id = kill.killmail_id;
+            let outcome = Rc::clone(&pipeline).process(kill, origin, rounds).await;
+            match (outcome, done) {
+                // A live kill waiting for ESI is not settled yet: the feed's saved cursor must
+                // not pass it. Its answer comes when the retry queue is done with it.
+                (Outcome::Deferred, Some(done)) if origin == Origin::Live => {
+                    pipeline.waiting.borrow_mut().insert(id, done);
+                }
                 // The asker may have stopped waiting; the kill is handled either way.
-                let _ = done.send(outcome);
+                (outcome, Some(done)) => {
+                    let _ = done.send(outcome);
+                }
+                (_, None) => {}
             }
         });
     }
@@ -341,7 +353,8 @@ impl Enricher {
         let waiting: Vec<_> = self.pipeline.retry.borrow_mut().drain(..).collect();
         self.pipeline.stats.retry_queue.set(0);
         for (kill, origin, rounds) in waiting {
-            self.run(kill, origin, rounds, None, None);
+            let done = self.pipeline.waiting.borrow_mut().remove(&kill.killmail_id);
+            self.run(kill, origin, rounds, None, done);
         }
     }
 }

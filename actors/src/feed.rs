@@ -9,13 +9,17 @@
 //! circuit breaker the health route shows; a kill that fails later in the pipeline never slows
 //! the feed.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
 use crate::config::{FeedSettings, FeedSource, UpstreamSettings};
-use crate::enricher::{Enricher, Ingest, Origin};
+use crate::enricher::{Accepted, Enricher, Ingest, Origin};
+use crate::journal::Journal;
 use crate::model::{FeedKill, KillTime, R2z2Entry};
 use crate::monitor::{FeedOutcome, Monitor};
 use crate::stats::Stats;
@@ -37,6 +41,9 @@ pub struct Feed {
     upstream: UpstreamSettings,
     /// The RedisQ queue id, stable across restarts.
     queue_id: String,
+    /// The last R2Z2 sequence whose kills were all stored before the previous stop.
+    resume_after: Option<u64>,
+    journal: Journal,
     sink: Sink,
 }
 
@@ -53,6 +60,8 @@ impl Feed {
         settings: FeedSettings,
         upstream: UpstreamSettings,
         queue_id: String,
+        resume_after: Option<u64>,
+        journal: Journal,
         enricher: Addr<Enricher>,
         monitor: Addr<Monitor>,
         stats: Arc<Stats>,
@@ -61,6 +70,8 @@ impl Feed {
             settings,
             upstream,
             queue_id,
+            resume_after,
+            journal,
             sink: Sink {
                 enricher,
                 monitor,
@@ -78,7 +89,9 @@ impl Actor for Feed {
         match self.settings.source {
             FeedSource::R2z2 => {
                 let client = R2z2Client::new(&self.settings.r2z2_base_url, &self.upstream);
-                let follow = follow_r2z2(client, self.settings.clone(), sink);
+                let start = self.resume_after.map(|saved| saved + 1);
+                let mark = Watermark::new(self.journal.clone());
+                let follow = follow_r2z2(client, self.settings.clone(), start, mark, sink);
                 ctx.spawn(follow.into_actor(self));
             }
             FeedSource::Redisq => {
@@ -102,14 +115,21 @@ impl Actor for Feed {
 }
 
 impl Sink {
-    async fn submit(&self, kill: FeedKill) {
+    /// Hands a kill to the enricher; the answer says when it is settled (stored or refused).
+    async fn submit(&self, kill: FeedKill) -> Option<Accepted> {
         let id = kill.killmail_id;
         let ingest = Ingest {
             kill,
             origin: Origin::Live,
         };
-        if let Err(e) = self.enricher.send(ingest).await {
-            log::error!("enricher unavailable, kill not handed over killmail_id={id} error={e}");
+        match self.enricher.send(ingest).await {
+            Ok(accepted) => Some(accepted),
+            Err(e) => {
+                log::error!(
+                    "enricher unavailable, kill not handed over killmail_id={id} error={e}"
+                );
+                None
+            }
         }
     }
 
@@ -175,12 +195,66 @@ fn gauge(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-async fn follow_r2z2(client: R2z2Client, settings: FeedSettings, sink: Sink) {
+/// The R2Z2 cursor as saved: the last sequence such that every kill up to it is settled. Kills
+/// are enriched concurrently, so it trails the cursor by the kills still in progress; a restart
+/// resumes after it and the store drops any kill it already holds.
+struct Watermark {
+    journal: Journal,
+    /// Sequences handed over and not yet settled.
+    unsettled: BTreeSet<u64>,
+    /// The next sequence the feed will ask for (everything before it was handed over or skipped).
+    next: u64,
+    saved: Option<u64>,
+}
+
+impl Watermark {
+    fn new(journal: Journal) -> Rc<RefCell<Self>> {
+        Rc::new(RefCell::new(Self {
+            journal,
+            unsettled: BTreeSet::new(),
+            next: 0,
+            saved: None,
+        }))
+    }
+
+    fn handed(&mut self, sequence: u64) {
+        self.unsettled.insert(sequence);
+    }
+
+    fn moved_to(&mut self, next: u64) {
+        self.next = next;
+        self.save();
+    }
+
+    fn settled(&mut self, sequence: u64) {
+        self.unsettled.remove(&sequence);
+        self.save();
+    }
+
+    fn save(&mut self) {
+        let first_open = self.unsettled.first().copied().unwrap_or(self.next);
+        let Some(mark) = first_open.checked_sub(1) else {
+            return;
+        };
+        if self.saved.is_none_or(|saved| mark > saved) {
+            self.saved = Some(mark);
+            self.journal.save_cursor(mark);
+        }
+    }
+}
+
+async fn follow_r2z2(
+    client: R2z2Client,
+    settings: FeedSettings,
+    resume: Option<u64>,
+    mark: Rc<RefCell<Watermark>>,
+    sink: Sink,
+) {
     let stats = Arc::clone(&sink.stats);
     let mut backoff = Backoff::new(R2Z2_BACKOFF);
-    // With no saved cursor: the object after the published head (the head itself was published
-    // before we started), or the configured start.
-    let mut cursor = match settings.r2z2_start_sequence {
+    // After the saved cursor; with none, the configured start, else the object after the
+    // published head (the head itself was published before we started).
+    let mut cursor = match resume.or(settings.r2z2_start_sequence) {
         Some(start) => start,
         None => loop {
             match client.head().await {
@@ -197,7 +271,11 @@ async fn follow_r2z2(client: R2z2Client, settings: FeedSettings, sink: Sink) {
             }
         },
     };
-    log::info!("r2z2 following from sequence={cursor}");
+    log::info!(
+        "r2z2 following from sequence={cursor} resumed={}",
+        resume.is_some()
+    );
+    mark.borrow_mut().moved_to(cursor);
     let mut stuck_since: Option<Instant> = None;
     let mut garbled = 0;
     loop {
@@ -216,9 +294,20 @@ async fn follow_r2z2(client: R2z2Client, settings: FeedSettings, sink: Sink) {
                 }
                 match object.classify() {
                     R2z2Entry::Placeholder => stats.feed_placeholders.incr(),
-                    R2z2Entry::Kill(kill) => sink.submit(*kill).await,
+                    R2z2Entry::Kill(kill) => {
+                        if let Some(accepted) = sink.submit(*kill).await {
+                            let sequence = cursor;
+                            mark.borrow_mut().handed(sequence);
+                            let mark = Rc::clone(&mark);
+                            actix::spawn(async move {
+                                let _ = accepted.outcome.await;
+                                mark.borrow_mut().settled(sequence);
+                            });
+                        }
+                    }
                 }
                 cursor += 1;
+                mark.borrow_mut().moved_to(cursor);
                 actix::clock::sleep(Duration::from_millis(settings.r2z2_object_pause_ms)).await;
             }
             Err(FetchError::NotYet) => {
@@ -232,6 +321,7 @@ async fn follow_r2z2(client: R2z2Client, settings: FeedSettings, sink: Sink) {
                             log::warn!("r2z2 sequence skipped sequence={cursor} head={head}");
                             stats.feed_skipped_sequences.incr();
                             cursor += 1;
+                            mark.borrow_mut().moved_to(cursor);
                             stuck_since = None;
                             continue;
                         }
@@ -247,6 +337,7 @@ async fn follow_r2z2(client: R2z2Client, settings: FeedSettings, sink: Sink) {
                     log::warn!("r2z2 object unreadable, skipped sequence={cursor} error={why}");
                     stats.feed_skipped_sequences.incr();
                     cursor += 1;
+                    mark.borrow_mut().moved_to(cursor);
                     garbled = 0;
                 } else {
                     log::debug!("r2z2 object unreadable sequence={cursor} error={why}");
@@ -267,7 +358,7 @@ async fn follow_redisq(client: RedisqClient, sink: Sink) {
                 sink.reached();
                 backoff.reset();
                 stats.feed_objects.incr();
-                sink.submit(kill).await;
+                let _ = sink.submit(kill).await;
             }
             Ok(None) => {
                 sink.reached();

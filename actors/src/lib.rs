@@ -8,6 +8,7 @@ pub mod backfill;
 pub mod config;
 pub mod enricher;
 pub mod feed;
+pub mod journal;
 pub mod model;
 pub mod monitor;
 pub mod names;

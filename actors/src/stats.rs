@@ -111,6 +111,8 @@ pub struct Stats {
     pub kills_held: Gauge,
     /// Kills dropped by retention or by the per-system bound.
     pub kills_expired: Counter,
+    /// Kills the disk refused (they are still served from memory).
+    pub store_write_errors: Counter,
     pub backfills: Counter,
     pub backfill_errors: Counter,
     /// Webhook POSTs answered 2xx, and the kills they carried.

@@ -19,6 +19,7 @@ use crate::backfill::Backfill;
 use crate::config::{EngineSettings, FeedSource};
 use crate::enricher::{Enricher, KillStored};
 use crate::feed::Feed;
+use crate::journal::{Journal, JournalError};
 use crate::monitor::Monitor;
 use crate::names::{read_types_csv, CacheLimits, NameCache};
 use crate::registry::Registry;
@@ -27,7 +28,7 @@ use crate::stats::Stats;
 use crate::store::Store;
 use crate::upstream::esi::EsiClient;
 use crate::upstream::zkb::ZkbClient;
-use crate::webhooks::Webhooks;
+use crate::webhooks::{Restore, Webhooks};
 
 /// Where static ship data may be found, relative to the working directory and the data dir.
 const TYPE_CSV_NAMES: [&str; 2] = ["invTypes.csv", "shipTypes.csv"];
@@ -42,6 +43,8 @@ pub enum EngineError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] JournalError),
 }
 
 /// Handles to the running engine. Cheap to clone; usable from any thread.
@@ -71,7 +74,23 @@ impl Engine {
         let stats = Arc::new(Stats::default());
         let feed_source = settings.feed.source;
         let monitor = Supervisor::start(move |_| Monitor::new(feed_source));
-        let store = Store::start(&settings.storage, Arc::clone(&stats), 0);
+        let retention = i64::try_from(settings.storage.retention().as_secs()).unwrap_or(i64::MAX);
+        let started = std::time::Instant::now();
+        let (journal, loaded) = Journal::open(data_dir, retention)?;
+        let restored = loaded.kills.len();
+        let store = Store::start(
+            &settings.storage,
+            Arc::clone(&stats),
+            journal.clone(),
+            loaded.kills,
+            loaded.last_offset,
+        );
+        log::info!(
+            "store loaded kills={restored} last_offset={} webhooks={} ms={}",
+            loaded.last_offset,
+            loaded.webhooks.len(),
+            started.elapsed().as_millis()
+        );
         let registry = Supervisor::start(|_| Registry::default());
         let delivery: Vec<Recipient<KillStored>> = vec![registry.clone().recipient()];
 
@@ -109,18 +128,31 @@ impl Engine {
             settings.webhooks.clone(),
             &settings.upstream,
             registry.clone(),
+            store.clone(),
+            journal.clone(),
             Arc::clone(&stats),
         )
         .start();
+        webhooks.do_send(Restore {
+            subscriptions: loaded.webhooks,
+            pending: loaded.pending,
+        });
 
         let queue_id = match feed_source {
-            FeedSource::Redisq => queue_id(&settings.feed.redisq_queue_id, data_dir),
+            FeedSource::Redisq => queue_id(
+                &settings.feed.redisq_queue_id,
+                loaded.redisq_queue_id,
+                data_dir,
+                &journal,
+            ),
             _ => String::new(),
         };
         let feed = Feed::new(
             settings.feed.clone(),
             settings.upstream.clone(),
             queue_id,
+            loaded.r2z2_cursor,
+            journal.clone(),
             enricher.clone(),
             monitor.clone(),
             Arc::clone(&stats),
@@ -171,28 +203,27 @@ fn seeded_cache(settings: &EngineSettings, data_dir: &Path) -> NameCache {
     cache
 }
 
-/// The configured RedisQ queue id, or the one derived on a first start and kept in the data dir.
-fn queue_id(configured: &str, data_dir: &Path) -> String {
+/// The configured RedisQ queue id, else the one saved in the store (or, from older versions, in
+/// `DATA_DIR/redisq_queue_id`), else a new one derived and saved.
+fn queue_id(configured: &str, saved: Option<String>, data_dir: &Path, journal: &Journal) -> String {
     if !configured.trim().is_empty() {
         return configured.trim().to_owned();
     }
-    let path = data_dir.join(QUEUE_ID_FILE);
-    if let Ok(saved) = std::fs::read_to_string(&path) {
-        if !saved.trim().is_empty() {
-            return saved.trim().to_owned();
-        }
+    if let Some(saved) = saved.filter(|s| !s.trim().is_empty()) {
+        return saved;
     }
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let derived = format!("wanderer-kills-{:x}{:04x}", nanos, rand::random::<u16>());
-    if let Err(e) = std::fs::write(&path, &derived) {
-        log::warn!(
-            "redisq queue id not saved path={} error={e}; a restart will start a new queue",
-            path.display()
-        );
-    }
-    derived
+    let legacy = std::fs::read_to_string(data_dir.join(QUEUE_ID_FILE))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    let id = legacy.unwrap_or_else(|| {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("wanderer-kills-{:x}{:04x}", nanos, rand::random::<u16>())
+    });
+    journal.save_queue_id(&id);
+    id
 }
 
 #[cfg(test)]
@@ -203,10 +234,14 @@ mod tests {
     fn a_derived_queue_id_is_saved_and_reused_and_a_configured_one_wins() {
         let dir = std::env::temp_dir().join(format!("wk-queue-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let first = queue_id("", &dir);
+        let (journal, _) = Journal::open(&dir, 3600).expect("opens");
+        let first = queue_id("", None, &dir, &journal);
         assert!(first.starts_with("wanderer-kills-"), "{first}");
-        assert_eq!(queue_id("", &dir), first);
-        assert_eq!(queue_id(" mine ", &dir), "mine");
+        actix::System::new().block_on(journal.flush());
+        let (journal, loaded) = Journal::open(&dir, 3600).expect("opens again");
+        assert_eq!(loaded.redisq_queue_id.as_deref(), Some(first.as_str()));
+        assert_eq!(queue_id("", loaded.redisq_queue_id, &dir, &journal), first);
+        assert_eq!(queue_id(" mine ", None, &dir, &journal), "mine");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

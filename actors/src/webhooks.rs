@@ -23,11 +23,12 @@ use rand::Rng;
 use ring::hmac;
 
 use crate::config::{UpstreamSettings, WebhookSettings};
+use crate::journal::Journal;
 use crate::model::ids::random_token;
 use crate::model::{now_iso, Filter};
 use crate::registry::{Channel, Push, Registry, Subscribe, SubscriberKey, Unsubscribe};
 use crate::stats::Stats;
-use crate::store::{write_json_array, StoredKill};
+use crate::store::{write_json_array, Store, StoredKill};
 use crate::upstream::http::{FetchError, Http};
 
 /// Header names of a delivery.
@@ -70,6 +71,15 @@ pub struct AddWebhook(pub WebhookSubscription);
 #[rtype(result = "usize")]
 pub struct RemoveSubscriber(pub String);
 
+/// Subscriptions and undelivered kills read back from disk at boot.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Restore {
+    pub subscriptions: Vec<WebhookSubscription>,
+    /// Per subscription id, the offsets of kills not yet delivered.
+    pub pending: HashMap<String, Vec<u64>>,
+}
+
 /// Every subscription, oldest first.
 #[derive(Message)]
 #[rtype(result = "Vec<WebhookSubscription>")]
@@ -84,6 +94,8 @@ struct Running {
 pub struct Webhooks {
     settings: Rc<WebhookSettings>,
     registry: Addr<Registry>,
+    store: Store,
+    journal: Journal,
     stats: Arc<Stats>,
     http: Rc<Http>,
     running: HashMap<String, Running>,
@@ -94,11 +106,15 @@ impl Webhooks {
         settings: WebhookSettings,
         upstream: &UpstreamSettings,
         registry: Addr<Registry>,
+        store: Store,
+        journal: Journal,
         stats: Arc<Stats>,
     ) -> Self {
         Self {
             settings: Rc::new(settings),
             registry,
+            store,
+            journal,
             stats,
             // One connection per endpoint at a time, never waiting on another endpoint's slot.
             http: Rc::new(Http::unpooled(upstream)),
@@ -111,11 +127,15 @@ impl Actor for Webhooks {
     type Context = Context<Self>;
 }
 
-impl Handler<AddWebhook> for Webhooks {
-    type Result = ();
-
-    fn handle(&mut self, AddWebhook(subscription): AddWebhook, ctx: &mut Context<Self>) {
+impl Webhooks {
+    /// Starts delivering to `subscription` and registers it for routing.
+    fn run(
+        &mut self,
+        subscription: WebhookSubscription,
+        ctx: &mut Context<Self>,
+    ) -> Addr<Endpoint> {
         let endpoint = Endpoint {
+            id: subscription.id.clone(),
             url: subscription.callback_url.clone(),
             signing_key: subscription
                 .secret
@@ -123,6 +143,7 @@ impl Handler<AddWebhook> for Webhooks {
                 .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_bytes())),
             http: Rc::clone(&self.http),
             settings: Rc::clone(&self.settings),
+            journal: self.journal.clone(),
             stats: Arc::clone(&self.stats),
             queue: VecDeque::new(),
             in_flight: None,
@@ -142,7 +163,7 @@ impl Handler<AddWebhook> for Webhooks {
             id.clone(),
             Running {
                 subscription,
-                endpoint,
+                endpoint: endpoint.clone(),
                 key: None,
             },
         );
@@ -157,6 +178,52 @@ impl Handler<AddWebhook> for Webhooks {
                     (Ok(_), None) => {}
                 }),
         );
+        endpoint
+    }
+}
+
+impl Handler<AddWebhook> for Webhooks {
+    type Result = ();
+
+    fn handle(&mut self, AddWebhook(subscription): AddWebhook, ctx: &mut Context<Self>) {
+        self.journal.add_webhook(&subscription);
+        self.run(subscription, ctx);
+    }
+}
+
+impl Handler<Restore> for Webhooks {
+    type Result = ();
+
+    fn handle(&mut self, restore: Restore, ctx: &mut Context<Self>) {
+        let mut pending = restore.pending;
+        for subscription in restore.subscriptions {
+            let offsets = pending.remove(&subscription.id).unwrap_or_default();
+            let endpoint = self.run(subscription, ctx);
+            if offsets.is_empty() {
+                continue;
+            }
+            // The kills still to deliver, read back from the store in their original order.
+            let store = self.store.clone();
+            actix::spawn(async move {
+                let first = offsets.first().copied().unwrap_or(1);
+                let wanted: std::collections::HashSet<u64> = offsets.iter().copied().collect();
+                let since = store.retention_start();
+                match store
+                    .replay(Filter::everything(), first - 1, since, usize::MAX)
+                    .await
+                {
+                    Ok(kills) => {
+                        let kills: Vec<_> = kills
+                            .into_iter()
+                            .filter(|k| wanted.contains(&k.offset))
+                            .collect();
+                        log::info!("webhook deliveries resumed count={}", kills.len());
+                        endpoint.do_send(Resume(kills));
+                    }
+                    Err(e) => log::error!("webhook deliveries not resumed error={e}"),
+                }
+            });
+        }
     }
 }
 
@@ -176,6 +243,7 @@ impl Handler<RemoveSubscriber> for Webhooks {
             .collect();
         for id in &ids {
             if let Some(running) = self.running.remove(id) {
+                self.journal.remove_webhook(id);
                 if let Some(key) = running.key {
                     self.registry.do_send(Unsubscribe(key));
                 }
@@ -200,6 +268,11 @@ impl Handler<ListWebhooks> for Webhooks {
     }
 }
 
+/// Kills that were pending when the service stopped, queued ahead of new ones.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Resume(Vec<Arc<StoredKill>>);
+
 /// Stop delivering; what is queued is dropped (the subscription is gone).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -207,6 +280,7 @@ struct StopEndpoint;
 
 /// One POST, kept across its attempts.
 struct Delivery {
+    offsets: Vec<u64>,
     kills: usize,
     body: Bytes,
     id: String,
@@ -216,10 +290,13 @@ struct Delivery {
 
 /// Delivers to one callback URL, one delivery at a time.
 pub struct Endpoint {
+    /// The subscription's id (pending deliveries are saved under it).
+    id: String,
     url: String,
     signing_key: Option<hmac::Key>,
     http: Rc<Http>,
     settings: Rc<WebhookSettings>,
+    journal: Journal,
     stats: Arc<Stats>,
     queue: VecDeque<Arc<StoredKill>>,
     in_flight: Option<Delivery>,
@@ -256,8 +333,21 @@ impl Handler<Push> for Endpoint {
             );
             return;
         }
+        self.journal.pending_add(&self.id, kill.offset);
         self.queue.push_back(kill);
         self.stats.webhook_queued.add(1);
+        self.next(ctx);
+    }
+}
+
+impl Handler<Resume> for Endpoint {
+    type Result = ();
+
+    fn handle(&mut self, Resume(kills): Resume, ctx: &mut Context<Self>) {
+        self.stats.webhook_queued.add(kills.len() as i64);
+        for kill in kills.into_iter().rev() {
+            self.queue.push_front(kill);
+        }
         self.next(ctx);
     }
 }
@@ -295,6 +385,7 @@ impl Endpoint {
             .as_ref()
             .map(|key| format!("sha256={}", hex(hmac::sign(key, &body).as_ref())));
         self.in_flight = Some(Delivery {
+            offsets: kills.iter().map(|k| k.offset).collect(),
             kills: kills.len(),
             body,
             id: random_token(),
@@ -381,6 +472,8 @@ impl Endpoint {
             }
         }
         self.stats.webhook_queued.add(-(delivery.kills as i64));
+        self.journal
+            .pending_remove(&self.id, delivery.offsets.clone());
         self.in_flight = None;
         self.next(ctx);
     }

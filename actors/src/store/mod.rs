@@ -15,6 +15,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 
 use crate::config::StorageSettings;
+use crate::journal::Journal;
 use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, SystemId};
 use crate::stats::Stats;
 
@@ -37,6 +38,15 @@ pub struct StoredKill {
 }
 
 impl StoredKill {
+    /// A kill read back from disk, with the JSON it was stored with.
+    pub fn with_json(offset: u64, killmail: Killmail, json: Vec<u8>) -> Self {
+        Self {
+            offset,
+            killmail,
+            json: Bytes::from(json),
+        }
+    }
+
     pub fn new(offset: u64, killmail: Killmail) -> Self {
         // Serializing the model cannot fail: every field is a string, number, bool, list or map
         // with string keys, and non-finite floats are filtered out when upstream JSON is read.
@@ -74,31 +84,56 @@ pub struct StoreError(#[from] MailboxError);
 pub struct Store {
     shards: Arc<[Addr<ShardActor>]>,
     retention_secs: i64,
+    journal: Journal,
+    stats: Arc<Stats>,
+}
+
+/// The shard that owns `system`. The modulo keeps the index below `SHARDS`.
+fn shard_of(system: SystemId) -> usize {
+    (system.get() % SHARDS as u64) as usize
 }
 
 impl Store {
     /// Starts the shard actors on the current arbiter; offsets continue after `last_offset`.
-    pub fn start(settings: &StorageSettings, stats: Arc<Stats>, last_offset: u64) -> Self {
+    /// Starts the shard actors on the current arbiter holding the kills read back from disk;
+    /// offsets continue after `last_offset`; every kill stored from now on goes to `journal`.
+    pub fn start(
+        settings: &StorageSettings,
+        stats: Arc<Stats>,
+        journal: Journal,
+        restored: Vec<StoredKill>,
+        last_offset: u64,
+    ) -> Self {
         let limits = ShardLimits {
             max_per_system: settings.max_kills_per_system.max(1),
             retention_secs: i64::try_from(settings.retention().as_secs()).unwrap_or(i64::MAX),
         };
+        let mut shards: Vec<Shard> = (0..SHARDS).map(|_| Shard::new(limits)).collect();
+        let now = KillTime::now();
+        for kill in restored {
+            let at = shard_of(kill.killmail.system_id);
+            shards[at].restore(kill, now);
+        }
+        let held: usize = shards.iter().map(Shard::len).sum();
+        stats.kills_held.set(held as i64);
         let next_offset = Arc::new(AtomicU64::new(last_offset + 1));
-        let shards = (0..SHARDS)
-            .map(|_| {
+        let shards = shards
+            .into_iter()
+            .map(|shard| {
                 let (next, stats) = (Arc::clone(&next_offset), Arc::clone(&stats));
-                Supervisor::start(move |_| ShardActor::new(limits, next, stats))
+                Supervisor::start(move |_| ShardActor::new(shard, next, stats))
             })
             .collect();
         Self {
             shards,
             retention_secs: limits.retention_secs,
+            journal,
+            stats,
         }
     }
 
     fn shard(&self, system: SystemId) -> &Addr<ShardActor> {
-        // The modulo keeps the index below `SHARDS`, which is the slice's length.
-        &self.shards[(system.get() % SHARDS as u64) as usize]
+        &self.shards[shard_of(system)]
     }
 
     /// The oldest kill time still inside the retention window.
@@ -106,11 +141,23 @@ impl Store {
         KillTime::now().minus_secs(self.retention_secs)
     }
 
-    /// Stores a kill; the answer carries the system's count after it.
+    /// Stores a kill; the answer carries the system's count after it. A stored kill is
+    /// answered once it is on disk (or the disk refused it, which is logged and counted: the kill
+    /// is still served from memory).
     pub async fn insert(&self, killmail: Killmail) -> Result<Inserted, StoreError> {
         let shard = self.shard(killmail.system_id);
         let now = KillTime::now();
-        Ok(shard.send(Put { killmail, now }).await?)
+        let inserted = shard.send(Put { killmail, now }).await?;
+        if let Insert::Stored(kill) = &inserted.outcome {
+            if let Err(e) = self.journal.append(kill).await {
+                self.stats.store_write_errors.incr();
+                log::error!(
+                    "kill not written to disk killmail_id={} error={e}",
+                    kill.killmail.killmail_id
+                );
+            }
+        }
+        Ok(inserted)
     }
 
     /// Changes a stored kill of `system` in place; `None` when it is not stored.
@@ -121,7 +168,11 @@ impl Store {
         change: impl FnOnce(&mut Killmail) + Send + 'static,
     ) -> Result<Option<Arc<StoredKill>>, StoreError> {
         let change = Box::new(change);
-        Ok(self.shard(system).send(Update { id, change }).await?)
+        let updated = self.shard(system).send(Update { id, change }).await?;
+        if let Some(kill) = &updated {
+            self.journal.update(kill);
+        }
+        Ok(updated)
     }
 
     /// A kill by id, from whichever shard holds it.

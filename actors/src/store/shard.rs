@@ -74,6 +74,30 @@ impl Shard {
         now: KillTime,
         offset: impl FnOnce() -> u64,
     ) -> Insert {
+        self.place(killmail, now, |km| StoredKill::new(offset(), km))
+    }
+
+    /// Puts back a kill read from disk, with its offset and JSON (boot).
+    pub fn restore(&mut self, kill: StoredKill, now: KillTime) -> bool {
+        let StoredKill {
+            offset,
+            killmail,
+            json,
+        } = kill;
+        let stored = self.place(killmail, now, |km| StoredKill {
+            offset,
+            killmail: km,
+            json,
+        });
+        matches!(stored, Insert::Stored(_))
+    }
+
+    fn place(
+        &mut self,
+        killmail: Killmail,
+        now: KillTime,
+        build: impl FnOnce(Killmail) -> StoredKill,
+    ) -> Insert {
         if self.by_id.contains_key(&killmail.killmail_id) {
             return Insert::Duplicate;
         }
@@ -87,7 +111,7 @@ impl Shard {
         if list.len() >= max && at == list.len() {
             return Insert::TooOld;
         }
-        let stored = Arc::new(StoredKill::new(offset(), killmail));
+        let stored = Arc::new(build(killmail));
         list.insert(at, Arc::clone(&stored));
         let evicted = if list.len() > max {
             list.pop_back()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::shard::{Insert, Shard, ShardLimits};
+use super::shard::{Insert, Shard};
 use super::StoredKill;
 use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, SystemId};
 use crate::stats::Stats;
@@ -87,9 +87,9 @@ pub struct ShardActor {
 }
 
 impl ShardActor {
-    pub fn new(limits: ShardLimits, next_offset: Arc<AtomicU64>, stats: Arc<Stats>) -> Self {
+    pub fn new(shard: Shard, next_offset: Arc<AtomicU64>, stats: Arc<Stats>) -> Self {
         Self {
-            shard: Shard::new(limits),
+            shard,
             next_offset,
             stats,
         }

@@ -39,12 +39,17 @@ const REDISQ_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::
 pub struct Feed {
     settings: FeedSettings,
     upstream: UpstreamSettings,
-    /// The RedisQ queue id, stable across restarts.
-    queue_id: String,
-    /// The last R2Z2 sequence whose kills were all stored before the previous stop.
-    resume_after: Option<u64>,
-    journal: Journal,
+    place: Place,
     sink: Sink,
+}
+
+/// Where the feed picks up, and where it keeps its place.
+pub struct Place {
+    /// The RedisQ queue id, stable across restarts.
+    pub queue_id: String,
+    /// The last R2Z2 sequence whose kills were all stored before the previous stop.
+    pub r2z2_after: Option<u64>,
+    pub journal: Journal,
 }
 
 /// Where the feed's results go: kills to the enricher, health to the monitor, counts to stats.
@@ -59,9 +64,7 @@ impl Feed {
     pub fn new(
         settings: FeedSettings,
         upstream: UpstreamSettings,
-        queue_id: String,
-        resume_after: Option<u64>,
-        journal: Journal,
+        place: Place,
         enricher: Addr<Enricher>,
         monitor: Addr<Monitor>,
         stats: Arc<Stats>,
@@ -69,9 +72,7 @@ impl Feed {
         Self {
             settings,
             upstream,
-            queue_id,
-            resume_after,
-            journal,
+            place,
             sink: Sink {
                 enricher,
                 monitor,
@@ -89,15 +90,15 @@ impl Actor for Feed {
         match self.settings.source {
             FeedSource::R2z2 => {
                 let client = R2z2Client::new(&self.settings.r2z2_base_url, &self.upstream);
-                let start = self.resume_after.map(|saved| saved + 1);
-                let mark = Watermark::new(self.journal.clone());
+                let start = self.place.r2z2_after.map(|saved| saved + 1);
+                let mark = Watermark::new(self.place.journal.clone());
                 let follow = follow_r2z2(client, self.settings.clone(), start, mark, sink);
                 ctx.spawn(follow.into_actor(self));
             }
             FeedSource::Redisq => {
                 let client = RedisqClient::new(
                     &self.settings.redisq_url,
-                    &self.queue_id,
+                    &self.place.queue_id,
                     self.settings.redisq_ttw,
                     &self.upstream,
                 );
@@ -107,7 +108,10 @@ impl Actor for Feed {
         }
         match self.settings.source {
             FeedSource::Redisq => {
-                log::info!("feed started source=redisq queue_id={}", self.queue_id)
+                log::info!(
+                    "feed started source=redisq queue_id={}",
+                    self.place.queue_id
+                )
             }
             other => log::info!("feed started source={}", other.as_str()),
         }
@@ -378,6 +382,34 @@ async fn follow_redisq(client: RedisqClient, sink: Sink) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_saved_cursor_trails_the_oldest_unsettled_kill() {
+        let dir = std::env::temp_dir().join(format!("wk-watermark-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (journal, _) = Journal::open(&dir, 3600).expect("opens");
+        let mark = Watermark::new(journal.clone());
+        let saved = || mark.borrow().saved;
+
+        mark.borrow_mut().moved_to(100);
+        assert_eq!(saved(), Some(99), "nothing handed over yet");
+        for sequence in [100, 101, 102] {
+            mark.borrow_mut().handed(sequence);
+            mark.borrow_mut().moved_to(sequence + 1);
+        }
+        assert_eq!(saved(), Some(99), "100 is still being enriched");
+        mark.borrow_mut().settled(101);
+        assert_eq!(saved(), Some(99));
+        mark.borrow_mut().settled(100);
+        assert_eq!(saved(), Some(101), "102 is still open");
+        mark.borrow_mut().settled(102);
+        assert_eq!(saved(), Some(102));
+
+        actix::System::new().block_on(journal.flush());
+        let (_, loaded) = Journal::open(&dir, 3600).expect("opens again");
+        assert_eq!(loaded.r2z2_cursor, Some(102));
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn backoff_doubles_up_to_its_cap_and_resets() {

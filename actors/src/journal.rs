@@ -276,18 +276,19 @@ fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
 }
 
 /// Parses the stored JSON back into kills, on every core (the boot time is mostly this).
-fn parse_kills(raw: Vec<(u64, Vec<u8>)>, unreadable: &mut usize) -> Vec<StoredKill> {
+fn parse_kills(mut raw: Vec<(u64, Vec<u8>)>, unreadable: &mut usize) -> Vec<StoredKill> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = raw.len().div_ceil(threads).max(1);
     let parsed: Vec<Vec<Option<StoredKill>>> = std::thread::scope(|scope| {
         let workers: Vec<_> = raw
-            .chunks(chunk)
+            .chunks_mut(chunk)
             .map(|part| {
                 scope.spawn(move || {
-                    part.iter()
+                    part.iter_mut()
                         .map(|(offset, json)| {
                             let killmail: Killmail = serde_json::from_slice(json).ok()?;
-                            Some(StoredKill::with_json(*offset, killmail, json.clone()))
+                            let json = std::mem::take(json);
+                            Some(StoredKill::with_json(*offset, killmail, json))
                         })
                         .collect()
                 })

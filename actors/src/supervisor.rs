@@ -18,7 +18,7 @@ use actix::prelude::*;
 use crate::backfill::Backfill;
 use crate::config::{EngineSettings, FeedSource};
 use crate::enricher::{Enricher, KillStored};
-use crate::feed::Feed;
+use crate::feed::{Feed, Place};
 use crate::journal::{Journal, JournalError};
 use crate::monitor::Monitor;
 use crate::names::{read_types_csv, CacheLimits, NameCache};
@@ -150,9 +150,11 @@ impl Engine {
         let feed = Feed::new(
             settings.feed.clone(),
             settings.upstream.clone(),
-            queue_id,
-            loaded.r2z2_cursor,
-            journal.clone(),
+            Place {
+                queue_id,
+                r2z2_after: loaded.r2z2_cursor,
+                journal: journal.clone(),
+            },
             enricher.clone(),
             monitor.clone(),
             Arc::clone(&stats),

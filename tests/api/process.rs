@@ -6,17 +6,22 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_wanderer-kills");
+pub const BINARY: &str = env!("CARGO_BIN_EXE_wanderer-kills");
 
 /// A child process whose log lines arrive on a channel.
-struct Running {
-    child: Child,
+pub struct Running {
+    pub child: Child,
     lines: mpsc::Receiver<String>,
 }
 
 impl Running {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
         let data = std::env::temp_dir().join(format!("wk-process-{}", std::process::id()));
+        Self::start_in(args, env, &data)
+    }
+
+    /// Like [`Running::start`], with `data` as the data directory.
+    pub fn start_in(args: &[&str], env: &[(&str, &str)], data: &std::path::Path) -> Self {
         let mut child = Command::new(BINARY)
             .args(args)
             .env_clear()
@@ -50,7 +55,7 @@ impl Running {
     }
 
     /// Waits for a log line containing `needle` and returns it.
-    fn line_with(&self, needle: &str) -> String {
+    pub fn line_with(&self, needle: &str) -> String {
         loop {
             match self.lines.recv_timeout(Duration::from_secs(15)) {
                 Ok(line) if line.contains(needle) => return line,
@@ -60,7 +65,7 @@ impl Running {
         }
     }
 
-    fn signal(&self, name: &str) {
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .arg(format!("-{name}"))
             .arg(self.child.id().to_string())
@@ -69,7 +74,7 @@ impl Running {
         assert!(status.success());
     }
 
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
         let deadline = std::time::Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().expect("waitable") {
@@ -92,7 +97,7 @@ impl Drop for Running {
 }
 
 /// The port from a log line such as `listening address=127.0.0.1:43211 feed=off`.
-fn port_in(line: &str) -> u16 {
+pub fn port_in(line: &str) -> u16 {
     let after = line.split("address=").nth(1).expect("address= in the line");
     let address = after.split_whitespace().next().expect("an address");
     address
@@ -102,7 +107,7 @@ fn port_in(line: &str) -> u16 {
         .expect("a port")
 }
 
-fn http_get(port: u16, path: &str) -> String {
+pub fn http_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
     stream

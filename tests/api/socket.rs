@@ -577,3 +577,58 @@ async fn shutdown_closes_every_socket_with_a_reason() {
     );
     assert_eq!(bare.closed().await.as_deref(), Some("server shutting down"));
 }
+
+#[actix_web::test]
+async fn a_client_resumes_with_since_offset_and_gets_what_it_missed_once() {
+    // Arrange: a client sees one live kill and notes its offset, then goes away
+    let app = spawn_app().await;
+    app.wait_following().await;
+    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
+    ws.send(json!([1, 1, "killmails:lobby", "phx_join",
+                   {"systems": [30000142], "preload": {"enabled": false}}]))
+        .await;
+    ws.until_event("phx_reply", true).await;
+    app.sim.publish_with(|k| k.set_system(30000142));
+    let (seen, _) = ws.until_event("killmail_update", true).await;
+    let offset = seen[4]["offset"].as_u64().expect("pushes carry the offset");
+    drop(ws);
+    let missed: Vec<u64> = (0..2)
+        .map(|_| {
+            app.sim
+                .publish_with(|k| k.set_system(30000142))
+                .kill
+                .killmail_id
+        })
+        .collect();
+    app.sim.publish_with(|k| k.set_system(30002187));
+    app.wait_stored(30000142, 3, Duration::from_secs(5)).await;
+
+    // Act: rejoin from the noted offset
+    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
+    ws.send(json!([1, 1, "killmails:lobby", "phx_join",
+                   {"systems": [30000142], "since_offset": offset, "preload": {"enabled": false}}]))
+        .await;
+
+    // Assert: the two missed Jita kills, in order, as non-preload pushes; nothing else
+    ws.until_event("phx_reply", true).await;
+    let (update, _) = ws.until_event("killmail_update", true).await;
+    assert_eq!(update[4]["preload"], false);
+    let ids: Vec<u64> = update[4]["killmails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["killmail_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, missed);
+    assert!(update[4]["offset"].as_u64().unwrap() > offset);
+    ws.silent(Duration::from_millis(500)).await;
+
+    // A bad since_offset is an error reply.
+    ws.send(json!([2, 2, "killmails:lobby", "phx_join", {"systems": [1], "since_offset": "x"}]))
+        .await;
+    let (reply, _) = ws.until_event("phx_reply", true).await;
+    assert_eq!(
+        reply[4]["response"]["reason"],
+        "[validation:invalid_since_offset] since_offset must be a non-negative integer"
+    );
+}

@@ -60,6 +60,8 @@ pub struct Join {
     pub systems: BTreeSet<SystemId>,
     pub characters: BTreeSet<CharacterId>,
     pub preload: Preload,
+    /// Replay the matching kills stored after this offset before live ones (resume).
+    pub since_offset: Option<u64>,
 }
 
 /// Reads a join payload: systems first, then characters, each checked for count, type and range.
@@ -70,10 +72,20 @@ pub fn parse_join(payload: &Value) -> Result<Join, Invalid> {
             .get("character_ids")
             .or_else(|| payload.get("characters")),
     )?;
+    let since_offset = match payload.get("since_offset") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            Invalid::new(
+                "invalid_since_offset",
+                "since_offset must be a non-negative integer",
+            )
+        })?),
+    };
     Ok(Join {
         systems,
         characters,
         preload: preload(payload.get("preload")),
+        since_offset,
     })
 }
 

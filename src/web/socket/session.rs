@@ -29,6 +29,8 @@ use super::protocol::{self, Inbound, Vsn};
 
 /// Kill ids remembered per connection to keep "each kill once" across preload and live pushes.
 const REMEMBERED_KILLS: usize = 20_000;
+/// At most this many missed kills are replayed on a resume (`since_offset`).
+const MAX_RESUMED: usize = 10_000;
 /// The client name when neither the connect params nor the join say one.
 pub const ANONYMOUS: &str = "anonymous";
 
@@ -207,8 +209,10 @@ impl Session {
             characters: join.characters,
             preload: join.preload,
         });
-        if join.preload.enabled && has_ids {
-            self.preload(new_systems, new_characters, true, ctx);
+        let preload = join.preload.enabled && has_ids;
+        let resume = join.since_offset.filter(|_| has_ids);
+        if preload || resume.is_some() {
+            self.catch_up(new_systems, new_characters, resume, preload, ctx);
         }
     }
 
@@ -284,31 +288,52 @@ impl Session {
             After::Preload(systems, characters) => {
                 self.refilter();
                 if self.lobby.as_ref().is_some_and(|l| l.preload.enabled) {
-                    self.preload(systems, characters, false, ctx);
+                    self.catch_up(systems, characters, None, false, ctx);
                 }
             }
         }
     }
 
-    /// Sends stored kills of `systems` (one push per system) and of `characters`, then — for a
-    /// join — `preload_complete`.
-    fn preload(
+    /// Resume, then preload. With `resume`, the kills the lobby's filter matches that were stored
+    /// after that offset go first, in offset order (`preload: false`: they are the live kills
+    /// the client missed). With `join_preload`, stored kills of `systems` (one push per system)
+    /// and of `characters` follow, then `preload_complete`; without it (a later subscribe), only
+    /// the preload pushes. A kill already sent on this connection is never sent again.
+    fn catch_up(
         &mut self,
         systems: BTreeSet<SystemId>,
         characters: BTreeSet<CharacterId>,
-        complete: bool,
+        resume: Option<u64>,
+        join_preload: bool,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let Some(lobby) = &self.lobby else {
             return;
         };
         let options = lobby.preload;
+        let preload = options.enabled;
+        let complete = join_preload;
+        let filter = Filter {
+            systems: lobby.systems.clone(),
+            characters: lobby.characters.clone(),
+            ..Filter::default()
+        };
         let store = self.store.clone();
         let since =
             KillTime::now().minus_secs(i64::try_from(options.since_hours * 3600).unwrap_or(0));
         let systems_processed = systems.len();
         let work = async move {
+            let missed = match resume {
+                Some(after) => store
+                    .replay(filter, after, store.retention_start(), MAX_RESUMED)
+                    .await
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
             let mut batches: Vec<(SystemId, Vec<Arc<StoredKill>>)> = Vec::new();
+            if !preload {
+                return (missed, batches);
+            }
             for system in systems {
                 let kills = store
                     .system_kills(system, since, options.limit_per_system)
@@ -329,10 +354,19 @@ impl Session {
                     }
                 }
             }
-            batches
+            (missed, batches)
         };
         work.into_actor(self)
-            .map(move |batches, this, ctx| {
+            .map(move |(missed, batches), this, ctx| {
+                // Missed kills in offset order, one push per run of the same system.
+                let missed: Vec<Arc<StoredKill>> = missed
+                    .into_iter()
+                    .filter(|k| this.sent.insert(k.killmail.killmail_id))
+                    .collect();
+                for run in missed.chunk_by(|a, b| a.killmail.system_id == b.killmail.system_id) {
+                    let payload = killmail_update(run[0].killmail.system_id, run, false);
+                    this.push(ctx, "killmail_update", &payload);
+                }
                 let mut total = 0;
                 for (system, kills) in batches {
                     let fresh: Vec<Arc<StoredKill>> = kills
@@ -451,12 +485,18 @@ fn change(lobby: &mut Joined, event: &str, payload: &Value) -> (Result<Value, St
 }
 
 /// `{"system_id", "killmails": [...], "timestamp", "preload"}` with the stored JSON of each kill.
+/// `{"system_id", "killmails", "timestamp", "preload"}`, plus `"offset"`: the largest store
+/// offset among the kills, which a client passes back as the join's `since_offset` to resume.
 fn killmail_update(system: SystemId, kills: &[Arc<StoredKill>], preload: bool) -> Vec<u8> {
     let mut out = format!("{{\"system_id\":{system},\"killmails\":").into_bytes();
     write_json_array(&mut out, kills);
     out.extend_from_slice(
-        format!(",\"timestamp\":\"{}\",\"preload\":{preload}}}", now_iso()).as_bytes(),
+        format!(",\"timestamp\":\"{}\",\"preload\":{preload}", now_iso()).as_bytes(),
     );
+    if let Some(offset) = kills.iter().map(|k| k.offset).max() {
+        out.extend_from_slice(format!(",\"offset\":{offset}").as_bytes());
+    }
+    out.push(b'}');
     out
 }
 

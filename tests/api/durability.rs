@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::process::{http_get, port_in, Running, BINARY};
+use crate::process::{http_get, port_in, sim_port, Running, BINARY};
 
 const FIRST_SEQUENCE: u64 = 96_000_000;
 
@@ -132,13 +132,7 @@ fn service(sim_port: u16, data: &std::path::Path) -> (Running, u16) {
 fn a_crash_loses_nothing_acknowledged_and_the_restart_catches_up_without_repeats() {
     // Arrange: the simulator publishing a kill every 150 ms, the service following it
     let sim = Running::start(&["simulate", "--port", "0", "--rate-ms", "150"], &[]);
-    let line = sim.line_with("R2Z2_BASE_URL=");
-    let sim_port: u16 = line
-        .split("R2Z2_BASE_URL=http://127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .expect("the simulator's port");
+    let sim_port = sim_port(&sim);
     let data = tempfile::tempdir().expect("a data dir");
     let (first, port) = service(sim_port, data.path());
     let created = http_post(

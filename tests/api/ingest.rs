@@ -31,6 +31,18 @@ where
 }
 
 impl TestApp {
+    /// Publishes `n` kills in `system`; returns their ids in publication order.
+    pub fn publish_in(&self, system: u64, n: usize) -> Vec<u64> {
+        (0..n)
+            .map(|_| {
+                self.sim
+                    .publish_with(|k| k.set_system(system))
+                    .kill
+                    .killmail_id
+            })
+            .collect()
+    }
+
     pub async fn status(&self) -> Value {
         self.get("/status").await.json()
     }

@@ -96,6 +96,16 @@ impl Drop for Running {
     }
 }
 
+/// The port of a running `simulate` command, from its start-up log line.
+pub fn sim_port(sim: &Running) -> u16 {
+    sim.line_with("R2Z2_BASE_URL=")
+        .split("R2Z2_BASE_URL=http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("port in the log line")
+}
+
 /// The port from a log line such as `listening address=127.0.0.1:43211 feed=off`.
 pub fn port_in(line: &str) -> u16 {
     let after = line.split("address=").nth(1).expect("address= in the line");
@@ -171,13 +181,7 @@ fn the_simulate_command_serves_r2z2_and_publishes_at_its_rate() {
         &["simulate", "--port", "0", "--rate-ms", "100", "--seed", "7"],
         &[],
     );
-    let line = sim.line_with("R2Z2_BASE_URL=");
-    let port: u16 = line
-        .split("R2Z2_BASE_URL=http://127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .expect("port in the log line");
+    let port = sim_port(&sim);
 
     sim.line_with("published killmail_id=");
     sim.line_with("published killmail_id=");

@@ -592,14 +592,7 @@ async fn a_client_resumes_with_since_offset_and_gets_what_it_missed_once() {
     let (seen, _) = ws.until_event("killmail_update", true).await;
     let offset = seen[4]["offset"].as_u64().expect("pushes carry the offset");
     drop(ws);
-    let missed: Vec<u64> = (0..2)
-        .map(|_| {
-            app.sim
-                .publish_with(|k| k.set_system(30000142))
-                .kill
-                .killmail_id
-        })
-        .collect();
+    let missed = app.publish_in(30000142, 2);
     app.sim.publish_with(|k| k.set_system(30002187));
     app.wait_stored(30000142, 3, Duration::from_secs(5)).await;
 

@@ -231,14 +231,7 @@ async fn the_enhanced_stream_sends_history_then_live_kills_with_offsets_and_resu
     // Arrange: three stored kills in Jita
     let app = app(|s| s.sse.heartbeat_ms = 500).await;
     app.wait_following().await;
-    let stored: Vec<u64> = (0..3)
-        .map(|_| {
-            app.sim
-                .publish_with(|k| k.set_system(30000142))
-                .kill
-                .killmail_id
-        })
-        .collect();
+    let stored = app.publish_in(30000142, 3);
     app.wait_stored(30000142, 3, Duration::from_secs(5)).await;
 
     // Act
@@ -287,14 +280,7 @@ async fn the_enhanced_stream_sends_history_then_live_kills_with_offsets_and_resu
 
     // Resume: kills stored while the client was away come first, each once, then live ones.
     drop(stream);
-    let missed: Vec<u64> = (0..2)
-        .map(|_| {
-            app.sim
-                .publish_with(|k| k.set_system(30000142))
-                .kill
-                .killmail_id
-        })
-        .collect();
+    let missed = app.publish_in(30000142, 2);
     app.wait_stored(30000142, 6, Duration::from_secs(5)).await;
     let mut stream = Stream::open(
         &app,

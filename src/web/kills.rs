@@ -24,10 +24,10 @@ use super::errors::ApiError;
 use super::{AppState, JSON_CONTENT_TYPE};
 
 /// Defaults and bounds of `since_hours` and `limit`.
-const DEFAULT_SINCE_HOURS: u64 = 24;
-const MAX_SINCE_HOURS: u64 = 24 * 365;
-const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 1000;
+pub(super) const DEFAULT_SINCE_HOURS: u64 = 24;
+pub(super) const MAX_SINCE_HOURS: u64 = 24 * 365;
+pub(super) const DEFAULT_LIMIT: usize = 50;
+pub(super) const MAX_LIMIT: usize = 1000;
 /// Systems one `POST /api/v1/kills/systems` may ask for.
 pub const MAX_SYSTEMS_PER_REQUEST: usize = 100;
 /// Systems backfilled at the same time for one request.
@@ -81,7 +81,7 @@ impl Window {
 }
 
 /// The integer rule of paths and queries: optional `+`, digits, leading zeros, positive.
-fn positive(text: &str) -> Option<u64> {
+pub(super) fn positive(text: &str) -> Option<u64> {
     actors::model::ids::parse_positive(text)
         .ok()
         .map(|n| n.get())
@@ -307,14 +307,14 @@ fn kills_response(kills: &[Arc<StoredKill>], cached: bool) -> HttpResponse {
 }
 
 /// A JSON body assembled from pieces, so stored kills go out as the bytes the store holds.
-struct RawJson(Vec<u8>);
+pub(super) struct RawJson(Vec<u8>);
 
 impl RawJson {
-    fn with_capacity(n: usize) -> Self {
+    pub(super) fn with_capacity(n: usize) -> Self {
         Self(Vec::with_capacity(n))
     }
 
-    fn raw(&mut self, text: &str) {
+    pub(super) fn raw(&mut self, text: &str) {
         self.0.extend_from_slice(text.as_bytes());
     }
 
@@ -322,18 +322,18 @@ impl RawJson {
         self.0.extend_from_slice(bytes);
     }
 
-    fn kills(&mut self, kills: &[Arc<StoredKill>]) {
+    pub(super) fn kills(&mut self, kills: &[Arc<StoredKill>]) {
         write_json_array(&mut self.0, kills);
     }
 
     /// `,"timestamp":"<ts>"}` — closes the object it ends. `ts` is ISO-8601 (nothing to escape).
-    fn timestamp_and_close(&mut self, ts: &str) {
+    pub(super) fn timestamp_and_close(&mut self, ts: &str) {
         self.raw(",\"timestamp\":\"");
         self.raw(ts);
         self.raw("\"}");
     }
 
-    fn into_response(self) -> HttpResponse {
+    pub(super) fn into_response(self) -> HttpResponse {
         HttpResponse::Ok()
             .content_type(JSON_CONTENT_TYPE)
             .body(self.0)

@@ -4,6 +4,7 @@ pub mod errors;
 pub mod health;
 pub mod kills;
 pub mod middleware;
+pub mod notifier;
 pub mod socket;
 pub mod sse;
 pub mod status;
@@ -41,6 +42,10 @@ pub struct AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/ping").route(get().to(health::ping)))
         .service(resource("/health").route(get().to(health::health)))
+        .service(resource("/api/health").route(get().to(health::health)))
+        .service(resource("/api/v1/systems/bulk/killmails").route(web::post().to(notifier::bulk)))
+        .service(resource("/api/v1/systems/{id}/killmails").route(get().to(notifier::system)))
+        .service(resource("/api/v1/characters/{id}/killmails").route(get().to(notifier::character)))
         .service(resource("/status").route(get().to(status::status)))
         .service(resource("/socket/websocket").route(get().to(socket::upgrade)))
         .service(resource("/websocket").route(get().to(socket::discovery)))

@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 
 use crate::config::Settings;
+use crate::web::limits::{self, RateLimiter};
 use crate::web::socket::session::SessionSettings;
 use crate::web::sse::SseState;
 use crate::web::{self as routes, errors, middleware, AppState};
@@ -49,6 +50,9 @@ impl Application {
             max_frame_bytes: ws.max_frame_bytes,
             origin_host: settings.server.origin_host.clone(),
             connections: Arc::default(),
+            rate_limit: RateLimiter::new(settings.server.rate_limit_per_minute),
+            api_token: settings.server.api_token.clone(),
+            allow_private_webhooks: settings.engine.webhooks.allow_private_targets,
             sse: SseState::new(
                 Duration::from_millis(settings.sse.keepalive_ms),
                 Duration::from_millis(settings.sse.heartbeat_ms),
@@ -67,6 +71,7 @@ impl Application {
                 .configure(routes::routes)
                 .default_service(web::to(routes::not_found))
                 .wrap(NormalizePath::trim())
+                .wrap(from_fn(limits::rate_limit))
                 .wrap(from_fn(middleware::request_id))
                 .wrap(
                     Logger::new("%a \"%r\" %s %b %Dms")

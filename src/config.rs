@@ -46,6 +46,11 @@ pub struct ServerSettings {
     pub workers: usize,
     pub shutdown_timeout_s: u64,
     pub max_body_bytes: usize,
+    /// When set, creating and deleting subscriptions needs `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub api_token: String,
+    /// REST requests per minute and client address (0 = no limit); bursts up to the same number.
+    pub rate_limit_per_minute: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -306,6 +311,22 @@ fn apply_env(s: &mut Settings, env: &impl Fn(&str) -> Option<String>) -> Result<
     }
     if let Some(v) = env_value(env, "ORIGIN_HOST", "a host name", |t| Some(t.to_owned()))? {
         s.server.origin_host = v;
+    }
+    if let Some(v) = env_value(env, "WEBHOOKS_ALLOW_PRIVATE", "true or false", |t| {
+        t.trim().parse().ok()
+    })? {
+        e.webhooks.allow_private_targets = v;
+    }
+    if let Some(v) = env_value(env, "API_TOKEN", "a token", |t| Some(t.trim().to_owned()))? {
+        s.server.api_token = v;
+    }
+    if let Some(v) = env_value(
+        env,
+        "RATE_LIMIT_PER_MINUTE",
+        "a number (0 = no limit)",
+        |t| t.trim().parse().ok(),
+    )? {
+        s.server.rate_limit_per_minute = v;
     }
     if let Some(v) = env_value(env, "HTTP_WORKERS", "a positive number", positive)? {
         s.server.workers = v as usize;

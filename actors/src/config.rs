@@ -131,6 +131,8 @@ pub struct StorageSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
+    /// Whether a callback URL may name loopback or private addresses (refused at creation).
+    pub allow_private_targets: bool,
     /// One delivery attempt may take this long (connect, send, answer).
     pub timeout_ms: u64,
     /// Attempts per delivery before it is counted as failed.

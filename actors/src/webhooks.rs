@@ -519,6 +519,7 @@ mod tests {
 
     fn settings() -> WebhookSettings {
         WebhookSettings {
+            allow_private_targets: false,
             timeout_ms: 10_000,
             max_attempts: 6,
             retry_base_ms: 1_000,

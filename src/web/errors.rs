@@ -26,6 +26,9 @@ pub enum ApiError {
     /// Everything else: `{"error": "<reason phrase>", "status": "<code>"}` (status is a string).
     #[error("{0}")]
     Plain(StatusCode),
+    /// A subscriptions change without the configured API token: 401 in the subscriptions envelope.
+    #[error("unauthorized")]
+    Unauthorized,
 }
 
 impl ApiError {
@@ -90,6 +93,7 @@ impl ResponseError for ApiError {
             Self::Coded { status, .. } => *status,
             Self::Subscription(_) => StatusCode::BAD_REQUEST,
             Self::Plain(status) => *status,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -110,10 +114,17 @@ impl ResponseError for ApiError {
                 "error": status.canonical_reason().unwrap_or("Error"),
                 "status": status.as_str(),
             }),
+            Self::Unauthorized => {
+                let details = "Authorization: Bearer <API_TOKEN> is required";
+                json!({"error": {"message": "Unauthorized", "details": details}})
+            }
         };
-        HttpResponse::build(self.status_code())
-            .insert_header((header::CONTENT_TYPE, super::JSON_CONTENT_TYPE))
-            .body(body.to_string())
+        let mut res = HttpResponse::build(self.status_code());
+        res.insert_header((header::CONTENT_TYPE, super::JSON_CONTENT_TYPE));
+        if matches!(self, Self::Unauthorized) {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        res.body(body.to_string())
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod errors;
 pub mod health;
 pub mod kills;
+pub mod limits;
 pub mod middleware;
 pub mod notifier;
 pub mod socket;
@@ -32,6 +33,12 @@ pub struct AppState {
     pub origin_host: String,
     /// Live WebSocket sessions.
     pub connections: Arc<AtomicUsize>,
+    /// The per-address REST rate limit.
+    pub rate_limit: limits::RateLimiter,
+    /// Empty = no token needed to change subscriptions.
+    pub api_token: String,
+    /// Whether webhooks may point at loopback or private addresses.
+    pub allow_private_webhooks: bool,
     /// SSE settings and connection slots.
     pub sse: sse::SseState,
     /// Turns `true` when the service begins to stop: long-lived connections close themselves.

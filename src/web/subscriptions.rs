@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 
 use actix_web::http::{StatusCode, Uri};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use actors::model::{now_iso, CharacterId, Filter, SystemId};
 use actors::registry::{GetStats, ListSubscriptions};
 use actors::webhooks::{AddWebhook, RemoveSubscriber, WebhookSubscription};
 use serde_json::{json, Value};
 
 use super::errors::ApiError;
+use super::limits::{authorize, is_private_target};
 use super::middleware::random_id;
 use super::{json, AppState};
 
@@ -45,10 +46,17 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 
 /// `POST /api/v1/subscriptions`: a webhook subscription.
 pub async fn create(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state.api_token)?;
     let request = WebhookRequest::parse(&body).map_err(ApiError::Subscription)?;
+    if !state.allow_private_webhooks && is_private_target(&request.callback_url) {
+        return Err(ApiError::Subscription(
+            "callback_url must not point to a loopback or private address".into(),
+        ));
+    }
     let subscription = WebhookSubscription {
         id: random_id(),
         subscriber_id: request.subscriber_id,
@@ -72,9 +80,11 @@ pub async fn create(
 
 /// `DELETE /api/v1/subscriptions/{subscriber_id}`: every webhook of that subscriber; always 200.
 pub async fn delete(
+    req: HttpRequest,
     state: web::Data<AppState>,
     subscriber: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state.api_token)?;
     let subscriber = subscriber.into_inner();
     let removed = state
         .engine

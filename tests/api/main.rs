@@ -8,6 +8,7 @@ mod ingest;
 mod notifier;
 mod phoenix_js;
 mod process;
+mod protection;
 mod simulator;
 mod socket;
 mod sse;

@@ -1,0 +1,212 @@
+//! Protection: a per-address rate limit on the REST API, the optional API token for changing
+//! subscriptions, and the rule about where webhooks may point.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, StatusCode, Uri};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, ResponseError};
+
+use super::errors::ApiError;
+use super::AppState;
+
+/// Buckets idle this long are forgotten.
+const FORGET_AFTER: Duration = Duration::from_secs(600);
+
+/// A token bucket per client address: `per_minute` requests a minute, bursts of as many.
+pub struct RateLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl RateLimiter {
+    /// `per_minute` 0 turns the limit off.
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes a token for `ip`; `Err` says how long until one is free.
+    pub fn take(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let capacity = f64::from(self.per_minute);
+        let per_second = capacity / 60.0;
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() > 10_000 {
+            buckets.retain(|_, b| now.duration_since(b.at) < FORGET_AFTER);
+        }
+        let bucket = buckets.entry(ip).or_insert(Bucket {
+            tokens: capacity,
+            at: now,
+        });
+        let refill = now.duration_since(bucket.at).as_secs_f64() * per_second;
+        bucket.tokens = (bucket.tokens + refill).min(capacity);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
+        }
+    }
+}
+
+/// The rate limit, for the REST API under `/api/` (the SSE streams have their own caps and
+/// `/api/health` is for health checks).
+pub async fn rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let path = req.path();
+    let limited = path.starts_with("/api/")
+        && !path.starts_with("/api/v1/kills/stream")
+        && path != "/api/health";
+    if limited {
+        if let Some(state) = req.app_data::<web::Data<AppState>>() {
+            let ip = req
+                .peer_addr()
+                .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+            if let Err(wait) = state.rate_limit.take(ip, Instant::now()) {
+                let seconds = wait.as_secs() + 1;
+                let mut res = ApiError::coded(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RATE_LIMITED",
+                    "Too many requests",
+                )
+                .error_response();
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, seconds.into());
+                return Ok(req.into_response(res));
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// `Ok` when no token is configured or the request carries `Authorization: Bearer <token>`.
+pub fn authorize(req: &HttpRequest, token: &str) -> Result<(), ApiError> {
+    if token.is_empty() {
+        return Ok(());
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if same(given.trim().as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether a callback URL names this machine or a private network: `localhost`, or an IP
+/// literal that is loopback, private, link-local, unspecified or unique-local. Host names are
+/// not resolved here.
+pub fn is_private_target(url: &str) -> bool {
+    let Ok(uri) = url.parse::<Uri>() else {
+        return false;
+    };
+    let Some(host) = uri.host() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost") {
+        return true;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+        }
+        Ok(IpAddr::V6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+                || ip
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_private())
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_refills_at_the_rate() {
+        let limiter = RateLimiter::new(60);
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        let start = Instant::now();
+
+        for _ in 0..60 {
+            assert!(limiter.take(ip, start).is_ok());
+        }
+        let wait = limiter.take(ip, start).expect_err("the burst is spent");
+        assert!(wait <= Duration::from_secs(1));
+        assert!(limiter
+            .take(ip, start + Duration::from_millis(1100))
+            .is_ok());
+        assert!(
+            limiter.take(IpAddr::from([10, 0, 0, 2]), start).is_ok(),
+            "per address"
+        );
+        assert!(
+            RateLimiter::new(0).take(ip, start).is_ok(),
+            "0 turns it off"
+        );
+    }
+
+    #[test]
+    fn private_and_loopback_targets_are_recognised() {
+        for url in [
+            "http://localhost:8080/x",
+            "http://127.0.0.1/x",
+            "https://10.1.2.3/x",
+            "http://192.168.0.5/x",
+            "http://172.16.0.1/x",
+            "http://169.254.169.254/latest",
+            "http://[::1]:9/x",
+            "http://[fd00::1]/x",
+            "http://0.0.0.0/x",
+        ] {
+            assert!(is_private_target(url), "{url}");
+        }
+        for url in [
+            "https://example.com/hook",
+            "http://8.8.8.8/x",
+            "https://[2001:db8::1]/x",
+        ] {
+            assert!(!is_private_target(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_token_must_match_exactly() {
+        assert!(same(b"s3cret", b"s3cret"));
+        assert!(!same(b"s3cret", b"s3creT"));
+        assert!(!same(b"s3cret", b"s3cre"));
+    }
+}

@@ -1,0 +1,148 @@
+//! Protection (issue 7): the API token on subscription changes, the per-address rate limit,
+//! and the rule about private webhook targets.
+
+use actix_web::http::{Method, StatusCode};
+use serde_json::json;
+use wanderer_kills::simulator::SimConfig;
+
+use crate::helpers::{spawn_app_with, Reply, TestApp};
+
+const BODY: &str =
+    r#"{"subscriber_id":"bot","callback_url":"https://example.com/hook","system_ids":[30000142]}"#;
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<&str>,
+) -> Reply {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(auth) = auth {
+        headers.push(("authorization", auth));
+    }
+    app.request(method, path, &headers, body.map(str::as_bytes))
+        .await
+}
+
+#[actix_web::test]
+async fn with_an_api_token_changing_subscriptions_needs_it_and_reading_does_not() {
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.server.api_token = "t0ken".into()
+    })
+    .await;
+
+    for auth in [None, Some("Bearer wrong"), Some("t0ken")] {
+        let reply = send(
+            &app,
+            Method::POST,
+            "/api/v1/subscriptions",
+            auth,
+            Some(BODY),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+        assert_eq!(reply.json()["error"]["message"], "Unauthorized");
+    }
+    let reply = send(
+        &app,
+        Method::DELETE,
+        "/api/v1/subscriptions/bot",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+
+    let ok = send(
+        &app,
+        Method::POST,
+        "/api/v1/subscriptions",
+        Some("Bearer t0ken"),
+        Some(BODY),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::CREATED);
+    assert_eq!(
+        app.get("/api/v1/subscriptions").await.status,
+        StatusCode::OK
+    );
+    let gone = send(
+        &app,
+        Method::DELETE,
+        "/api/v1/subscriptions/bot",
+        Some("Bearer t0ken"),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn the_rest_api_is_rate_limited_per_address_with_retry_after() {
+    let app = spawn_app_with(SimConfig::default(), |s| s.server.rate_limit_per_minute = 5).await;
+
+    for _ in 0..5 {
+        assert_eq!(
+            app.get("/api/v1/kills/count/30000142").await.status,
+            StatusCode::OK
+        );
+    }
+    let limited = app.get("/api/v1/kills/count/30000142").await;
+
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=12).contains(&wait), "{wait}");
+    let body = limited.json();
+    assert_eq!(body["code"], "RATE_LIMITED");
+    assert_eq!(body["error"], "Too many requests");
+    assert!(limited.header("x-request-id").is_some());
+    // Health checks and the service's own pages are not limited.
+    assert_eq!(app.get("/api/health").await.status, StatusCode::OK);
+    assert_eq!(app.get("/ping").await.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn webhooks_to_private_addresses_are_refused_unless_allowed() {
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.engine.webhooks.allow_private_targets = false;
+    })
+    .await;
+
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://10.0.0.5/hook",
+    ] {
+        let body =
+            json!({"subscriber_id": "bot", "callback_url": url, "system_ids": [1]}).to_string();
+        let reply = send(
+            &app,
+            Method::POST,
+            "/api/v1/subscriptions",
+            None,
+            Some(&body),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{url}");
+        let message = "callback_url must not point to a loopback or private address";
+        assert_eq!(
+            reply.json(),
+            json!({"error": {"message": message, "details": message}})
+        );
+    }
+    let reply = send(
+        &app,
+        Method::POST,
+        "/api/v1/subscriptions",
+        None,
+        Some(BODY),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+}

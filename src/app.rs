@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 
 use crate::config::Settings;
-use crate::web::limits::{self, RateLimiter};
+use crate::web::limits::{self, RateLimiter, RequestRate};
 use crate::web::socket::session::SessionSettings;
 use crate::web::sse::SseState;
 use crate::web::{self as routes, errors, middleware, AppState};
@@ -50,6 +50,7 @@ impl Application {
             max_frame_bytes: ws.max_frame_bytes,
             origin_host: settings.server.origin_host.clone(),
             connections: Arc::default(),
+            api_requests: RequestRate::default(),
             rate_limit: RateLimiter::new(settings.server.rate_limit_per_minute),
             api_token: settings.server.api_token.clone(),
             allow_private_webhooks: settings.engine.webhooks.allow_private_targets,

@@ -57,6 +57,69 @@ impl Gauge {
     }
 }
 
+/// A latency histogram in seconds with fixed buckets, Prometheus style (cumulative on export).
+#[derive(Debug)]
+pub struct Histogram {
+    /// Counts per bucket (not cumulative); the last slot is `+Inf`.
+    counts: [AtomicU64; HISTOGRAM_BOUNDS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+/// Upper bounds of the buckets, in seconds: 1 ms to 10 s.
+pub const HISTOGRAM_BOUNDS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A histogram as read at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistogramSnapshot {
+    /// `(upper bound in seconds, cumulative count)`, the last bound being `+Inf` (`f64::INFINITY`).
+    pub buckets: Vec<(f64, u64)>,
+    pub count: u64,
+    pub sum_seconds: f64,
+}
+
+impl Histogram {
+    pub fn observe(&self, elapsed: std::time::Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let slot = HISTOGRAM_BOUNDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(HISTOGRAM_BOUNDS.len());
+        self.counts[slot].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let mut total = 0;
+        let buckets = HISTOGRAM_BOUNDS
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(&self.counts)
+            .map(|(bound, count)| {
+                total += count.load(Ordering::Relaxed);
+                (bound, total)
+            })
+            .collect();
+        HistogramSnapshot {
+            buckets,
+            count: total,
+            sum_seconds: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
+}
+
 /// When the engine started.
 #[derive(Debug)]
 pub struct Started(pub Instant);
@@ -115,6 +178,13 @@ pub struct Stats {
     pub store_write_errors: Counter,
     pub backfills: Counter,
     pub backfill_errors: Counter,
+    /// From a kill entering the pipeline to being stored (and routed).
+    pub pipeline_seconds: Histogram,
+    /// From a kill being stored to its frame being handed to each client's connection.
+    pub delivery_websocket_seconds: Histogram,
+    pub delivery_sse_seconds: Histogram,
+    /// From a kill being stored to its webhook POST being answered 2xx.
+    pub delivery_webhook_seconds: Histogram,
     /// Webhook POSTs answered 2xx, and the kills they carried.
     pub webhook_delivered: Counter,
     pub webhook_kills_delivered: Counter,
@@ -151,5 +221,27 @@ fn ratio(part: u64, whole: u64) -> f64 {
         0.0
     } else {
         part as f64 / whole as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_histogram_counts_cumulatively_per_bucket() {
+        let h = Histogram::default();
+        h.observe(Duration::from_micros(500));
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_secs(30));
+
+        let snap = h.snapshot();
+
+        assert_eq!(snap.count, 3);
+        assert_eq!(snap.buckets[0], (0.001, 1));
+        assert_eq!(snap.buckets[2], (0.005, 2));
+        assert_eq!(snap.buckets.last(), Some(&(f64::INFINITY, 3)));
+        assert!((snap.sum_seconds - 30.0035).abs() < 1e-6);
     }
 }

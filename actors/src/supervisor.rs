@@ -161,6 +161,17 @@ impl Engine {
         )
         .start();
 
+        let every = settings.monitor.status_report_interval();
+        let reported = Arc::clone(&stats);
+        actix::spawn(async move {
+            let mut tick = actix::clock::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                log::info!("{}", status_report(&reported, every));
+            }
+        });
+
         log::info!(
             "engine started feed={} retention_hours={} data_dir={}",
             feed_source.as_str(),
@@ -180,6 +191,29 @@ impl Engine {
             backfill_deadline: Duration::from_millis(settings.zkb.backfill_deadline_ms),
         })
     }
+}
+
+/// The periodic status line: what moved since the service started, and where the feed is.
+fn status_report(s: &Stats, every: Duration) -> String {
+    format!(
+        "status every_s={} uptime_s={} feed_cursor={} feed_lag_s={} kills_received={} stored={} duplicates={} invalid={} held={} retry_queue={} esi_requests={} esi_errors={} cache_hit_rate={:.3} webhook_delivered={} webhook_failed={} store_write_errors={}",
+        every.as_secs(),
+        s.uptime_seconds(),
+        s.feed_cursor.get(),
+        s.feed_lag_seconds.get(),
+        s.kills_received.get(),
+        s.kills_stored.get(),
+        s.kills_duplicate.get(),
+        s.kills_invalid.get(),
+        s.kills_held.get(),
+        s.retry_queue.get(),
+        s.esi_requests.get(),
+        s.esi_errors.get(),
+        s.cache_hit_rate(),
+        s.webhook_delivered.get(),
+        s.webhook_failed.get(),
+        s.store_write_errors.get(),
+    )
 }
 
 /// The name caches, with ship types seeded from the first static-data CSV found in `priv/data/`

@@ -281,6 +281,8 @@ struct StopEndpoint;
 /// One POST, kept across its attempts.
 struct Delivery {
     offsets: Vec<u64>,
+    /// When the oldest of its kills was stored.
+    stored_at: std::time::Instant,
     kills: usize,
     body: Bytes,
     id: String,
@@ -386,6 +388,7 @@ impl Endpoint {
             .map(|key| format!("sha256={}", hex(hmac::sign(key, &body).as_ref())));
         self.in_flight = Some(Delivery {
             offsets: kills.iter().map(|k| k.offset).collect(),
+            stored_at: kills[0].stored_at,
             kills: kills.len(),
             body,
             id: random_token(),
@@ -441,6 +444,9 @@ impl Endpoint {
         match outcome {
             Outcome::Delivered => {
                 self.stats.webhook_delivered.incr();
+                self.stats
+                    .delivery_webhook_seconds
+                    .observe(delivery.stored_at.elapsed());
                 self.stats
                     .webhook_kills_delivered
                     .add(delivery.kills as u64);

@@ -65,6 +65,57 @@ impl RateLimiter {
     }
 }
 
+/// Requests to the REST API: a total, and a per-second ring for the last minute's rate.
+pub struct RequestRate {
+    total: std::sync::atomic::AtomicU64,
+    /// `(unix second, requests in it)` per slot `second % 60`.
+    seconds: Mutex<[(u64, u64); 60]>,
+}
+
+impl Default for RequestRate {
+    fn default() -> Self {
+        Self {
+            total: Default::default(),
+            seconds: Mutex::new([(0, 0); 60]),
+        }
+    }
+}
+
+impl RequestRate {
+    pub fn record(&self) {
+        self.total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let now = unix_second();
+        let mut seconds = self.seconds.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = &mut seconds[(now % 60) as usize];
+        if slot.0 != now {
+            *slot = (now, 0);
+        }
+        slot.1 += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Requests in the last 60 seconds.
+    pub fn per_minute(&self) -> u64 {
+        let now = unix_second();
+        let seconds = self.seconds.lock().unwrap_or_else(PoisonError::into_inner);
+        seconds
+            .iter()
+            .filter(|(second, _)| now.saturating_sub(*second) < 60)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+fn unix_second() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The rate limit, for the REST API under `/api/` (the SSE streams have their own caps and
 /// `/api/health` is for health checks).
 pub async fn rate_limit(
@@ -75,6 +126,11 @@ pub async fn rate_limit(
     let limited = path.starts_with("/api/")
         && !path.starts_with("/api/v1/kills/stream")
         && path != "/api/health";
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        if path.starts_with("/api/") {
+            state.api_requests.record();
+        }
+    }
     if limited {
         if let Some(state) = req.app_data::<web::Data<AppState>>() {
             let ip = req

@@ -4,6 +4,7 @@ pub mod errors;
 pub mod health;
 pub mod kills;
 pub mod limits;
+pub mod metrics;
 pub mod middleware;
 pub mod notifier;
 pub mod socket;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub origin_host: String,
     /// Live WebSocket sessions.
     pub connections: Arc<AtomicUsize>,
+    /// REST API request counts.
+    pub api_requests: limits::RequestRate,
     /// The per-address REST rate limit.
     pub rate_limit: limits::RateLimiter,
     /// Empty = no token needed to change subscriptions.
@@ -54,6 +57,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/systems/{id}/killmails").route(get().to(notifier::system)))
         .service(resource("/api/v1/characters/{id}/killmails").route(get().to(notifier::character)))
         .service(resource("/status").route(get().to(status::status)))
+        .service(resource("/metrics").route(get().to(metrics::metrics)))
         .service(resource("/socket/websocket").route(get().to(socket::upgrade)))
         .service(resource("/websocket").route(get().to(socket::discovery)))
         .service(resource("/websocket/status").route(get().to(socket::status)))

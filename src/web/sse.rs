@@ -319,6 +319,7 @@ async fn open(
         pending: VecDeque::new(),
         sent: history.iter().map(|k| k.killmail.killmail_id).collect(),
         rx,
+        stats: Arc::clone(&state.engine.stats),
         idle: state.sse.keepalive,
         heartbeat: state.sse.heartbeat,
         quiet_until: Instant::now() + period(mode, &state.sse),
@@ -379,6 +380,7 @@ struct Body {
     /// Kill ids sent from history: their live copies are skipped.
     sent: HashSet<KillmailId>,
     rx: mpsc::Receiver<Push>,
+    stats: Arc<::actors::stats::Stats>,
     idle: Duration,
     heartbeat: Duration,
     /// When the next `: ping` (after silence) or `heartbeat` (periodic) is due.
@@ -469,6 +471,9 @@ impl Body {
             match wake {
                 Wake::Push(Some(Push::Kill { kill, .. })) => {
                     if !self.sent.remove(&kill.killmail.killmail_id) {
+                        self.stats
+                            .delivery_sse_seconds
+                            .observe(kill.stored_at.elapsed());
                         self.pending.push_back(match self.mode {
                             Mode::Plain => {
                                 self.quiet_until = Instant::now() + self.idle;

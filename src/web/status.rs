@@ -59,6 +59,10 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
                 "cache_misses": s.cache_misses,
                 "cache_hit_rate": cache_hit_rate,
             },
+            "api": {
+                "requests_total": state.api_requests.total(),
+                "requests_per_minute": state.api_requests.per_minute(),
+            },
             "websocket": {
                 "active_connections": connections,
                 "active_subscriptions": routing.websocket_subscribers,
@@ -93,6 +97,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
                 + routing.sse_subscribers
                 + routing.webhook_subscribers,
             "websocket_connections": connections,
+            "api_requests_per_minute": state.api_requests.per_minute(),
             "sse_connections": state.sse.connections(),
             "cache_hit_rate": cache_hit_rate,
             "memory_usage_mb": memory_mb,

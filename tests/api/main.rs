@@ -5,6 +5,7 @@ mod durability;
 mod helpers;
 mod http_basics;
 mod ingest;
+mod metrics;
 mod notifier;
 mod phoenix_js;
 mod process;

@@ -220,3 +220,16 @@ fn the_loadtest_command_runs_the_service_and_reports_every_frame_delivered() {
         "{report}"
     );
 }
+
+#[test]
+fn the_status_report_appears_in_the_log_at_its_interval() {
+    let service = Running::start(
+        &[],
+        &[("KILL_FEED", "off"), ("STATUS_REPORT_INTERVAL_MS", "300")],
+    );
+
+    let line = service.line_with("status every_s=");
+
+    assert!(line.contains("kills_received=0"), "{line}");
+    assert!(line.contains("cache_hit_rate="), "{line}");
+}

@@ -10,6 +10,7 @@ pub mod shard_actor;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 use bytes::Bytes;
@@ -35,6 +36,9 @@ pub struct StoredKill {
     pub killmail: Killmail,
     /// The canonical JSON of `killmail` (SPEC §3), shared as is with every recipient.
     pub json: Bytes,
+    /// When this copy was made (stored, updated, or read back at boot): delivery latency
+    /// is measured from it.
+    pub stored_at: Instant,
 }
 
 impl StoredKill {
@@ -44,6 +48,7 @@ impl StoredKill {
             offset,
             killmail,
             json: Bytes::from(json),
+            stored_at: Instant::now(),
         }
     }
 
@@ -57,6 +62,7 @@ impl StoredKill {
             offset,
             killmail,
             json,
+            stored_at: Instant::now(),
         }
     }
 }

@@ -83,11 +83,13 @@ impl Shard {
             offset,
             killmail,
             json,
+            stored_at,
         } = kill;
         let stored = self.place(killmail, now, |km| StoredKill {
             offset,
             killmail: km,
             json,
+            stored_at,
         });
         matches!(stored, Insert::Stored(_))
     }

@@ -40,8 +40,7 @@ pub async fn upgrade(
     let session = Session::new(
         vsn,
         client,
-        state.engine.registry.clone(),
-        state.engine.store.clone(),
+        &state.engine,
         state.socket.clone(),
         state.connections.clone(),
         state.shutdown.clone(),

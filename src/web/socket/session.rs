@@ -18,6 +18,7 @@ use ::actors::model::{now_iso, CharacterId, KillTime, KillmailId, SystemId};
 use ::actors::registry::{
     Channel, Filter, Push, Registry, SetFilter, Subscribe, SubscriberKey, Unsubscribe,
 };
+use ::actors::stats::Stats;
 use ::actors::store::{write_json_array, Store, StoredKill};
 use actix::prelude::*;
 use actix_web_actors::ws;
@@ -58,6 +59,7 @@ pub struct Session {
     client: String,
     registry: Addr<Registry>,
     store: Store,
+    stats: Arc<Stats>,
     settings: SessionSettings,
     /// Live sessions, shown by `/websocket/status`.
     connections: Arc<AtomicUsize>,
@@ -77,8 +79,7 @@ impl Session {
     pub fn new(
         vsn: Vsn,
         client: String,
-        registry: Addr<Registry>,
-        store: Store,
+        engine: &::actors::Engine,
         settings: SessionSettings,
         connections: Arc<AtomicUsize>,
         shutdown: watch::Receiver<bool>,
@@ -87,8 +88,9 @@ impl Session {
         Self {
             vsn,
             client,
-            registry,
-            store,
+            registry: engine.registry.clone(),
+            store: engine.store.clone(),
+            stats: Arc::clone(&engine.stats),
             settings,
             connections,
             subscription_id: crate::web::middleware::random_id(),
@@ -401,6 +403,9 @@ impl Session {
         let payloads = LivePayloads::of(&kill, system_count);
         if self.sent.insert(kill.killmail.killmail_id) {
             self.push(ctx, "killmail_update", &payloads.update);
+            self.stats
+                .delivery_websocket_seconds
+                .observe(kill.stored_at.elapsed());
         }
         if counts {
             self.push(ctx, "kill_count_update", &payloads.count);

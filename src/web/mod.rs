@@ -1,5 +1,6 @@
 //! The HTTP layer: extracts input, asks the engine, shapes the answer. No business rules here.
 
+pub mod dashboard;
 pub mod errors;
 pub mod health;
 pub mod kills;
@@ -50,7 +51,10 @@ pub struct AppState {
 
 /// Mounts every route. Each resource answers an unsupported method with 405 in its envelope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/ping").route(get().to(health::ping)))
+    cfg.service(resource("/").route(get().to(dashboard::index)))
+        .service(resource("/dashboard/app.js").route(get().to(dashboard::script)))
+        .service(resource("/dashboard/style.css").route(get().to(dashboard::style)))
+        .service(resource("/ping").route(get().to(health::ping)))
         .service(resource("/health").route(get().to(health::health)))
         .service(resource("/api/health").route(get().to(health::health)))
         .service(resource("/api/v1/systems/bulk/killmails").route(web::post().to(notifier::bulk)))

@@ -1,0 +1,81 @@
+// The dashboard: figures polled from /status, kills streamed from /api/v1/kills/stream.
+"use strict";
+
+const MAX_KILLS = 50;
+const figures = (name) => document.querySelector(`[data-figure="${name}"]`);
+const number = new Intl.NumberFormat();
+
+function isk(value) {
+  if (typeof value !== "number") return "";
+  const units = [[1e12, "T"], [1e9, "B"], [1e6, "M"], [1e3, "K"]];
+  for (const [size, unit] of units) if (value >= size) return `${(value / size).toFixed(1)}${unit} ISK`;
+  return `${Math.round(value)} ISK`;
+}
+
+function duration(seconds) {
+  const d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600), m = Math.floor((seconds % 3600) / 60);
+  return d ? `${d}d ${h}h` : h ? `${h}h ${m}m` : `${m}m`;
+}
+
+async function refresh() {
+  try {
+    const res = await fetch("/status", { headers: { accept: "application/json" } });
+    const s = await res.json();
+    const m = s.metrics;
+    figures("stored").textContent = number.format(s.summary.killmails_stored);
+    figures("received").textContent = number.format(m.processing.kills_received);
+    figures("lag").textContent = `${m.processing.lag_seconds}s`;
+    figures("websocket").textContent = number.format(m.websocket.active_connections);
+    figures("sse").textContent = number.format(m.sse.active_connections);
+    figures("webhooks").textContent = number.format(m.webhooks.delivered);
+    figures("cache").textContent = `${Math.round(s.summary.cache_hit_rate * 100)}%`;
+    figures("uptime").textContent = duration(m.system.uptime_seconds);
+  } catch (e) {
+    // The next poll tries again.
+  }
+  try {
+    const res = await fetch("/health");
+    const health = document.getElementById("health");
+    health.textContent = res.ok ? "healthy" : "degraded";
+    health.className = `pill ${res.ok ? "ok" : "bad"}`;
+  } catch (e) {
+    // The next poll tries again.
+  }
+}
+
+function text(tag, className, content) {
+  const el = document.createElement(tag);
+  el.className = className;
+  el.textContent = content;
+  return el;
+}
+
+function show(kill) {
+  const victim = kill.victim || {};
+  const who = `${victim.character_name || "Unknown pilot"} — ${victim.ship_name || "ship " + (victim.ship_type_id || "?")}`;
+  const where = `${kill.solar_system_name || "System " + kill.system_id} · ${kill.attacker_count || 0} attackers`;
+  const item = document.createElement("li");
+  item.append(
+    text("span", "who", who),
+    text("span", "isk", isk(kill.zkb && kill.zkb.totalValue)),
+    text("span", "where", where),
+    text("span", "when", new Date(kill.kill_time).toLocaleTimeString()),
+  );
+  const list = document.getElementById("kills");
+  list.prepend(item);
+  while (list.children.length > MAX_KILLS) list.lastChild.remove();
+}
+
+function stream() {
+  const badge = document.getElementById("stream");
+  const source = new EventSource("/api/v1/kills/stream");
+  source.onopen = () => { badge.textContent = "live"; badge.className = "pill ok"; };
+  source.onerror = () => { badge.textContent = "reconnecting"; badge.className = "pill bad"; };
+  source.onmessage = (event) => {
+    try { show(JSON.parse(event.data)); } catch (e) { /* not a killmail */ }
+  };
+}
+
+refresh();
+setInterval(refresh, 5000);
+stream();

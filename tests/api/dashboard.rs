@@ -1,0 +1,70 @@
+//! `GET /`: the dashboard page and its assets, all local.
+
+use actix_web::http::StatusCode;
+
+use crate::helpers::spawn_app;
+
+#[actix_web::test]
+async fn the_dashboard_is_served_with_local_assets_only_and_reads_live_figures() {
+    let app = spawn_app().await;
+
+    let page = app.get("/").await;
+
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = page.text();
+    assert!(
+        html.contains(r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#)
+    );
+    // Every src/href is a path on this service: no CDN, no other host.
+    let references: Vec<&str> = html
+        .split(['"', '\''])
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0].ends_with("src=") || w[0].ends_with("href="))
+        .map(|w| w[1])
+        .collect();
+    assert!(!references.is_empty());
+    for reference in &references {
+        assert!(
+            reference.starts_with('/') && !reference.starts_with("//"),
+            "{reference}"
+        );
+        let asset = app.get(reference).await;
+        assert_eq!(asset.status, StatusCode::OK, "{reference}");
+        assert!(
+            !asset.text().contains("://"),
+            "{reference} loads from elsewhere"
+        );
+    }
+    let script = app.get("/dashboard/app.js").await;
+    assert_eq!(
+        script.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    let script = script.text();
+    assert!(script.contains(r#"new EventSource("/api/v1/kills/stream")"#));
+    assert!(script.contains(r#"fetch("/status""#));
+    let style = app.get("/dashboard/style.css").await;
+    assert_eq!(
+        style.header("content-type"),
+        Some("text/css; charset=utf-8")
+    );
+    // What the script reads from /status is there.
+    let status = app.get("/status").await.json();
+    for path in [
+        &status["summary"]["killmails_stored"],
+        &status["summary"]["cache_hit_rate"],
+        &status["metrics"]["processing"]["kills_received"],
+        &status["metrics"]["processing"]["lag_seconds"],
+        &status["metrics"]["websocket"]["active_connections"],
+        &status["metrics"]["sse"]["active_connections"],
+        &status["metrics"]["webhooks"]["delivered"],
+        &status["metrics"]["system"]["uptime_seconds"],
+    ] {
+        assert!(path.is_number(), "{status}");
+    }
+}

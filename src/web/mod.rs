@@ -1,5 +1,6 @@
 //! The HTTP layer: extracts input, asks the engine, shapes the answer. No business rules here.
 
+pub mod api;
 pub mod dashboard;
 pub mod errors;
 pub mod health;
@@ -49,39 +50,23 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
-/// Mounts every route. Each resource answers an unsupported method with 405 in its envelope.
+/// Mounts every route of [`api::endpoints`], one resource per path. Each resource answers an
+/// unsupported method with 405 in its envelope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/").route(get().to(dashboard::index)))
-        .service(resource("/dashboard/app.js").route(get().to(dashboard::script)))
-        .service(resource("/dashboard/style.css").route(get().to(dashboard::style)))
-        .service(resource("/ping").route(get().to(health::ping)))
-        .service(resource("/health").route(get().to(health::health)))
-        .service(resource("/api/health").route(get().to(health::health)))
-        .service(resource("/api/v1/systems/bulk/killmails").route(web::post().to(notifier::bulk)))
-        .service(resource("/api/v1/systems/{id}/killmails").route(get().to(notifier::system)))
-        .service(resource("/api/v1/characters/{id}/killmails").route(get().to(notifier::character)))
-        .service(resource("/status").route(get().to(status::status)))
-        .service(resource("/metrics").route(get().to(metrics::metrics)))
-        .service(resource("/socket/websocket").route(get().to(socket::upgrade)))
-        .service(resource("/websocket").route(get().to(socket::discovery)))
-        .service(resource("/websocket/status").route(get().to(socket::status)))
-        .service(
-            resource("/api/v1/subscriptions")
-                .route(get().to(subscriptions::list))
-                .route(web::post().to(subscriptions::create)),
-        )
-        .service(resource("/api/v1/subscriptions/stats").route(get().to(subscriptions::stats)))
-        .service(
-            resource("/api/v1/subscriptions/{subscriber_id}")
-                .route(web::delete().to(subscriptions::delete)),
-        )
-        .service(resource("/api/v1/kills/stream").route(get().to(sse::stream)))
-        .service(resource("/api/v1/kills/stream/enhanced").route(get().to(sse::enhanced)))
-        .service(resource("/api/v1/kills/system/{system_id}").route(get().to(kills::system_kills)))
-        .service(resource("/api/v1/kills/systems").route(web::post().to(kills::systems_kills)))
-        .service(resource("/api/v1/kills/cached/{system_id}").route(get().to(kills::cached_kills)))
-        .service(resource("/api/v1/kills/count/{system_id}").route(get().to(kills::count)))
-        .service(resource("/api/v1/killmail/{killmail_id}").route(get().to(kills::killmail)));
+    let mut paths: Vec<&'static str> = Vec::new();
+    let endpoints = api::endpoints();
+    for endpoint in &endpoints {
+        if !paths.contains(&endpoint.path) {
+            paths.push(endpoint.path);
+        }
+    }
+    for path in paths {
+        let resource = endpoints
+            .iter()
+            .filter(|e| e.path == path)
+            .fold(resource(path), |r, e| r.route((e.route)()));
+        cfg.service(resource);
+    }
 }
 
 /// A resource whose unsupported methods get a 405 in the envelope of its path.

@@ -8,6 +8,7 @@ mod http_basics;
 mod ingest;
 mod metrics;
 mod notifier;
+mod openapi;
 mod phoenix_js;
 mod process;
 mod protection;

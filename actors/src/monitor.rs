@@ -4,12 +4,14 @@
 //! Components report outcomes to it ([`FeedOutcome`]); it never calls anything itself.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use serde::Serialize;
 
 use crate::config::FeedSource;
+use crate::stats::Stats;
 
 /// Consecutive feed failures that open the circuit (the service then reports unhealthy).
 pub const MAX_CONSECUTIVE_ERRORS: u32 = 5;
@@ -135,15 +137,17 @@ const MAX_CONSECUTIVE_TIMEOUTS: u32 = 3;
 pub struct Monitor {
     started: Instant,
     feed_source: FeedSource,
+    stats: Arc<Stats>,
     breaker: CircuitBreaker,
     connection: ConnectionReport,
 }
 
 impl Monitor {
-    pub fn new(feed_source: FeedSource) -> Self {
+    pub fn new(feed_source: FeedSource, stats: Arc<Stats>) -> Self {
         Self {
             started: Instant::now(),
             feed_source,
+            stats,
             breaker: CircuitBreaker::new(MAX_CONSECUTIVE_ERRORS),
             connection: ConnectionReport::default(),
         }
@@ -185,13 +189,28 @@ impl Monitor {
     fn report(&self) -> HealthReport {
         let feed = self.feed_health();
         let unreachable = self.connection.consecutive_timeouts >= MAX_CONSECUTIVE_TIMEOUTS;
-        let status = match (feed.status, unreachable) {
-            ("error", _) | (_, true) => Status::Error,
-            ("degraded", _) => Status::Degraded,
+        let refused = self.stats.store_write_errors.get();
+        let store = if refused == 0 {
+            ComponentHealth {
+                status: "ok",
+                message: "every stored kill is on disk".into(),
+            }
+        } else {
+            ComponentHealth {
+                status: "degraded",
+                message: format!(
+                    "{refused} kills could not be written to disk (served from memory)"
+                ),
+            }
+        };
+        let status = match (feed.status, unreachable, store.status) {
+            ("error", _, _) | (_, true, _) => Status::Error,
+            ("degraded", _, _) | (_, _, "degraded") => Status::Degraded,
             _ => Status::Ok,
         };
         let mut details = BTreeMap::new();
         details.insert("feed", feed);
+        details.insert("store", store);
         details.insert(
             "engine",
             ComponentHealth {
@@ -304,7 +323,7 @@ mod tests {
 
     #[actix::test]
     async fn the_service_is_unhealthy_while_the_feed_circuit_is_open() {
-        let monitor = Monitor::new(FeedSource::R2z2).start();
+        let monitor = Monitor::new(FeedSource::R2z2, Arc::default()).start();
         assert!(monitor.send(GetHealth).await.expect("alive").healthy);
 
         for _ in 0..MAX_CONSECUTIVE_ERRORS {
@@ -319,7 +338,7 @@ mod tests {
 
     #[actix::test]
     async fn repeated_upstream_timeouts_make_the_service_unhealthy() {
-        let monitor = Monitor::new(FeedSource::Redisq).start();
+        let monitor = Monitor::new(FeedSource::Redisq, Arc::default()).start();
         monitor.do_send(FeedOutcome::Success);
         for _ in 0..MAX_CONSECUTIVE_TIMEOUTS {
             monitor.do_send(FeedOutcome::Timeout);
@@ -335,7 +354,7 @@ mod tests {
 
     #[actix::test]
     async fn a_disabled_feed_is_reported_as_such_and_stays_healthy() {
-        let monitor = Monitor::new(FeedSource::Off).start();
+        let monitor = Monitor::new(FeedSource::Off, Arc::default()).start();
         let report = monitor.send(GetHealth).await.expect("alive");
         assert!(report.healthy);
         assert_eq!(report.details["feed"].status, "disabled");

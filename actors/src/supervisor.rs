@@ -73,7 +73,8 @@ impl Engine {
         })?;
         let stats = Arc::new(Stats::default());
         let feed_source = settings.feed.source;
-        let monitor = Supervisor::start(move |_| Monitor::new(feed_source));
+        let monitored = Arc::clone(&stats);
+        let monitor = Supervisor::start(move |_| Monitor::new(feed_source, monitored));
         let retention = i64::try_from(settings.storage.retention().as_secs()).unwrap_or(i64::MAX);
         let started = std::time::Instant::now();
         let (journal, loaded) = Journal::open(data_dir, retention)?;

@@ -112,4 +112,5 @@ async fn api_health_answers_like_health() {
     assert_eq!(alias.status, health.status);
     assert_eq!(keys(&alias.json()), keys(&health.json()));
     assert_eq!(alias.json()["status"], health.json()["status"]);
+    assert_eq!(health.json()["details"]["store"]["status"], "ok");
 }

@@ -168,6 +168,12 @@ pub struct Stats {
     pub pipeline_ms_total: Counter,
     pub esi_requests: Counter,
     pub esi_errors: Counter,
+    /// ESI's error budget left in its window (`X-ESI-Error-Limit-Remain`; 0 until ESI first answers).
+    pub esi_error_budget: Gauge,
+    /// Tokens left in ESI's rate-limit bucket (`X-Ratelimit-Remaining`; 0 until ESI first answers).
+    pub esi_tokens_remaining: Gauge,
+    /// Times ESI asked us to pause (420, 429, spent budget or bucket).
+    pub esi_pauses: Counter,
     pub cache_hits: Counter,
     pub cache_misses: Counter,
     /// Kills held in memory by every shard together.

@@ -97,7 +97,7 @@ impl Engine {
 
         let cache = seeded_cache(&settings, data_dir);
         let resolver = Resolver::new(
-            EsiClient::new(&settings.esi, &settings.upstream),
+            EsiClient::new(&settings.esi, &settings.upstream).with_stats(Arc::clone(&stats)),
             cache,
             Arc::clone(&stats),
         );

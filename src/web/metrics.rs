@@ -169,6 +169,24 @@ async fn families(state: &AppState) -> Result<Vec<Family>, ApiError> {
                 ("error", n(s.esi_errors.get())),
             ],
         ),
+        one(
+            "esi_error_budget",
+            "ESI's error budget left in its window (0 until ESI first answers).",
+            Gauge,
+            s.esi_error_budget.get() as f64,
+        ),
+        one(
+            "esi_tokens_remaining",
+            "Tokens left in ESI's rate-limit bucket (0 until ESI first answers).",
+            Gauge,
+            s.esi_tokens_remaining.get() as f64,
+        ),
+        one(
+            "esi_pauses_total",
+            "Times ESI asked the service to pause.",
+            Counter,
+            n(s.esi_pauses.get()),
+        ),
         labelled(
             "cache_lookups_total",
             "Name cache lookups by result.",

@@ -10,6 +10,7 @@
 //! backoff.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -19,6 +20,7 @@ use serde::Deserialize;
 use super::http::{Answer, FetchError, Http};
 use crate::config::{EsiSettings, UpstreamSettings};
 use crate::model::{lenient, AllianceId, CorporationId, EsiKillmail, GroupId, KillmailId};
+use crate::stats::Stats;
 
 /// Stop calling when this many errors are left in ESI's window.
 pub const ERROR_BUDGET_RESERVE: u32 = 10;
@@ -84,6 +86,8 @@ pub struct EsiClient {
     max_retries: u32,
     /// No call before this instant (error budget spent, 420 or 429).
     paused_until: Cell<Option<Instant>>,
+    /// Where the limit state is reported (`/metrics`).
+    stats: Arc<Stats>,
 }
 
 impl EsiClient {
@@ -94,7 +98,14 @@ impl EsiClient {
             compatibility_date: esi.compatibility_date.clone(),
             max_retries: esi.max_retries,
             paused_until: Cell::new(None),
+            stats: Arc::default(),
         }
+    }
+
+    /// Reports the rate-limit state into `stats`.
+    pub fn with_stats(mut self, stats: Arc<Stats>) -> Self {
+        self.stats = stats;
+        self
     }
 
     /// When calls resume, if they are paused now.
@@ -209,6 +220,12 @@ impl EsiClient {
                 .and_then(|v| v.trim().parse::<u64>().ok())
         };
         let reset = header("x-esi-error-limit-reset").map(Duration::from_secs);
+        if let Some(remain) = header("x-esi-error-limit-remain") {
+            self.stats.esi_error_budget.set(remain as i64);
+        }
+        if let Some(remaining) = header("x-ratelimit-remaining") {
+            self.stats.esi_tokens_remaining.set(remaining as i64);
+        }
         let pause = match answer.status.as_u16() {
             420 => Some(reset.unwrap_or(DEFAULT_PAUSE)),
             429 => Some(answer.retry_after().unwrap_or(DEFAULT_PAUSE)),
@@ -232,6 +249,7 @@ impl EsiClient {
                 answer.status.as_u16()
             );
             self.paused_until.set(Some(Instant::now() + pause));
+            self.stats.esi_pauses.incr();
         }
     }
 }

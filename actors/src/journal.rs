@@ -1,7 +1,7 @@
 //! The on-disk store (SPEC §6): one SQLite database in WAL mode, `DATA_DIR/wanderer-kills.db`.
 //!
 //! It holds every stored kill with its offset, the feed cursor, the RedisQ queue id, webhook
-//! subscriptions and their pending deliveries. [`Journal::open`] reads it all back at boot;
+//! subscriptions and their pending deliveries, and the names ESI answered (with their expiry). [`Journal::open`] reads it all back at boot;
 //! after that one writer thread owns the connection and commits whatever queued up since its last
 //! transaction in one go (group commit), so writes are batched off the actors' threads. A kill
 //! is acknowledged to its caller only once its transaction has committed.
@@ -20,12 +20,13 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
 use crate::model::{CharacterId, Filter, KillTime, Killmail, SystemId};
+use crate::names::{Kind, NameRecord};
 use crate::store::StoredKill;
 use crate::webhooks::WebhookSubscription;
 
 /// The database file in the data dir.
 pub const FILE_NAME: &str = "wanderer-kills.db";
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// Commands applied in one transaction at most.
 const MAX_BATCH: usize = 1024;
 /// How often expired kills are deleted on disk.
@@ -56,6 +57,8 @@ pub struct Loaded {
     pub webhooks: Vec<WebhookSubscription>,
     /// Per webhook subscription id: the offsets of kills not yet delivered.
     pub pending: HashMap<String, Vec<u64>>,
+    /// ESI names still good, with the time they have left.
+    pub names: Vec<NameRecord>,
     /// Rows that could not be read back and were skipped.
     pub unreadable: usize,
 }
@@ -69,6 +72,7 @@ enum Command {
     RemoveWebhook(String),
     PendingAdd(String, u64),
     PendingRemove(String, Vec<u64>),
+    Names(Vec<NameRecord>),
     /// Answers once everything sent before it is committed.
     Flush(oneshot::Sender<()>),
 }
@@ -157,6 +161,13 @@ impl Journal {
         self.send(Command::PendingRemove(subscription.to_owned(), offsets));
     }
 
+    /// Saves names ESI answered, so a restart does not ask again.
+    pub fn save_names(&self, names: Vec<NameRecord>) {
+        if !names.is_empty() {
+            self.send(Command::Names(names));
+        }
+    }
+
     /// Waits until everything sent so far is committed.
     pub async fn flush(&self) {
         let (done, flushed) = oneshot::channel();
@@ -217,6 +228,20 @@ fn prepare(conn: &Connection, path: &Path) -> Result<(), Prepare> {
              PRAGMA user_version = 1;",
         )?;
     }
+    if version < 2 {
+        conn.execute_batch(
+            "CREATE TABLE names (
+                 kind INTEGER NOT NULL,
+                 id INTEGER NOT NULL,
+                 name TEXT NOT NULL,
+                 ticker TEXT,
+                 group_id INTEGER,
+                 expires INTEGER NOT NULL,
+                 PRIMARY KEY (kind, id)
+             ) WITHOUT ROWID;
+             PRAGMA user_version = 2;",
+        )?;
+    }
     Ok(())
 }
 
@@ -262,6 +287,33 @@ fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
                 created_at: r.get(6)?,
             })
         })?
+        .collect::<rusqlite::Result<_>>()?;
+
+    let now = KillTime::now().unix();
+    let mut rows = conn.prepare(
+        "SELECT kind, id, name, ticker, group_id, expires FROM names WHERE expires > ?1",
+    )?;
+    loaded.names = rows
+        .query_map([now], |r| {
+            let expires: i64 = r.get(5)?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                NameRecord {
+                    kind: Kind::Character,
+                    id: r.get::<_, i64>(1)? as u64,
+                    name: r.get(2)?,
+                    ticker: r.get(3)?,
+                    group_id: r.get::<_, Option<i64>>(4)?.map(|g| g as u64),
+                    ttl_secs: (expires - now).max(0) as u64,
+                },
+            ))
+        })?
+        .filter_map(|row| match row {
+            Ok((code, record)) => {
+                Kind::from_code(code).map(|kind| Ok(NameRecord { kind, ..record }))
+            }
+            Err(e) => Some(Err(e)),
+        })
         .collect::<rusqlite::Result<_>>()?;
 
     let mut rows =
@@ -413,6 +465,24 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
                     delete.execute(params![id, *offset as i64])?;
                 }
             }
+            Command::Names(names) => {
+                let now = KillTime::now().unix();
+                let mut put = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO names (kind, id, name, ticker, group_id, expires)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for n in names {
+                    let expires = now.saturating_add(i64::try_from(n.ttl_secs).unwrap_or(i64::MAX));
+                    put.execute(params![
+                        n.kind.code(),
+                        n.id as i64,
+                        n.name,
+                        n.ticker,
+                        n.group_id.map(|g| g as i64),
+                        expires
+                    ])?;
+                }
+            }
             Command::Flush(_) => {}
         }
     }
@@ -424,6 +494,10 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
         )?;
     }
     if let Some(cutoff) = gc {
+        tx.execute(
+            "DELETE FROM names WHERE expires < ?1",
+            [KillTime::now().unix()],
+        )?;
         let gone = tx.execute("DELETE FROM kills WHERE kill_time < ?1", [cutoff.unix()])?;
         if gone > 0 {
             log::debug!("store expired kills on disk count={gone}");
@@ -438,4 +512,50 @@ fn set_meta(tx: &rusqlite::Transaction<'_>, key: &str, value: &str) -> rusqlite:
     )?
     .execute(params![key, value])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: Kind, id: u64, ttl_secs: u64) -> NameRecord {
+        NameRecord {
+            kind,
+            id,
+            name: format!("name {id}"),
+            ticker: (kind == Kind::Corporation).then(|| "TICK".to_owned()),
+            group_id: (kind == Kind::Type).then_some(25),
+            ttl_secs,
+        }
+    }
+
+    #[test]
+    fn names_come_back_after_a_restart_with_the_time_they_have_left() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (journal, loaded) = Journal::open(dir.path(), 3600).expect("opens");
+        assert!(loaded.names.is_empty());
+
+        journal.save_names(vec![
+            record(Kind::Character, 2112000001, 86_400),
+            record(Kind::Corporation, 98000001, 86_400),
+            record(Kind::Type, 670, 604_800),
+            record(Kind::System, 30000142, 0),
+        ]);
+        actix::System::new().block_on(journal.flush());
+        let (_, loaded) = Journal::open(dir.path(), 3600).expect("opens again");
+
+        let mut names = loaded.names;
+        names.sort_by_key(|n| n.id);
+        let ids: Vec<u64> = names.iter().map(|n| n.id).collect();
+        assert_eq!(
+            ids,
+            vec![670, 98000001, 2112000001],
+            "the expired one is left out"
+        );
+        assert_eq!(names[0].group_id, Some(25));
+        assert_eq!(names[0].kind, Kind::Type);
+        assert_eq!(names[1].ticker.as_deref(), Some("TICK"));
+        assert_eq!(names[2].kind, Kind::Character);
+        assert!((86_390..=86_400).contains(&names[2].ttl_secs));
+    }
 }

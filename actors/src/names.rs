@@ -91,6 +91,16 @@ impl<V> TtlCache<V> {
         );
     }
 
+    fn put_until(&mut self, id: u64, value: V, expires: Instant) {
+        self.entries.put(
+            id,
+            Entry {
+                value: Some(value),
+                expires: Some(expires),
+            },
+        );
+    }
+
     fn put_forever(&mut self, id: u64, value: V) {
         self.entries.put(
             id,
@@ -161,6 +171,46 @@ pub struct NameCache {
     alliances: TtlCache<Org>,
     types: TtlCache<TypeInfo>,
     systems: TtlCache<String>,
+    /// Answers learned from ESI since the last [`NameCache::take_learned`], to be saved.
+    learned: Vec<NameRecord>,
+}
+
+/// A name as it is saved on disk: what ESI answered for one id, and how long it stays good.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NameRecord {
+    pub kind: Kind,
+    pub id: u64,
+    pub name: String,
+    /// Corporations and alliances.
+    pub ticker: Option<String>,
+    /// Ship types.
+    pub group_id: Option<u64>,
+    /// Seconds it stays good from when it is saved (or, read back, from now).
+    pub ttl_secs: u64,
+}
+
+impl Kind {
+    /// The number the kind is saved as.
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Character => 0,
+            Self::Corporation => 1,
+            Self::Alliance => 2,
+            Self::Type => 3,
+            Self::System => 4,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        Some(match code {
+            0 => Self::Character,
+            1 => Self::Corporation,
+            2 => Self::Alliance,
+            3 => Self::Type,
+            4 => Self::System,
+            _ => return None,
+        })
+    }
 }
 
 impl NameCache {
@@ -171,27 +221,80 @@ impl NameCache {
             alliances: TtlCache::new(limits.capacity / 16, limits.ttl),
             types: TtlCache::new(limits.capacity / 4, STATIC_TTL),
             systems: TtlCache::new(limits.capacity / 16, STATIC_TTL),
+            learned: Vec::new(),
         }
     }
 
+    fn learn(&mut self, kind: Kind, id: u64, name: &str, ticker: Option<&str>, group: Option<u64>) {
+        let ttl = match kind {
+            Kind::Character => self.characters.ttl,
+            Kind::Corporation => self.corporations.ttl,
+            Kind::Alliance => self.alliances.ttl,
+            Kind::Type => self.types.ttl,
+            Kind::System => self.systems.ttl,
+        };
+        self.learned.push(NameRecord {
+            kind,
+            id,
+            name: name.to_owned(),
+            ticker: ticker.map(str::to_owned),
+            group_id: group,
+            ttl_secs: ttl.as_secs(),
+        });
+    }
+
     pub fn put_character(&mut self, id: u64, name: String, now: Instant) {
+        self.learn(Kind::Character, id, &name, None, None);
         self.characters.put(id, name, now);
     }
 
     pub fn put_corporation(&mut self, id: u64, org: Org, now: Instant) {
+        self.learn(Kind::Corporation, id, &org.name, Some(&org.ticker), None);
         self.corporations.put(id, org, now);
     }
 
     pub fn put_alliance(&mut self, id: u64, org: Org, now: Instant) {
+        self.learn(Kind::Alliance, id, &org.name, Some(&org.ticker), None);
         self.alliances.put(id, org, now);
     }
 
     pub fn put_type(&mut self, id: u64, info: TypeInfo, now: Instant) {
+        let group = info.group_id.map(|g| g.get());
+        self.learn(Kind::Type, id, &info.name, None, group);
         self.types.put(id, info, now);
     }
 
     pub fn put_system(&mut self, id: u64, name: String, now: Instant) {
+        self.learn(Kind::System, id, &name, None, None);
         self.systems.put(id, name, now);
+    }
+
+    /// What ESI taught the cache since the last call, for saving.
+    pub fn take_learned(&mut self) -> Vec<NameRecord> {
+        std::mem::take(&mut self.learned)
+    }
+
+    /// Puts back a saved name; it stays good for its `ttl_secs` from `now`.
+    pub fn restore(&mut self, record: NameRecord, now: Instant) {
+        let expires = now + Duration::from_secs(record.ttl_secs);
+        let (id, name) = (record.id, record.name);
+        let org = |name: String| Org {
+            name,
+            ticker: record.ticker.clone().unwrap_or_default(),
+        };
+        match record.kind {
+            Kind::Character => self.characters.put_until(id, name, expires),
+            Kind::Corporation => self.corporations.put_until(id, org(name), expires),
+            Kind::Alliance => self.alliances.put_until(id, org(name), expires),
+            Kind::Type => {
+                let info = TypeInfo {
+                    name,
+                    group_id: record.group_id.and_then(crate::model::GroupId::new),
+                };
+                self.types.put_until(id, info, expires);
+            }
+            Kind::System => self.systems.put_until(id, name, expires),
+        }
     }
 
     /// Remembers briefly that ESI does not know `id`.
@@ -540,6 +643,37 @@ mod tests {
         assert_eq!(out["attackers"][0]["corporation_name"], "Corp");
         assert_eq!(out["attackers"][1]["ship_name"], "Rattlesnake");
         assert!(out["attackers"][1].get("character_name").is_none());
+    }
+
+    #[test]
+    fn learned_names_are_handed_out_once_and_restore_with_their_time_left() {
+        let now = Instant::now();
+        let mut cache = NameCache::new(CacheLimits::default());
+        cache.put_character(2112000001, "Pilot".into(), now);
+        cache.put_unknown(Kind::Alliance, 99000001, now);
+        let org = Org {
+            name: "Corp".into(),
+            ticker: "CORP".into(),
+        };
+        cache.put_corporation(98000001, org.clone(), now);
+
+        let learned = cache.take_learned();
+
+        assert_eq!(learned.len(), 2, "unknown ids are not saved");
+        assert!(cache.take_learned().is_empty());
+        let mut fresh = NameCache::new(CacheLimits::default());
+        for mut record in learned {
+            record.ttl_secs = 10;
+            fresh.restore(record, now);
+        }
+        assert!(matches!(fresh.corporations.get(98000001, now), Found::Known(o) if *o == org));
+        assert!(matches!(
+            fresh
+                .characters
+                .get(2112000001, now + Duration::from_secs(11)),
+            Found::Missing
+        ));
+        assert!(fresh.take_learned().is_empty(), "restoring is not learning");
     }
 
     #[test]

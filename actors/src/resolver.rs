@@ -18,6 +18,7 @@ use std::time::Instant;
 use futures_util::future::{join_all, FutureExt, LocalBoxFuture, Shared};
 use tokio::sync::oneshot;
 
+use crate::journal::Journal;
 use crate::model::{EsiKillmail, Killmail, KillmailId};
 use crate::names::{Kind, Missing, NameCache};
 use crate::stats::Stats;
@@ -33,6 +34,8 @@ pub struct Resolver {
     /// Fetches under way, by the id they resolve; joined instead of repeated.
     inflight: RefCell<HashMap<(Kind, u64), Pending>>,
     stats: Arc<Stats>,
+    /// Where learned names are saved, when there is a store.
+    journal: Option<Journal>,
 }
 
 impl Resolver {
@@ -42,6 +45,21 @@ impl Resolver {
             cache: RefCell::new(cache),
             inflight: RefCell::new(HashMap::new()),
             stats,
+            journal: None,
+        }
+    }
+
+    /// Saves every name learned from ESI into `journal`.
+    pub fn with_journal(mut self, journal: Journal) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Hands what the cache learned to the journal.
+    fn save_learned(&self) {
+        let learned = self.cache.borrow_mut().take_learned();
+        if let Some(journal) = &self.journal {
+            journal.save_names(learned);
         }
     }
 
@@ -145,6 +163,7 @@ impl Resolver {
             }
             Err(e) => self.failed(Kind::Character, ids.len(), &e),
         }
+        self.save_learned();
     }
 
     async fn fetch_one(&self, kind: Kind, id: u64) {
@@ -172,6 +191,7 @@ impl Resolver {
             Err(FetchError::NotFound) => self.cache.borrow_mut().put_unknown(kind, id, now),
             Err(e) => self.failed(kind, 1, &e),
         }
+        self.save_learned();
     }
 
     fn failed(&self, kind: Kind, ids: usize, error: &FetchError) {

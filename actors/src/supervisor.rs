@@ -95,12 +95,19 @@ impl Engine {
         let registry = Supervisor::start(|_| Registry::default());
         let delivery: Vec<Recipient<KillStored>> = vec![registry.clone().recipient()];
 
-        let cache = seeded_cache(&settings, data_dir);
+        let mut cache = seeded_cache(&settings, data_dir);
+        let names = loaded.names.len();
+        let now = std::time::Instant::now();
+        for record in loaded.names {
+            cache.restore(record, now);
+        }
+        log::info!("name cache restored names={names}");
         let resolver = Resolver::new(
             EsiClient::new(&settings.esi, &settings.upstream).with_stats(Arc::clone(&stats)),
             cache,
             Arc::clone(&stats),
-        );
+        )
+        .with_journal(journal.clone());
         let enricher = Enricher::new(
             resolver,
             store.clone(),

@@ -8,7 +8,7 @@
 //! cycle with the sessions. Fan-out uses `try_send`: a full mailbox never stalls the others; a
 //! subscriber whose mailbox stays full is told to close and dropped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::enricher::KillStored;
 pub use crate::model::Filter;
+use crate::model::ids::{IdMap, IdSet};
 use crate::model::{CharacterId, Killmail, SystemId};
 use crate::store::StoredKill;
 
@@ -119,10 +120,10 @@ pub struct ListSubscriptions;
 /// The two indexes. Pure, so routing can be tested and benchmarked without actors.
 #[derive(Default)]
 pub struct Routes {
-    by_system: HashMap<SystemId, HashSet<SubscriberKey>>,
-    by_character: HashMap<CharacterId, HashSet<SubscriberKey>>,
+    by_system: IdMap<SystemId, IdSet<SubscriberKey>>,
+    by_character: IdMap<CharacterId, IdSet<SubscriberKey>>,
     /// Subscribers of every kill.
-    everything: HashSet<SubscriberKey>,
+    everything: IdSet<SubscriberKey>,
 }
 
 impl Routes {
@@ -190,7 +191,7 @@ impl Routes {
             .by_system
             .values()
             .chain(self.by_character.values())
-            .map(HashSet::len)
+            .map(IdSet::len)
             .sum();
         (self.by_system.len() + self.by_character.len()) * MAP_ENTRY
             + (keys + self.everything.len()) * SET_ENTRY

@@ -129,6 +129,36 @@ id_newtype!(
     GroupId
 );
 
+/// A fast hasher for integer ids (killmail, character, system ids and subscriber keys): one
+/// multiply per id instead of SipHash. The ids come from zKillboard and ESI, not from clients,
+/// so flooding a table with colliding keys is not a concern here.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing; the high bits, which hashbrown uses, mix every input bit.
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// `HashMap`/`HashSet` state for id keys.
+pub type IdBuild = std::hash::BuildHasherDefault<IdHasher>;
+/// A map keyed by an id.
+pub type IdMap<K, V> = std::collections::HashMap<K, V, IdBuild>;
+/// A set of ids.
+pub type IdSet<K> = std::collections::HashSet<K, IdBuild>;
+
 /// A random 22-character URL-safe token (128 random bits): subscription and delivery ids.
 pub fn random_token() -> String {
     use rand::Rng;

@@ -94,6 +94,35 @@ pub struct Store {
     stats: Arc<Stats>,
 }
 
+/// Builds the shards from the kills read back at boot, the shards in parallel (this is most of
+/// the boot time after parsing).
+pub fn rebuild(limits: ShardLimits, restored: Vec<StoredKill>) -> Vec<Shard> {
+    let mut parts: Vec<Vec<StoredKill>> = (0..SHARDS).map(|_| Vec::new()).collect();
+    for kill in restored {
+        parts[shard_of(kill.killmail.system_id)].push(kill);
+    }
+    let now = KillTime::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut shard = Shard::new(limits);
+                    for kill in part {
+                        shard.restore(kill, now);
+                    }
+                    shard
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            // A restoring thread only panics on a bug; start that shard empty rather than fail.
+            .map(|w| w.join().unwrap_or_else(|_| Shard::new(limits)))
+            .collect()
+    })
+}
+
 /// The shard that owns `system`. The modulo keeps the index below `SHARDS`.
 fn shard_of(system: SystemId) -> usize {
     (system.get() % SHARDS as u64) as usize
@@ -114,12 +143,7 @@ impl Store {
             max_per_system: settings.max_kills_per_system.max(1),
             retention_secs: i64::try_from(settings.retention().as_secs()).unwrap_or(i64::MAX),
         };
-        let mut shards: Vec<Shard> = (0..SHARDS).map(|_| Shard::new(limits)).collect();
-        let now = KillTime::now();
-        for kill in restored {
-            let at = shard_of(kill.killmail.system_id);
-            shards[at].restore(kill, now);
-        }
+        let shards = rebuild(limits, restored);
         let held: usize = shards.iter().map(Shard::len).sum();
         stats.kills_held.set(held as i64);
         let next_offset = Arc::new(AtomicU64::new(last_offset + 1));

@@ -6,9 +6,10 @@
 //! it (it replays into [`Shard::insert`] on boot). Offsets come from the caller, so every shard
 //! draws them from one global sequence.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
+use crate::model::ids::{IdMap, IdSet};
 use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, SystemId};
 
 use super::StoredKill;
@@ -37,9 +38,9 @@ pub enum Insert {
 pub struct Shard {
     limits: Option<ShardLimits>,
     /// Per system, newest first by (kill time, killmail id).
-    systems: HashMap<SystemId, VecDeque<Arc<StoredKill>>>,
-    by_id: HashMap<KillmailId, Arc<StoredKill>>,
-    by_character: HashMap<CharacterId, HashSet<KillmailId>>,
+    systems: IdMap<SystemId, VecDeque<Arc<StoredKill>>>,
+    by_id: IdMap<KillmailId, Arc<StoredKill>>,
+    by_character: IdMap<CharacterId, IdSet<KillmailId>>,
 }
 
 /// Sort key: newest first, ties broken by id so the order is total.

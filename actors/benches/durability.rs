@@ -93,7 +93,7 @@ fn filled(mix: Mix, now: KillTime) -> (tempfile::TempDir, Journal) {
     let dir = tempfile::tempdir().expect("temp dir");
     let (journal, _) = Journal::open(dir.path(), RETENTION).expect("opens");
     let kills: Vec<Arc<StoredKill>> = (1..=STORED)
-        .map(|n| Arc::new(StoredKill::new(n, killmail(n, now, mix))))
+        .map(|n| Arc::new(StoredKill::new(n, &killmail(n, now, mix))))
         .collect();
     let bytes: usize = kills.iter().map(|k| k.json.len()).sum();
     let started = Instant::now();
@@ -130,7 +130,7 @@ fn durability(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let batch: Vec<Arc<StoredKill>> = (next + 1..=next + 1_000)
-                    .map(|n| Arc::new(StoredKill::new(n, killmail(n, now, Mix::Heavy))))
+                    .map(|n| Arc::new(StoredKill::new(n, &killmail(n, now, Mix::Heavy))))
                     .collect();
                 next += 1_000;
                 batch

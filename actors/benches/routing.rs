@@ -5,7 +5,7 @@
 //! attackers. Two cases: the kill matches its system's 2 subscribers and 3 of its characters, and
 //! the kill matches nothing. Run with `cargo bench -p actors --bench routing`.
 
-use actors::model::{CharacterId, Killmail, SystemId};
+use actors::model::{CharacterId, KillFacts, Killmail, SystemId};
 use actors::registry::{Filter, Routes};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
@@ -39,7 +39,7 @@ fn routes() -> Routes {
 
 /// A kill in `system` whose victim and attackers are `first_character..first_character + 21`,
 /// with `tracked` of them among the subscribed characters.
-fn kill(system: u64, tracked: u64) -> Killmail {
+fn kill(system: u64, tracked: u64) -> KillFacts {
     let untracked = FIRST_CHARACTER + CHARACTER_SUBSCRIBERS + 1_000;
     let character = |n: u64| {
         if n < tracked {
@@ -51,12 +51,13 @@ fn kill(system: u64, tracked: u64) -> Killmail {
     let attackers: Vec<_> = (1..=20)
         .map(|n| json!({"character_id": character(n), "corporation_id": 98000001, "final_blow": n == 1}))
         .collect();
-    serde_json::from_value(json!({
+    let km: Killmail = serde_json::from_value(json!({
         "killmail_id": 131000001, "kill_time": "2026-11-26T10:11:12Z", "system_id": system,
         "victim": {"character_id": character(0), "ship_type_id": 670},
         "attackers": attackers
     }))
-    .expect("a killmail")
+    .expect("a killmail");
+    KillFacts::of(&km)
 }
 
 fn routing(c: &mut Criterion) {

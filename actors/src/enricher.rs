@@ -291,9 +291,12 @@ impl Pipeline {
         let Ok(Some(stored)) = self.store.get_in(system, id).await else {
             return;
         };
-        let mut filled = stored.killmail.clone();
+        let Some(original) = stored.killmail() else {
+            return;
+        };
+        let mut filled = original.clone();
         self.resolver.fill(&mut filled);
-        if filled == stored.killmail {
+        if filled == original {
             return;
         }
         let result = self

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
-use crate::model::{CharacterId, Filter, KillTime, Killmail, SystemId};
+use crate::model::{CharacterId, Filter, KillTime, SystemId};
 use crate::names::{Kind, NameRecord};
 use crate::store::StoredKill;
 use crate::webhooks::WebhookSubscription;
@@ -337,11 +337,7 @@ fn parse_kills(mut raw: Vec<(u64, Vec<u8>)>, unreadable: &mut usize) -> Vec<Stor
             .map(|part| {
                 scope.spawn(move || {
                     part.iter_mut()
-                        .map(|(offset, json)| {
-                            let killmail: Killmail = serde_json::from_slice(json).ok()?;
-                            let json = std::mem::take(json);
-                            Some(StoredKill::with_json(*offset, killmail, json))
-                        })
+                        .map(|(offset, json)| StoredKill::with_json(*offset, std::mem::take(json)))
                         .collect()
                 })
             })
@@ -420,8 +416,8 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
                 )?
                 .execute(params![
                     kill.offset as i64,
-                    kill.killmail.killmail_id.get() as i64,
-                    kill.killmail.kill_time.unix(),
+                    kill.facts.killmail_id.get() as i64,
+                    kill.facts.kill_time.unix(),
                     &kill.json[..]
                 ])?;
                 last_offset = last_offset.max(Some(kill.offset));

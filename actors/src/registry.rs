@@ -15,9 +15,9 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use crate::enricher::KillStored;
-pub use crate::model::Filter;
 use crate::model::ids::{IdMap, IdSet};
-use crate::model::{CharacterId, Killmail, SystemId};
+pub use crate::model::Filter;
+use crate::model::{CharacterId, KillFacts, SystemId};
 use crate::store::StoredKill;
 
 /// Pushes refused in a row (full mailbox) before a subscriber is disconnected.
@@ -160,7 +160,7 @@ impl Routes {
     }
 
     /// Every subscriber the kill matches, each once, into `out` (cleared first).
-    pub fn matching(&self, km: &Killmail, out: &mut Vec<SubscriberKey>) {
+    pub fn matching(&self, km: &KillFacts, out: &mut Vec<SubscriberKey>) {
         out.clear();
         out.extend(&self.everything);
         if let Some(keys) = self.by_system.get(&km.system_id) {
@@ -305,13 +305,13 @@ impl Handler<KillStored> for Registry {
 
     fn handle(&mut self, msg: KillStored, _: &mut Context<Self>) {
         let mut keys = std::mem::take(&mut self.scratch);
-        self.routes.matching(&msg.kill.killmail, &mut keys);
+        self.routes.matching(&msg.kill.facts, &mut keys);
         let mut gone = Vec::new();
         for key in &keys {
             let Some(sub) = self.subscribers.get_mut(key) else {
                 continue;
             };
-            if !sub.filter.admits_value(&msg.kill.killmail) {
+            if !sub.filter.admits_value(&msg.kill.facts) {
                 continue;
             }
             let push = Push::Kill {
@@ -399,16 +399,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn kill(system: u64, victim: u64, attackers: &[u64]) -> Killmail {
+    fn kill(system: u64, victim: u64, attackers: &[u64]) -> KillFacts {
         let attackers: Vec<_> = attackers
             .iter()
             .map(|c| json!({"character_id": c, "final_blow": false}))
             .collect();
-        serde_json::from_value(json!({
+        let km: crate::model::Killmail = serde_json::from_value(json!({
             "killmail_id": 1, "kill_time": "2026-11-26T10:11:12Z", "system_id": system,
             "victim": {"character_id": victim, "ship_type_id": 670}, "attackers": attackers
         }))
-        .expect("a killmail")
+        .expect("a killmail");
+        KillFacts::of(&km)
     }
 
     fn filter(systems: &[u64], characters: &[u64]) -> Filter {

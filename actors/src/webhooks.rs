@@ -331,7 +331,7 @@ impl Handler<Push> for Endpoint {
             log::warn!(
                 "webhook queue full, kill dropped url={} killmail_id={}",
                 self.url,
-                kill.killmail.killmail_id
+                kill.facts.killmail_id
             );
             return;
         }
@@ -371,13 +371,13 @@ impl Endpoint {
         let Some(first) = self.queue.pop_front() else {
             return;
         };
-        let system = first.killmail.system_id;
+        let system = first.facts.system_id;
         let mut kills = vec![first];
         while kills.len() < self.settings.max_batch.max(1)
             && self
                 .queue
                 .front()
-                .is_some_and(|k| k.killmail.system_id == system)
+                .is_some_and(|k| k.facts.system_id == system)
         {
             kills.extend(self.queue.pop_front());
         }

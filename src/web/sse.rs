@@ -317,7 +317,7 @@ async fn open(
     let mut body = Body {
         mode,
         pending: VecDeque::new(),
-        sent: history.iter().map(|k| k.killmail.killmail_id).collect(),
+        sent: history.iter().map(|k| k.facts.killmail_id).collect(),
         rx,
         stats: Arc::clone(&state.engine.stats),
         idle: state.sse.keepalive,
@@ -470,7 +470,7 @@ impl Body {
             };
             match wake {
                 Wake::Push(Some(Push::Kill { kill, .. })) => {
-                    if !self.sent.remove(&kill.killmail.killmail_id) {
+                    if !self.sent.remove(&kill.facts.killmail_id) {
                         self.stats
                             .delivery_sse_seconds
                             .observe(kill.stored_at.elapsed());

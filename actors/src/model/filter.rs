@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{CharacterId, Killmail, SystemId};
+use super::{CharacterId, KillFacts, SystemId};
 
 /// What a subscriber follows: kills in `systems` OR involving `characters` (victim or attacker)
 /// OR every kill when `all`; then only those worth at least `min_value` ISK (zKillboard's
@@ -26,18 +26,16 @@ impl Filter {
     }
 
     /// Whether `km` matches, by the same rule the routing indexes apply.
-    pub fn admits(&self, km: &Killmail) -> bool {
+    pub fn admits(&self, kill: &KillFacts) -> bool {
         let followed = self.all
-            || self.systems.contains(&km.system_id)
-            || km.character_ids().any(|c| self.characters.contains(&c));
-        followed && self.admits_value(km)
+            || self.systems.contains(&kill.system_id)
+            || kill.character_ids().any(|c| self.characters.contains(&c));
+        followed && self.admits_value(kill)
     }
 
     /// The value floor alone (the indexes have already matched systems and characters).
-    pub fn admits_value(&self, km: &Killmail) -> bool {
-        self.min_value.is_none_or(|min| {
-            let value = km.zkb.as_ref().and_then(|z| z.total_value).unwrap_or(0.0);
-            value >= min
-        })
+    pub fn admits_value(&self, kill: &KillFacts) -> bool {
+        self.min_value
+            .is_none_or(|min| kill.total_value.unwrap_or(0.0) >= min)
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Pure data and parsing; no I/O and no actors.
 
+pub mod facts;
 pub mod feed;
 pub mod filter;
 pub mod ids;
@@ -9,6 +10,7 @@ pub mod killmail;
 pub mod lenient;
 pub mod time;
 
+pub use facts::KillFacts;
 pub use feed::{FeedKill, R2z2Entry, R2z2Object, RedisqPackage, RedisqResponse, SequenceFile};
 pub use filter::Filter;
 pub use ids::{

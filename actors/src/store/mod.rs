@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use crate::config::StorageSettings;
 use crate::journal::Journal;
-use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, SystemId};
+use crate::model::{CharacterId, Filter, KillFacts, KillTime, Killmail, KillmailId, SystemId};
 use crate::stats::Stats;
 
 pub use shard::{Insert, Shard, ShardLimits};
@@ -27,14 +27,16 @@ use shard_actor::{CharacterKills, Count, Get, Put, Replay, ShardActor, SystemKil
 /// Shards in memory. Systems spread over them by id; more shards means shorter mailboxes.
 pub const SHARDS: usize = 4;
 
-/// A kill as the store holds it.
+/// A kill as the store holds it: the facts it is placed, routed and filtered by, and its
+/// canonical JSON. The parsed killmail is not kept (it would double the memory per kill);
+/// [`StoredKill::killmail`] parses the JSON again when a kill must change.
 #[derive(Debug)]
 pub struct StoredKill {
     /// Position in the order the service accepted kills; resume points (`since_offset`,
     /// `Last-Event-ID`) refer to it.
     pub offset: u64,
-    pub killmail: Killmail,
-    /// The canonical JSON of `killmail` (SPEC §3), shared as is with every recipient.
+    pub facts: KillFacts,
+    /// The canonical JSON of the killmail (SPEC §3), shared as is with every recipient.
     pub json: Bytes,
     /// When this copy was made (stored, updated, or read back at boot): delivery latency
     /// is measured from it.
@@ -42,28 +44,34 @@ pub struct StoredKill {
 }
 
 impl StoredKill {
-    /// A kill read back from disk, with the JSON it was stored with.
-    pub fn with_json(offset: u64, killmail: Killmail, json: Vec<u8>) -> Self {
-        Self {
+    /// A kill read back from disk: its facts are read from the JSON it was stored with;
+    /// `None` when that JSON is not a killmail.
+    pub fn with_json(offset: u64, json: Vec<u8>) -> Option<Self> {
+        Some(Self {
             offset,
-            killmail,
+            facts: KillFacts::from_json(&json)?,
             json: Bytes::from(json),
             stored_at: Instant::now(),
-        }
+        })
     }
 
-    pub fn new(offset: u64, killmail: Killmail) -> Self {
+    pub fn new(offset: u64, killmail: &Killmail) -> Self {
         // Serializing the model cannot fail: every field is a string, number, bool, list or map
         // with string keys, and non-finite floats are filtered out when upstream JSON is read.
-        let json = serde_json::to_vec(&killmail)
+        let json = serde_json::to_vec(killmail)
             .map(Bytes::from)
             .unwrap_or_default();
         Self {
             offset,
-            killmail,
+            facts: KillFacts::of(killmail),
             json,
             stored_at: Instant::now(),
         }
+    }
+
+    /// The full killmail, parsed from the stored JSON (only to change a kill).
+    pub fn killmail(&self) -> Option<Killmail> {
+        serde_json::from_slice(&self.json).ok()
     }
 }
 
@@ -99,7 +107,7 @@ pub struct Store {
 pub fn rebuild(limits: ShardLimits, restored: Vec<StoredKill>) -> Vec<Shard> {
     let mut parts: Vec<Vec<StoredKill>> = (0..SHARDS).map(|_| Vec::new()).collect();
     for kill in restored {
-        parts[shard_of(kill.killmail.system_id)].push(kill);
+        parts[shard_of(kill.facts.system_id)].push(kill);
     }
     let now = KillTime::now();
     std::thread::scope(|scope| {
@@ -183,7 +191,7 @@ impl Store {
                 self.stats.store_write_errors.incr();
                 log::error!(
                     "kill not written to disk killmail_id={} error={e}",
-                    kill.killmail.killmail_id
+                    kill.facts.killmail_id
                 );
             }
         }
@@ -257,9 +265,7 @@ impl Store {
             };
             kills.extend(shard.send(query).await?);
         }
-        kills.sort_unstable_by_key(|k| {
-            std::cmp::Reverse((k.killmail.kill_time, k.killmail.killmail_id))
-        });
+        kills.sort_unstable_by_key(|k| std::cmp::Reverse((k.facts.kill_time, k.facts.killmail_id)));
         kills.truncate(limit);
         Ok(kills)
     }

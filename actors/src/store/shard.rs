@@ -10,7 +10,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::model::ids::{IdMap, IdSet};
-use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, SystemId};
+use crate::model::{CharacterId, Filter, KillFacts, KillTime, Killmail, KillmailId, SystemId};
 
 use super::StoredKill;
 
@@ -45,7 +45,7 @@ pub struct Shard {
 
 /// Sort key: newest first, ties broken by id so the order is total.
 fn key(kill: &StoredKill) -> (KillTime, KillmailId) {
-    (kill.killmail.kill_time, kill.killmail.killmail_id)
+    (kill.facts.kill_time, kill.facts.killmail_id)
 }
 
 impl Shard {
@@ -75,46 +75,36 @@ impl Shard {
         now: KillTime,
         offset: impl FnOnce() -> u64,
     ) -> Insert {
-        self.place(killmail, now, |km| StoredKill::new(offset(), km))
+        let facts = KillFacts::of(&killmail);
+        self.place(&facts, now, || StoredKill::new(offset(), &killmail))
     }
 
     /// Puts back a kill read from disk, with its offset and JSON (boot).
     pub fn restore(&mut self, kill: StoredKill, now: KillTime) -> bool {
-        let StoredKill {
-            offset,
-            killmail,
-            json,
-            stored_at,
-        } = kill;
-        let stored = self.place(killmail, now, |km| StoredKill {
-            offset,
-            killmail: km,
-            json,
-            stored_at,
-        });
-        matches!(stored, Insert::Stored(_))
+        let facts = kill.facts.clone();
+        matches!(self.place(&facts, now, || kill), Insert::Stored(_))
     }
 
     fn place(
         &mut self,
-        killmail: Killmail,
+        facts: &KillFacts,
         now: KillTime,
-        build: impl FnOnce(Killmail) -> StoredKill,
+        build: impl FnOnce() -> StoredKill,
     ) -> Insert {
-        if self.by_id.contains_key(&killmail.killmail_id) {
+        if self.by_id.contains_key(&facts.killmail_id) {
             return Insert::Duplicate;
         }
-        if killmail.kill_time < self.cutoff(now) {
+        if facts.kill_time < self.cutoff(now) {
             return Insert::TooOld;
         }
         let max = self.limits().max_per_system;
-        let list = self.systems.entry(killmail.system_id).or_default();
-        let new_key = (killmail.kill_time, killmail.killmail_id);
+        let list = self.systems.entry(facts.system_id).or_default();
+        let new_key = (facts.kill_time, facts.killmail_id);
         let at = list.partition_point(|k| key(k) > new_key);
         if list.len() >= max && at == list.len() {
             return Insert::TooOld;
         }
-        let stored = Arc::new(build(killmail));
+        let stored = Arc::new(build());
         list.insert(at, Arc::clone(&stored));
         let evicted = if list.len() > max {
             list.pop_back()
@@ -129,25 +119,25 @@ impl Shard {
     }
 
     /// Changes a stored kill (late names, a revalued zkb block), keeping its offset and place.
-    /// The kill's JSON is serialized again once.
+    /// The kill is parsed from its JSON and serialized again once.
     pub fn update(
         &mut self,
         id: KillmailId,
         change: impl FnOnce(&mut Killmail),
     ) -> Option<Arc<StoredKill>> {
         let old = self.by_id.get(&id)?;
-        let mut killmail = old.killmail.clone();
+        let mut killmail = old.killmail()?;
         change(&mut killmail);
         // The system and time place the kill; an update may not move it.
-        killmail.system_id = old.killmail.system_id;
-        killmail.kill_time = old.killmail.kill_time;
-        let updated = Arc::new(StoredKill::new(old.offset, killmail));
+        killmail.system_id = old.facts.system_id;
+        killmail.kill_time = old.facts.kill_time;
+        let updated = Arc::new(StoredKill::new(old.offset, &killmail));
         let old = Arc::clone(old);
         self.unindex_characters(&old);
         if let Some(slot) = self
             .systems
-            .get_mut(&old.killmail.system_id)
-            .and_then(|list| list.iter_mut().find(|k| k.killmail.killmail_id == id))
+            .get_mut(&old.facts.system_id)
+            .and_then(|list| list.iter_mut().find(|k| k.facts.killmail_id == id))
         {
             *slot = Arc::clone(&updated);
         }
@@ -168,7 +158,7 @@ impl Shard {
     ) -> Vec<Arc<StoredKill>> {
         self.systems.get(&system).map_or_else(Vec::new, |list| {
             list.iter()
-                .take_while(|k| k.killmail.kill_time >= since)
+                .take_while(|k| k.facts.kill_time >= since)
                 .take(limit)
                 .cloned()
                 .collect()
@@ -179,7 +169,7 @@ impl Shard {
     pub fn count(&self, system: SystemId, since: KillTime) -> usize {
         self.systems.get(&system).map_or(0, |list| {
             list.iter()
-                .take_while(|k| k.killmail.kill_time >= since)
+                .take_while(|k| k.facts.kill_time >= since)
                 .count()
         })
     }
@@ -202,7 +192,7 @@ impl Shard {
             .into_iter()
             .flatten()
             .filter_map(|id| self.by_id.get(id))
-            .filter(|k| k.killmail.kill_time >= since)
+            .filter(|k| k.facts.kill_time >= since)
             .cloned()
             .collect();
         kills.sort_unstable_by_key(|k| std::cmp::Reverse(key(k)));
@@ -213,7 +203,7 @@ impl Shard {
     /// Kills `filter` admits, stored after offset `after`, with a kill time at or after `since`;
     /// in offset order (the order they were accepted).
     pub fn replay(&self, filter: &Filter, after: u64, since: KillTime) -> Vec<Arc<StoredKill>> {
-        let fresh = |k: &&Arc<StoredKill>| k.offset > after && k.killmail.kill_time >= since;
+        let fresh = |k: &&Arc<StoredKill>| k.offset > after && k.facts.kill_time >= since;
         let mut kills: Vec<Arc<StoredKill>> = if filter.all {
             self.by_id.values().filter(fresh).cloned().collect()
         } else {
@@ -232,11 +222,11 @@ impl Shard {
             by_system
                 .chain(by_character)
                 .filter(fresh)
-                .filter(|k| seen.insert(k.killmail.killmail_id))
+                .filter(|k| seen.insert(k.facts.killmail_id))
                 .cloned()
                 .collect()
         };
-        kills.retain(|k| filter.admits_value(&k.killmail));
+        kills.retain(|k| filter.admits_value(&k.facts));
         kills.sort_unstable_by_key(|k| k.offset);
         kills
     }
@@ -246,7 +236,7 @@ impl Shard {
         let cutoff = self.cutoff(now);
         let mut expired = Vec::new();
         self.systems.retain(|_, list| {
-            while list.back().is_some_and(|k| k.killmail.kill_time < cutoff) {
+            while list.back().is_some_and(|k| k.facts.kill_time < cutoff) {
                 expired.extend(list.pop_back());
             }
             !list.is_empty()
@@ -267,21 +257,21 @@ impl Shard {
     }
 
     fn index(&mut self, kill: &Arc<StoredKill>) {
-        let id = kill.killmail.killmail_id;
+        let id = kill.facts.killmail_id;
         self.by_id.insert(id, Arc::clone(kill));
-        for character in kill.killmail.character_ids() {
+        for character in kill.facts.character_ids() {
             self.by_character.entry(character).or_default().insert(id);
         }
     }
 
     fn unindex(&mut self, kill: &StoredKill) {
-        self.by_id.remove(&kill.killmail.killmail_id);
+        self.by_id.remove(&kill.facts.killmail_id);
         self.unindex_characters(kill);
     }
 
     fn unindex_characters(&mut self, kill: &StoredKill) {
-        let id = kill.killmail.killmail_id;
-        for character in kill.killmail.character_ids() {
+        let id = kill.facts.killmail_id;
+        for character in kill.facts.character_ids() {
             if let Some(ids) = self.by_character.get_mut(&character) {
                 ids.remove(&id);
                 if ids.is_empty() {
@@ -337,7 +327,7 @@ mod tests {
     }
 
     fn ids(kills: &[Arc<StoredKill>]) -> Vec<u64> {
-        kills.iter().map(|k| k.killmail.killmail_id.get()).collect()
+        kills.iter().map(|k| k.facts.killmail_id.get()).collect()
     }
 
     fn sys(id: u64) -> SystemId {
@@ -578,8 +568,8 @@ mod tests {
                 let c = CharacterId::new(90_000_000 + character).expect("id");
                 let listed: HashSet<u64> = ids(&s.character_kills(c, KillTime::from_unix(0), usize::MAX)).into_iter().collect();
                 let brute: HashSet<u64> = s.by_id.values()
-                    .filter(|k| k.killmail.character_ids().any(|x| x == c))
-                    .map(|k| k.killmail.killmail_id.get())
+                    .filter(|k| k.facts.character_ids().any(|x| x == c))
+                    .map(|k| k.facts.killmail_id.get())
                     .collect();
                 prop_assert_eq!(listed, brute);
             }

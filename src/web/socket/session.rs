@@ -349,7 +349,7 @@ impl Session {
                     .await
                     .unwrap_or_default();
                 for kill in kills {
-                    let system = kill.killmail.system_id;
+                    let system = kill.facts.system_id;
                     match batches.iter_mut().find(|(s, _)| *s == system) {
                         Some((_, list)) => list.push(kill),
                         None => batches.push((system, vec![kill])),
@@ -363,17 +363,17 @@ impl Session {
                 // Missed kills in offset order, one push per run of the same system.
                 let missed: Vec<Arc<StoredKill>> = missed
                     .into_iter()
-                    .filter(|k| this.sent.insert(k.killmail.killmail_id))
+                    .filter(|k| this.sent.insert(k.facts.killmail_id))
                     .collect();
-                for run in missed.chunk_by(|a, b| a.killmail.system_id == b.killmail.system_id) {
-                    let payload = killmail_update(run[0].killmail.system_id, run, false);
+                for run in missed.chunk_by(|a, b| a.facts.system_id == b.facts.system_id) {
+                    let payload = killmail_update(run[0].facts.system_id, run, false);
                     this.push(ctx, "killmail_update", &payload);
                 }
                 let mut total = 0;
                 for (system, kills) in batches {
                     let fresh: Vec<Arc<StoredKill>> = kills
                         .into_iter()
-                        .filter(|k| this.sent.insert(k.killmail.killmail_id))
+                        .filter(|k| this.sent.insert(k.facts.killmail_id))
                         .collect();
                     if fresh.is_empty() {
                         continue;
@@ -399,9 +399,9 @@ impl Session {
         let Some(lobby) = &self.lobby else {
             return;
         };
-        let counts = lobby.systems.contains(&kill.killmail.system_id);
+        let counts = lobby.systems.contains(&kill.facts.system_id);
         let payloads = LivePayloads::of(&kill, system_count);
-        if self.sent.insert(kill.killmail.killmail_id) {
+        if self.sent.insert(kill.facts.killmail_id) {
             self.push(ctx, "killmail_update", &payloads.update);
             self.stats
                 .delivery_websocket_seconds
@@ -520,11 +520,11 @@ thread_local! {
 
 impl LivePayloads {
     fn of(kill: &Arc<StoredKill>, system_count: usize) -> Rc<Self> {
-        let id = kill.killmail.killmail_id;
+        let id = kill.facts.killmail_id;
         LIVE.with_borrow_mut(|latest| match latest {
             Some(payloads) if payloads.killmail_id == id => payloads.clone(),
             _ => {
-                let system = kill.killmail.system_id;
+                let system = kill.facts.system_id;
                 let count =
                     json!({"system_id": system, "count": system_count, "timestamp": now_iso()});
                 let payloads = Rc::new(Self {

@@ -391,49 +391,32 @@ fn as_json(families: &[Family]) -> Value {
     let mut out = Map::new();
     for f in families {
         let value = match &f.samples {
-            Samples::Values(values) => match values.as_slice() {
-                [(labels, v)] if labels.is_empty() => json!(v),
-                values => Value::Object(
-                    values
-                        .iter()
-                        .map(|(labels, v)| {
-                            let key = labels
-                                .iter()
-                                .map(|(_, l)| l.as_str())
-                                .collect::<Vec<_>>()
-                                .join(",");
-                            (key, json!(v))
-                        })
-                        .collect(),
-                ),
-            },
-            Samples::Histograms(histograms) => {
-                let one = |h: &HistogramSnapshot| {
-                    let buckets: Map<String, Value> = h
-                        .buckets
-                        .iter()
-                        .map(|(bound, count)| (number(*bound), json!(count)))
-                        .collect();
-                    json!({"count": h.count, "sum_seconds": h.sum_seconds, "buckets": buckets})
-                };
-                match histograms.as_slice() {
-                    [(labels, h)] if labels.is_empty() => one(h),
-                    many => Value::Object(
-                        many.iter()
-                            .map(|(labels, h)| {
-                                let key = labels
-                                    .iter()
-                                    .map(|(_, l)| l.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(",");
-                                (key, one(h))
-                            })
-                            .collect(),
-                    ),
-                }
-            }
+            Samples::Values(values) => by_label(values, |v| json!(v)),
+            Samples::Histograms(histograms) => by_label(histograms, |h| {
+                let buckets: Map<String, Value> = h
+                    .buckets
+                    .iter()
+                    .map(|(bound, count)| (number(*bound), json!(count)))
+                    .collect();
+                json!({"count": h.count, "sum_seconds": h.sum_seconds, "buckets": buckets})
+            }),
         };
         out.insert(f.name.to_owned(), value);
     }
     json!({"metrics": out, "timestamp": actors::model::now_iso()})
+}
+
+/// One unlabelled sample as its value; labelled ones as `{"<label values>": value}`.
+fn by_label<T>(samples: &[(Vec<(&'static str, String)>, T)], value: impl Fn(&T) -> Value) -> Value {
+    match samples {
+        [(labels, v)] if labels.is_empty() => value(v),
+        many => Value::Object(
+            many.iter()
+                .map(|(labels, v)| {
+                    let key: Vec<&str> = labels.iter().map(|(_, l)| l.as_str()).collect();
+                    (key.join(","), value(v))
+                })
+                .collect(),
+        ),
+    }
 }

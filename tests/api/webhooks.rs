@@ -347,3 +347,62 @@ async fn subscriptions_are_created_listed_counted_and_deleted_with_the_documente
     let listed = app.get("/api/v1/subscriptions").await.json();
     assert_eq!(listed["data"]["count"], 0);
 }
+
+#[actix_web::test]
+async fn subscriptions_and_undelivered_kills_survive_a_restart() {
+    // Arrange: a receiver that is down, a subscription, and a kill it could not take
+    let data = tempfile::tempdir().expect("a data dir");
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = up.clone();
+    let receiver = Receiver::start(move |_| {
+        let status = if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            200
+        } else {
+            503
+        };
+        (status, None, Duration::ZERO)
+    });
+    let dir = data.path().to_owned();
+    let on_disk = move |s: &mut wanderer_kills::Settings| {
+        s.engine.storage.data_dir = dir.clone();
+        // The first attempt only; the next one would come after the restart.
+        s.engine.webhooks.retry_base_ms = 60_000;
+    };
+    let mut first = spawn_app_with(SimConfig::default(), on_disk.clone()).await;
+    first.wait_following().await;
+    subscribe(
+        &first,
+        json!({"subscriber_id": "bot", "callback_url": receiver.url, "system_ids": [30000142]}),
+    )
+    .await;
+    let kill = first
+        .sim
+        .publish_with(|k| k.set_system(30000142))
+        .kill
+        .killmail_id;
+    wait_for(
+        Duration::from_secs(5),
+        "the failed first attempt",
+        || async { (!receiver.received().is_empty()).then_some(()) },
+    )
+    .await;
+    first.shutdown();
+
+    // Act: the receiver is back, and the service starts again on the same data
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let second = spawn_app_with(SimConfig::default(), on_disk).await;
+
+    // Assert: the subscription is back and the kill is delivered from the store
+    let delivered = wait_for(Duration::from_secs(10), "the resumed delivery", || async {
+        let delivered = receiver.delivered();
+        (!delivered.is_empty()).then_some(delivered)
+    })
+    .await;
+    assert_eq!(delivered, vec![kill]);
+    let listed = second.get("/api/v1/subscriptions").await.json();
+    assert_eq!(listed["data"]["subscriptions"][0]["subscriber_id"], "bot");
+    assert_eq!(
+        listed["data"]["subscriptions"][0]["callback_url"],
+        receiver.url
+    );
+}

@@ -8,12 +8,13 @@
 //! `WS_IDLE_TIMEOUT_MS` without any inbound frame; it never pings the client.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ::actors::model::ids::IdSet;
 use ::actors::model::{now_iso, CharacterId, KillTime, KillmailId, SystemId};
 use ::actors::registry::{
     Channel, Filter, Push, Registry, SetFilter, Subscribe, SubscriberKey, Unsubscribe,
@@ -29,7 +30,7 @@ use super::lobby::{self, Preload, TOPIC};
 use super::protocol::{self, Inbound, Vsn};
 
 /// Kill ids remembered per connection to keep "each kill once" across preload and live pushes.
-const REMEMBERED_KILLS: usize = 20_000;
+const REMEMBERED_KILLS: usize = 4_096;
 /// At most this many missed kills are replayed on a resume (`since_offset`).
 const MAX_RESUMED: usize = 10_000;
 /// The client name when neither the connect params nor the join say one.
@@ -543,7 +544,7 @@ impl LivePayloads {
 #[derive(Default)]
 struct RecentIds {
     order: VecDeque<KillmailId>,
-    set: HashSet<KillmailId>,
+    set: IdSet<KillmailId>,
 }
 
 impl RecentIds {

@@ -213,14 +213,25 @@ impl Store {
         Ok(updated)
     }
 
-    /// A kill by id, from whichever shard holds it.
+    /// A kill by id, from whichever shard holds it (all asked together).
     pub async fn get(&self, id: KillmailId) -> Result<Option<Arc<StoredKill>>, StoreError> {
-        for shard in self.shards.iter() {
-            if let Some(kill) = shard.send(Get(id)).await? {
-                return Ok(Some(kill));
-            }
-        }
-        Ok(None)
+        let found = self.ask_all(|| Get(id)).await?;
+        Ok(found.into_iter().flatten().next())
+    }
+
+    /// Asks every shard the same question at once; the answers in shard order.
+    async fn ask_all<M>(&self, query: impl Fn() -> M) -> Result<Vec<M::Result>, StoreError>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        ShardActor: Handler<M>,
+    {
+        let asked = self.shards.iter().map(|shard| shard.send(query()));
+        futures_util::future::join_all(asked)
+            .await
+            .into_iter()
+            .map(|answer| answer.map_err(StoreError::from))
+            .collect()
     }
 
     /// A kill by id when its system is known (one shard asked).
@@ -248,7 +259,8 @@ impl Store {
         Ok(self.shard(system).send(query).await?)
     }
 
-    /// Kills where `character` is the victim or an attacker, newest first, across every shard.
+    /// Kills where `character` is the victim or an attacker, newest first, across every shard
+    /// (asked together).
     pub async fn character_kills(
         &self,
         character: CharacterId,
@@ -256,15 +268,12 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Arc<StoredKill>>, StoreError> {
         let since = since.max(self.retention_start());
-        let mut kills = Vec::new();
-        for shard in self.shards.iter() {
-            let query = CharacterKills {
-                character,
-                since,
-                limit,
-            };
-            kills.extend(shard.send(query).await?);
-        }
+        let query = || CharacterKills {
+            character,
+            since,
+            limit,
+        };
+        let mut kills: Vec<_> = self.ask_all(query).await?.into_iter().flatten().collect();
         kills.sort_unstable_by_key(|k| std::cmp::Reverse((k.facts.kill_time, k.facts.killmail_id)));
         kills.truncate(limit);
         Ok(kills)
@@ -282,15 +291,12 @@ impl Store {
     ) -> Result<Vec<Arc<StoredKill>>, StoreError> {
         let since = since.max(self.retention_start());
         let filter = Arc::new(filter);
-        let mut kills = Vec::new();
-        for shard in self.shards.iter() {
-            let query = Replay {
-                filter: Arc::clone(&filter),
-                after,
-                since,
-            };
-            kills.extend(shard.send(query).await?);
-        }
+        let query = || Replay {
+            filter: Arc::clone(&filter),
+            after,
+            since,
+        };
+        let mut kills: Vec<_> = self.ask_all(query).await?.into_iter().flatten().collect();
         kills.sort_unstable_by_key(|k| k.offset);
         kills.truncate(limit);
         Ok(kills)

@@ -80,6 +80,7 @@ impl Application {
                         .exclude("/ping"),
                 )
         })
+        .on_connect(stall_limit(settings.server.tcp_user_timeout_s))
         .workers(settings.server.workers)
         // A client that closes its side ends its response at once: an SSE stream's slot and
         // registration are freed when the client leaves, not at the next write.
@@ -123,6 +124,23 @@ impl Application {
         self.server.await?;
         log::info!("stopped");
         Ok(())
+    }
+}
+
+/// Sets `TCP_USER_TIMEOUT` on each accepted connection: when the peer stops acknowledging what
+/// was sent (a WebSocket or SSE client that stopped reading), the kernel drops the connection
+/// after `seconds`, which ends its session. actix-http has no write timeout of its own.
+fn stall_limit(seconds: u64) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) {
+    move |connection, _| {
+        if seconds == 0 {
+            return;
+        }
+        if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let socket = socket2::SockRef::from(stream);
+            if let Err(e) = socket.set_tcp_user_timeout(Some(Duration::from_secs(seconds))) {
+                log::debug!("TCP_USER_TIMEOUT not set error={e}");
+            }
+        }
     }
 }
 

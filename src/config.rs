@@ -51,6 +51,9 @@ pub struct ServerSettings {
     pub api_token: String,
     /// REST requests per minute and client address (0 = no limit); bursts up to the same number.
     pub rate_limit_per_minute: u32,
+    /// A connection whose peer has not acknowledged sent data for this long is dropped by the
+    /// kernel (`TCP_USER_TIMEOUT`): a client that stopped reading frees its socket. 0 = off.
+    pub tcp_user_timeout_s: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -460,6 +460,7 @@ async fn a_client_that_stops_reading_is_dropped_from_routing_and_the_others_get_
     // Arrange: a reading client and one that never reads, both on Jita, a short queue.
     let app = spawn_app_with(SimConfig::default(), |s| {
         s.websocket.max_queued_kills = 8;
+        s.server.tcp_user_timeout_s = 2;
     })
     .await;
     app.wait_following().await;

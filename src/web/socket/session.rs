@@ -23,6 +23,7 @@ use ::actors::stats::Stats;
 use ::actors::store::{write_json_array, Store, StoredKill};
 use actix::prelude::*;
 use actix_web_actors::ws;
+use bytestring::ByteString;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
@@ -124,7 +125,7 @@ impl Session {
         ctx.stop();
     }
 
-    fn send(&self, ctx: &mut ws::WebsocketContext<Self>, frame: String) {
+    fn send(&self, ctx: &mut ws::WebsocketContext<Self>, frame: impl Into<ByteString>) {
         ctx.text(frame);
     }
 
@@ -401,15 +402,19 @@ impl Session {
             return;
         };
         let counts = lobby.systems.contains(&kill.facts.system_id);
+        let join_ref = lobby.join_ref.clone();
         let payloads = LivePayloads::of(&kill, system_count);
         if self.sent.insert(kill.facts.killmail_id) {
-            self.push(ctx, "killmail_update", &payloads.update);
+            let frame = payloads.frame(self.vsn, &join_ref, Live::Update);
+            self.last_push = Instant::now();
+            self.send(ctx, frame);
             self.stats
                 .delivery_websocket_seconds
                 .observe(kill.stored_at.elapsed());
         }
         if counts {
-            self.push(ctx, "kill_count_update", &payloads.count);
+            let frame = payloads.frame(self.vsn, &join_ref, Live::Count);
+            self.send(ctx, frame);
         }
     }
 
@@ -506,11 +511,21 @@ fn killmail_update(system: SystemId, kills: &[Arc<StoredKill>], preload: bool) -
     out
 }
 
-/// The payloads of a live kill's two events, the same for every session.
+/// The payloads of a live kill's two events, the same for every session, and their encoded
+/// frames per serializer and join ref (most sessions of a client app share both), so a frame is
+/// encoded once per worker thread and each session only hands a shared buffer to its socket.
 struct LivePayloads {
     killmail_id: KillmailId,
     update: Vec<u8>,
     count: Vec<u8>,
+    frames: RefCell<Vec<(Vsn, String, Live, ByteString)>>,
+}
+
+/// The two events a live kill sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Live {
+    Update,
+    Count,
 }
 
 thread_local! {
@@ -532,11 +547,36 @@ impl LivePayloads {
                     killmail_id: id,
                     update: killmail_update(system, std::slice::from_ref(kill), false),
                     count: count.to_string().into_bytes(),
+                    frames: RefCell::new(Vec::new()),
                 });
                 *latest = Some(payloads.clone());
                 payloads
             }
         })
+    }
+}
+
+impl LivePayloads {
+    /// The encoded frame of `event` for a session speaking `vsn` joined with `join_ref`.
+    fn frame(&self, vsn: Vsn, join_ref: &Value, event: Live) -> ByteString {
+        let join = join_ref.to_string();
+        let mut frames = self.frames.borrow_mut();
+        if let Some((.., frame)) = frames
+            .iter()
+            .find(|(v, j, e, _)| *v == vsn && *j == join && *e == event)
+        {
+            return frame.clone();
+        }
+        let (name, payload) = match event {
+            Live::Update => ("killmail_update", &self.update),
+            Live::Count => ("kill_count_update", &self.count),
+        };
+        let frame = ByteString::from(protocol::push_raw(vsn, join_ref, TOPIC, name, payload));
+        // Bounded: a burst of distinct join refs on one thread only re-encodes.
+        if frames.len() < 64 {
+            frames.push((vsn, join, event, frame.clone()));
+        }
+        frame
     }
 }
 

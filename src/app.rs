@@ -24,6 +24,7 @@ pub struct Application {
     port: u16,
     server: Server,
     shutdown: watch::Sender<bool>,
+    engine: actors::Engine,
 }
 
 impl Application {
@@ -37,6 +38,7 @@ impl Application {
         let port = listener.local_addr()?.port();
 
         let engine = Engine::start(settings.engine.clone())?;
+        let engine_handle = engine.clone();
         let ws = &settings.websocket;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = web::Data::new(AppState {
@@ -99,6 +101,7 @@ impl Application {
             port,
             server,
             shutdown,
+            engine: engine_handle,
         })
     }
 
@@ -115,13 +118,18 @@ impl Application {
     ) -> std::io::Result<()> {
         let handle = self.server.handle();
         let closing = self.shutdown;
+        let engine = self.engine.clone();
         actix_web::rt::spawn(async move {
             shutdown.await;
-            log::info!("shutdown requested; closing streams and draining connections");
+            log::info!(
+                "shutdown requested; stopping the feed, closing streams, draining connections"
+            );
+            engine.stop().await;
             closing.send_replace(true);
             handle.stop(true).await;
         });
         self.server.await?;
+        self.engine.stop().await;
         log::info!("stopped");
         Ok(())
     }

@@ -82,6 +82,20 @@ impl Feed {
     }
 }
 
+/// Stop following the feed (shutdown): the loop is cancelled between two calls.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopFeed;
+
+impl Handler<StopFeed> for Feed {
+    type Result = ();
+
+    fn handle(&mut self, _: StopFeed, ctx: &mut Context<Self>) {
+        log::info!("feed stopped");
+        ctx.stop();
+    }
+}
+
 impl Actor for Feed {
     type Context = Context<Self>;
 

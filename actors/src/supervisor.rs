@@ -18,11 +18,11 @@ use actix::prelude::*;
 use crate::backfill::Backfill;
 use crate::config::{EngineSettings, FeedSource};
 use crate::enricher::{Enricher, KillStored};
-use crate::feed::{Feed, Place};
+use crate::feed::{Feed, Place, StopFeed};
 use crate::journal::{Journal, JournalError};
 use crate::monitor::Monitor;
 use crate::names::{read_types_csv, CacheLimits, NameCache};
-use crate::registry::Registry;
+use crate::registry::{GetStats, Registry, RegistryStats};
 use crate::resolver::Resolver;
 use crate::stats::Stats;
 use crate::store::Store;
@@ -61,6 +61,16 @@ pub struct Engine {
     pub feed_source: FeedSource,
     /// How long a REST backfill may take before the answer comes from the store.
     pub backfill_deadline: Duration,
+}
+
+impl Engine {
+    /// The engine's half of a graceful stop: no more kills from the feed, and everything
+    /// written so far committed to disk.
+    pub async fn stop(&self) {
+        let _ = self.feed.send(StopFeed).await;
+        self.store.flush().await;
+        log::info!("engine stopped; store flushed");
+    }
 }
 
 impl Engine {
@@ -171,12 +181,16 @@ impl Engine {
 
         let every = settings.monitor.status_report_interval();
         let reported = Arc::clone(&stats);
+        let routing = registry.clone();
         actix::spawn(async move {
             let mut tick = actix::clock::interval(every);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                log::info!("{}", status_report(&reported, every));
+                let Ok(subscribers) = routing.send(GetStats).await else {
+                    break;
+                };
+                log::info!("{}", status_report(&reported, &subscribers, every));
             }
         });
 
@@ -202,11 +216,16 @@ impl Engine {
 }
 
 /// The periodic status line: what moved since the service started, and where the feed is.
-fn status_report(s: &Stats, every: Duration) -> String {
+fn status_report(s: &Stats, r: &RegistryStats, every: Duration) -> String {
     format!(
-        "status every_s={} uptime_s={} feed_cursor={} feed_lag_s={} kills_received={} stored={} duplicates={} invalid={} held={} retry_queue={} esi_requests={} esi_errors={} cache_hit_rate={:.3} webhook_delivered={} webhook_failed={} store_write_errors={}",
+        "status every_s={} uptime_s={} websocket_subscribers={} sse_subscribers={} webhooks={} kills_pushed={} pushes_dropped={} feed_cursor={} feed_lag_s={} kills_received={} stored={} duplicates={} invalid={} held={} retry_queue={} esi_requests={} esi_errors={} cache_hit_rate={:.3} webhook_delivered={} webhook_failed={} store_write_errors={}",
         every.as_secs(),
         s.uptime_seconds(),
+        r.websocket_subscribers,
+        r.sse_subscribers,
+        r.webhook_subscribers,
+        r.pushed,
+        r.dropped_full,
         s.feed_cursor.get(),
         s.feed_lag_seconds.get(),
         s.kills_received.get(),

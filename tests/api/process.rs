@@ -140,6 +140,7 @@ fn the_service_drains_and_exits_cleanly_on_sigterm_and_sigint() {
 
         let status = service.wait(Duration::from_secs(10));
         assert!(status.success(), "SIG{signal}: {status}");
+        service.line_with("engine stopped; store flushed");
         service.line_with("stopped");
     }
 }

@@ -219,6 +219,11 @@ impl Store {
         Ok(found.into_iter().flatten().next())
     }
 
+    /// Waits until every write sent to disk so far is committed (shutdown).
+    pub async fn flush(&self) {
+        self.journal.flush().await;
+    }
+
     /// Asks every shard the same question at once; the answers in shard order.
     async fn ask_all<M>(&self, query: impl Fn() -> M) -> Result<Vec<M::Result>, StoreError>
     where

@@ -245,8 +245,6 @@ impl Pipeline {
             .map(|i| (i.outcome, i.system_count));
         match inserted {
             Ok((Insert::Stored(stored), system_count)) => {
-                let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                self.stats.pipeline_ms_total.add(ms);
                 self.stats.pipeline_seconds.observe(started.elapsed());
                 if origin == Origin::Live {
                     for recipient in &self.delivery {

@@ -100,6 +100,17 @@ impl Histogram {
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
+    /// The mean of every observation, 0 before the first.
+    pub fn mean_seconds(&self) -> f64 {
+        let count: u64 = self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        if count == 0 {
+            0.0
+        } else {
+            sum / count as f64
+        }
+    }
+
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut total = 0;
         let buckets = HISTOGRAM_BOUNDS
@@ -164,8 +175,6 @@ pub struct Stats {
     pub retry_queue: Gauge,
     /// Kills refused because the retry queue was full.
     pub retry_dropped: Counter,
-    /// Milliseconds from a kill entering the pipeline to being stored, summed (see `kills_stored`).
-    pub pipeline_ms_total: Counter,
     pub esi_requests: Counter,
     pub esi_errors: Counter,
     /// ESI's error budget left in its window (`X-ESI-Error-Limit-Remain`; 0 until ESI first answers).
@@ -217,7 +226,7 @@ impl Stats {
 
     /// Mean milliseconds from entering the pipeline to stored.
     pub fn pipeline_ms_mean(&self) -> f64 {
-        ratio(self.pipeline_ms_total.get(), self.kills_stored.get())
+        self.pipeline_seconds.mean_seconds() * 1000.0
     }
 }
 

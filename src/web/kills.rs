@@ -24,10 +24,10 @@ use super::errors::ApiError;
 use super::{AppState, JSON_CONTENT_TYPE};
 
 /// Defaults and bounds of `since_hours` and `limit`.
-pub(super) const DEFAULT_SINCE_HOURS: u64 = 24;
-pub(super) const MAX_SINCE_HOURS: u64 = 24 * 365;
-pub(super) const DEFAULT_LIMIT: usize = 50;
-pub(super) const MAX_LIMIT: usize = 1000;
+const DEFAULT_SINCE_HOURS: u64 = 24;
+const MAX_SINCE_HOURS: u64 = 24 * 365;
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 1000;
 /// Systems one `POST /api/v1/kills/systems` may ask for.
 pub const MAX_SYSTEMS_PER_REQUEST: usize = 100;
 /// Systems backfilled at the same time for one request.
@@ -49,28 +49,48 @@ impl Default for Window {
     }
 }
 
+/// Which part of a window was out of range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BadWindow {
+    Hours,
+    Limit,
+}
+
 impl Window {
-    /// Reads `since_hours` and `limit` from a query string; `None` names the bad parameter.
-    fn from_query(query: &str) -> Result<Self, &'static str> {
+    /// Hours back (1..=a year) and a limit (1..=1000), each defaulted when absent.
+    pub(super) fn new(hours: Option<u64>, limit: Option<u64>) -> Result<Self, BadWindow> {
+        let since_hours = hours.unwrap_or(DEFAULT_SINCE_HOURS);
+        if !(1..=MAX_SINCE_HOURS).contains(&since_hours) {
+            return Err(BadWindow::Hours);
+        }
+        let limit = match limit {
+            None => DEFAULT_LIMIT,
+            Some(l) => usize::try_from(l)
+                .ok()
+                .filter(|l| (1..=MAX_LIMIT).contains(l))
+                .ok_or(BadWindow::Limit)?,
+        };
+        Ok(Self { since_hours, limit })
+    }
+
+    /// Reads `<hours_key>` and `limit` from a query string; `Err` names the bad parameter.
+    pub(super) fn from_query(query: &str, hours_key: &'static str) -> Result<Self, &'static str> {
         let pairs = web::Query::<HashMap<String, String>>::from_query(query)
             .map_err(|_| "query")?
             .into_inner();
-        let mut window = Self::default();
-        if let Some(text) = pairs.get("since_hours") {
-            window.since_hours = positive(text)
-                .filter(|h| *h <= MAX_SINCE_HOURS)
-                .ok_or("since_hours")?;
-        }
-        if let Some(text) = pairs.get("limit") {
-            window.limit = positive(text)
-                .and_then(|l| usize::try_from(l).ok())
-                .filter(|l| *l <= MAX_LIMIT)
-                .ok_or("limit")?;
-        }
-        Ok(window)
+        let number = |key: &'static str| {
+            pairs
+                .get(key)
+                .map(|text| positive(text).ok_or(key))
+                .transpose()
+        };
+        Self::new(number(hours_key)?, number("limit")?).map_err(|bad| match bad {
+            BadWindow::Hours => hours_key,
+            BadWindow::Limit => "limit",
+        })
     }
 
-    fn since(&self) -> KillTime {
+    pub(super) fn since(&self) -> KillTime {
         let seconds = i64::try_from(self.since_hours * 3600).unwrap_or(i64::MAX);
         KillTime::now().minus_secs(seconds)
     }
@@ -102,7 +122,8 @@ pub async fn system_kills(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let system = SystemId::from_str(&path).map_err(|_| invalid_system_id())?;
-    let window = Window::from_query(req.query_string()).map_err(|_| invalid_system_id())?;
+    let window =
+        Window::from_query(req.query_string(), "since_hours").map_err(|_| invalid_system_id())?;
     let engine = &state.engine;
     let fetched = backfill(engine, system, window).await;
     let kills = engine
@@ -255,28 +276,31 @@ fn read_systems_body(body: &Value) -> Result<(Vec<SystemId>, Window), ApiError> 
             "Too many system_ids (max {MAX_SYSTEMS_PER_REQUEST})"
         )));
     }
-    let invalid_parameter = |name: &str, max: u64| {
-        ApiError::coded(
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETERS",
-            format!("{name} must be an integer between 1 and {max}"),
-        )
-    };
-    let mut window = Window::default();
-    if let Some(v) = body.get("since_hours").filter(|v| !v.is_null()) {
-        window.since_hours = v
-            .as_u64()
-            .filter(|h| (1..=MAX_SINCE_HOURS).contains(h))
-            .ok_or_else(|| invalid_parameter("since_hours", MAX_SINCE_HOURS))?;
-    }
-    if let Some(v) = body.get("limit").filter(|v| !v.is_null()) {
-        window.limit = v
-            .as_u64()
-            .and_then(|l| usize::try_from(l).ok())
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| invalid_parameter("limit", MAX_LIMIT as u64))?;
-    }
+    let window = window_in_body(body, "since_hours", "limit")
+        .map_err(|name| ApiError::coded(StatusCode::BAD_REQUEST, "INVALID_PARAMETERS", name))?;
     Ok((systems, window))
+}
+
+/// The window of a JSON body: `<hours_key>` and `<limit_key>`, each a positive integer or
+/// absent. `Err` is the message naming the bad one.
+pub(super) fn window_in_body(
+    body: &Value,
+    hours_key: &str,
+    limit_key: &str,
+) -> Result<Window, String> {
+    let message = |name: &str, max: u64| format!("{name} must be an integer between 1 and {max}");
+    let hours_message = || message(hours_key, MAX_SINCE_HOURS);
+    let limit_message = || message(limit_key, MAX_LIMIT as u64);
+    let number = |key: &str, bad: &dyn Fn() -> String| match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(bad),
+    };
+    let hours = number(hours_key, &hours_message)?;
+    let limit = number(limit_key, &limit_message)?;
+    Window::new(hours, limit).map_err(|bad| match bad {
+        BadWindow::Hours => hours_message(),
+        BadWindow::Limit => limit_message(),
+    })
 }
 
 /// Loads the system from zKillboard unless its history is current, within the deadline.
@@ -346,9 +370,9 @@ mod tests {
 
     #[test]
     fn the_window_defaults_to_24_hours_and_50_kills() {
-        assert_eq!(Window::from_query(""), Ok(Window::default()));
+        assert_eq!(Window::from_query("", "since_hours"), Ok(Window::default()));
         assert_eq!(
-            Window::from_query("since_hours=%2B048&limit=003"),
+            Window::from_query("since_hours=%2B048&limit=003", "since_hours"),
             Ok(Window {
                 since_hours: 48,
                 limit: 3
@@ -366,7 +390,11 @@ mod tests {
             ("limit=1001", "limit"),
             ("limit=ten", "limit"),
         ] {
-            assert_eq!(Window::from_query(query), Err(bad), "{query}");
+            assert_eq!(
+                Window::from_query(query, "since_hours"),
+                Err(bad),
+                "{query}"
+            );
         }
     }
 

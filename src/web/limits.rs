@@ -123,34 +123,34 @@ pub async fn rate_limit(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let path = req.path();
-    let limited = path.starts_with("/api/")
-        && !path.starts_with("/api/v1/kills/stream")
-        && path != "/api/health";
-    if let Some(state) = req.app_data::<web::Data<AppState>>() {
-        if path.starts_with("/api/") {
+    let api = path.starts_with("/api/");
+    let limited = api && !path.starts_with("/api/v1/kills/stream") && path != "/api/health";
+    let refused = req.app_data::<web::Data<AppState>>().and_then(|state| {
+        if api {
             state.api_requests.record();
         }
-    }
-    if limited {
-        if let Some(state) = req.app_data::<web::Data<AppState>>() {
-            let ip = req
-                .peer_addr()
-                .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
-            if let Err(wait) = state.rate_limit.take(ip, Instant::now()) {
-                let seconds = wait.as_secs() + 1;
-                let mut res = ApiError::coded(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "RATE_LIMITED",
-                    "Too many requests",
-                )
-                .error_response();
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, seconds.into());
-                return Ok(req.into_response(res));
-            }
-        }
+        let ip = peer_ip(req.peer_addr());
+        limited
+            .then(|| state.rate_limit.take(ip, Instant::now()).err())
+            .flatten()
+    });
+    if let Some(wait) = refused {
+        let mut res = ApiError::coded(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "Too many requests",
+        )
+        .error_response();
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, (wait.as_secs() + 1).into());
+        return Ok(req.into_response(res));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// The client's address as limits count it: the peer (loopback when actix does not know it).
+pub fn peer_ip(peer: Option<std::net::SocketAddr>) -> IpAddr {
+    peer.map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip())
 }
 
 /// `Ok` when no token is configured or the request carries `Authorization: Bearer <token>`.

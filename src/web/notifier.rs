@@ -1,67 +1,14 @@
 //! The routes the notifier bot calls (SPEC §4.3, CONSUMERS.md §4.3): answered from memory, never
 //! wrapped in `{"data": ...}`, and never a 404 or 5xx for a valid request.
 
-use std::collections::HashMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use actors::model::{now_iso, CharacterId, KillTime, SystemId};
+use actors::model::{now_iso, CharacterId, SystemId};
 use serde_json::Value;
 
 use super::errors::ApiError;
-use super::kills::{
-    positive, RawJson, DEFAULT_LIMIT, DEFAULT_SINCE_HOURS, MAX_LIMIT, MAX_SINCE_HOURS,
-    MAX_SYSTEMS_PER_REQUEST,
-};
+use super::kills::{positive, window_in_body, RawJson, Window, MAX_SYSTEMS_PER_REQUEST};
 use super::AppState;
-
-/// `hours` and a per-list limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Span {
-    hours: u64,
-    limit: usize,
-}
-
-impl Span {
-    fn since(self) -> KillTime {
-        KillTime::now().minus_secs(i64::try_from(self.hours * 3600).unwrap_or(i64::MAX))
-    }
-
-    /// From `hours` and `limit` (or `limit_per_system`) values, each optional.
-    fn read(hours: Option<u64>, limit: Option<u64>) -> Result<Self, ApiError> {
-        let hours = hours.unwrap_or(DEFAULT_SINCE_HOURS);
-        let limit = limit.unwrap_or(DEFAULT_LIMIT as u64);
-        if !(1..=MAX_SINCE_HOURS).contains(&hours) {
-            return Err(invalid(format!(
-                "hours must be an integer between 1 and {MAX_SINCE_HOURS}"
-            )));
-        }
-        if !(1..=MAX_LIMIT as u64).contains(&limit) {
-            return Err(invalid(format!(
-                "limit must be an integer between 1 and {MAX_LIMIT}"
-            )));
-        }
-        Ok(Self {
-            hours,
-            limit: limit as usize,
-        })
-    }
-
-    fn from_query(req: &HttpRequest) -> Result<Self, ApiError> {
-        let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
-            .map_err(|_| invalid("unreadable query string".into()))?
-            .into_inner();
-        let number = |key: &str| -> Result<Option<u64>, ApiError> {
-            query
-                .get(key)
-                .map(|t| {
-                    positive(t).ok_or_else(|| invalid(format!("{key} must be a positive integer")))
-                })
-                .transpose()
-        };
-        Self::read(number("hours")?, number("limit")?)
-    }
-}
 
 fn invalid(message: String) -> ApiError {
     ApiError::coded(StatusCode::BAD_REQUEST, "INVALID_PARAMETERS", message)
@@ -89,16 +36,7 @@ pub async fn bulk(
             "Too many system_ids (max {MAX_SYSTEMS_PER_REQUEST})"
         )));
     }
-    let number = |key: &str| -> Result<Option<u64>, ApiError> {
-        match body.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| invalid(format!("{key} must be a positive integer"))),
-        }
-    };
-    let span = Span::read(number("hours")?, number("limit_per_system")?)?;
+    let window = window_in_body(&body, "hours", "limit_per_system").map_err(invalid)?;
 
     let mut out = RawJson::with_capacity(4096);
     out.raw("{\"systems\":{");
@@ -106,7 +44,7 @@ pub async fn bulk(
         let kills = state
             .engine
             .store
-            .system_kills(*system, span.since(), span.limit)
+            .system_kills(*system, window.since(), window.limit)
             .await?;
         if i > 0 {
             out.raw(",");
@@ -128,11 +66,10 @@ pub async fn system(
     let system = positive(&id)
         .and_then(SystemId::new)
         .ok_or_else(|| invalid("invalid system id".into()))?;
-    let span = Span::from_query(&req)?;
-    let kills = state
-        .engine
-        .store
-        .system_kills(system, span.since(), span.limit)
+    let window = window_of(&req)?;
+    let store = &state.engine.store;
+    let kills = store
+        .system_kills(system, window.since(), window.limit)
         .await?;
     Ok(kills_only(&kills))
 }
@@ -147,13 +84,18 @@ pub async fn character(
     let character = positive(&id)
         .and_then(CharacterId::new)
         .ok_or_else(|| invalid("invalid character id".into()))?;
-    let span = Span::from_query(&req)?;
-    let kills = state
-        .engine
-        .store
-        .character_kills(character, span.since(), span.limit)
+    let window = window_of(&req)?;
+    let store = &state.engine.store;
+    let kills = store
+        .character_kills(character, window.since(), window.limit)
         .await?;
     Ok(kills_only(&kills))
+}
+
+/// `hours` and `limit` of the query.
+fn window_of(req: &HttpRequest) -> Result<Window, ApiError> {
+    Window::from_query(req.query_string(), "hours")
+        .map_err(|name| invalid(format!("{name} must be a positive integer in range")))
 }
 
 fn kills_only(kills: &[std::sync::Arc<actors::store::StoredKill>]) -> HttpResponse {

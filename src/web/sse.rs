@@ -259,9 +259,7 @@ async fn open(
         Ok(query) => query,
         Err(message) => return Ok(validation_error(message)),
     };
-    let ip = req
-        .peer_addr()
-        .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    let ip = super::limits::peer_ip(req.peer_addr());
     let Some(slot) = state.sse.slots.acquire(ip) else {
         log::warn!("sse connection refused, limit reached ip={ip}");
         return Ok(connection_limit());

@@ -10,7 +10,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::model::ids::{IdMap, IdSet};
-use crate::model::{CharacterId, Filter, KillFacts, KillTime, Killmail, KillmailId, SystemId};
+use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, SystemId};
 
 use super::StoredKill;
 
@@ -41,6 +41,14 @@ pub struct Shard {
     systems: IdMap<SystemId, VecDeque<Arc<StoredKill>>>,
     by_id: IdMap<KillmailId, Arc<StoredKill>>,
     by_character: IdMap<CharacterId, IdSet<KillmailId>>,
+}
+
+/// Where a kill goes: what placing it needs, before the stored copy is built.
+#[derive(Clone, Copy)]
+struct Place {
+    id: KillmailId,
+    time: KillTime,
+    system: SystemId,
 }
 
 /// Sort key: newest first, ties broken by id so the order is total.
@@ -75,31 +83,37 @@ impl Shard {
         now: KillTime,
         offset: impl FnOnce() -> u64,
     ) -> Insert {
-        let facts = KillFacts::of(&killmail);
-        self.place(&facts, now, || StoredKill::new(offset(), &killmail))
+        let place = Place {
+            id: killmail.killmail_id,
+            time: killmail.kill_time,
+            system: killmail.system_id,
+        };
+        self.place(place, now, || StoredKill::new(offset(), &killmail))
     }
 
     /// Puts back a kill read from disk, with its offset and JSON (boot).
     pub fn restore(&mut self, kill: StoredKill, now: KillTime) -> bool {
-        let facts = kill.facts.clone();
-        matches!(self.place(&facts, now, || kill), Insert::Stored(_))
+        let place = Place {
+            id: kill.facts.killmail_id,
+            time: kill.facts.kill_time,
+            system: kill.facts.system_id,
+        };
+        matches!(self.place(place, now, || kill), Insert::Stored(_))
     }
 
-    fn place(
-        &mut self,
-        facts: &KillFacts,
-        now: KillTime,
-        build: impl FnOnce() -> StoredKill,
-    ) -> Insert {
-        if self.by_id.contains_key(&facts.killmail_id) {
+    /// Puts the kill `build` makes where `place` says, unless it is a duplicate or too old;
+    /// `build` runs only when the kill is stored.
+    fn place(&mut self, place: Place, now: KillTime, build: impl FnOnce() -> StoredKill) -> Insert {
+        let Place { id, time, system } = place;
+        if self.by_id.contains_key(&id) {
             return Insert::Duplicate;
         }
-        if facts.kill_time < self.cutoff(now) {
+        if time < self.cutoff(now) {
             return Insert::TooOld;
         }
         let max = self.limits().max_per_system;
-        let list = self.systems.entry(facts.system_id).or_default();
-        let new_key = (facts.kill_time, facts.killmail_id);
+        let list = self.systems.entry(system).or_default();
+        let new_key = (time, id);
         let at = list.partition_point(|k| key(k) > new_key);
         if list.len() >= max && at == list.len() {
             return Insert::TooOld;

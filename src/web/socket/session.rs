@@ -113,7 +113,7 @@ impl Session {
             .map_or(Value::Null, |l| l.join_ref.clone());
         let frame = protocol::push_raw(self.vsn, &join_ref, TOPIC, event, payload);
         self.last_push = Instant::now();
-        self.send(ctx, frame);
+        ctx.text(frame);
     }
 
     /// Sends a close frame with `reason` and stops.
@@ -123,10 +123,6 @@ impl Session {
             description: Some(reason),
         }));
         ctx.stop();
-    }
-
-    fn send(&self, ctx: &mut ws::WebsocketContext<Self>, frame: impl Into<ByteString>) {
-        ctx.text(frame);
     }
 
     fn handle_frame(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
@@ -140,7 +136,7 @@ impl Session {
         match (frame.topic.as_str(), frame.event.as_str()) {
             ("phoenix", "heartbeat") => {
                 let reply = protocol::reply_ok(self.vsn, &frame, json!({}));
-                self.send(ctx, reply);
+                ctx.text(reply);
             }
             (TOPIC, "phx_join") => self.join(frame, ctx),
             (_, "phx_join") => self.unmatched(&frame, ctx),
@@ -158,7 +154,7 @@ impl Session {
 
     fn unmatched(&mut self, frame: &Inbound, ctx: &mut ws::WebsocketContext<Self>) {
         let reply = protocol::reply_error(self.vsn, frame, "unmatched topic");
-        self.send(ctx, reply);
+        ctx.text(reply);
     }
 
     fn join(&mut self, frame: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
@@ -166,7 +162,7 @@ impl Session {
             Ok(join) => join,
             Err(invalid) => {
                 let reply = protocol::reply_error(self.vsn, &frame, &invalid.reason());
-                self.send(ctx, reply);
+                ctx.text(reply);
                 return;
             }
         };
@@ -185,7 +181,7 @@ impl Session {
         let (old_systems, old_characters) = match self.lobby.take() {
             Some(old) => {
                 let close = protocol::push_raw(self.vsn, &old.join_ref, TOPIC, "phx_close", b"{}");
-                self.send(ctx, close);
+                ctx.text(close);
                 (old.systems, old.characters)
             }
             None => (BTreeSet::new(), BTreeSet::new()),
@@ -205,7 +201,7 @@ impl Session {
         self.register(filter, ctx);
         let reply = lobby::join_reply(&self.subscription_id, &join.systems, &join.characters);
         let reply = protocol::reply_ok(self.vsn, &frame, reply);
-        self.send(ctx, reply);
+        ctx.text(reply);
         let has_ids = !join.systems.is_empty() || !join.characters.is_empty();
         self.lobby = Some(Joined {
             join_ref: frame.join_ref,
@@ -256,9 +252,9 @@ impl Session {
     fn lobby_event(&mut self, frame: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
         if frame.event == "phx_leave" {
             let reply = protocol::reply_ok(self.vsn, &frame, json!({}));
-            self.send(ctx, reply);
+            ctx.text(reply);
             let close = protocol::push_raw(self.vsn, &frame.join_ref, TOPIC, "phx_close", b"{}");
-            self.send(ctx, close);
+            ctx.text(close);
             self.lobby = None;
             if let Some(key) = self.key.take() {
                 self.registry.do_send(Unsubscribe(key));
@@ -285,7 +281,7 @@ impl Session {
             Ok(response) => protocol::reply_ok(self.vsn, &frame, response),
             Err(reason) => protocol::reply_error(self.vsn, &frame, &reason),
         };
-        self.send(ctx, reply);
+        ctx.text(reply);
         match after {
             After::Nothing => {}
             After::Refilter => self.refilter(),
@@ -407,14 +403,14 @@ impl Session {
         if self.sent.insert(kill.facts.killmail_id) {
             let frame = payloads.frame(self.vsn, &join_ref, Live::Update);
             self.last_push = Instant::now();
-            self.send(ctx, frame);
+            ctx.text(frame);
             self.stats
                 .delivery_websocket_seconds
                 .observe(kill.stored_at.elapsed());
         }
         if counts {
             let frame = payloads.frame(self.vsn, &join_ref, Live::Count);
-            self.send(ctx, frame);
+            ctx.text(frame);
         }
     }
 

@@ -10,9 +10,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::journal::Journal;
+use actors::model::StoredKill;
 use actors::model::{KillTime, Killmail};
-use actors::store::{rebuild, Shard, ShardLimits, StoredKill};
+use actors::store::journal::Journal;
+use actors::store::{rebuild, Shard, ShardLimits};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 

@@ -7,8 +7,9 @@
 
 use std::time::Instant;
 
+use actors::model::NameKind;
 use actors::model::{CharacterId, KillTime, R2z2Entry, R2z2Object, SystemId};
-use actors::names::{CacheLimits, Kind, NameCache, Org, TypeInfo};
+use actors::names::{CacheLimits, NameCache, Org, TypeInfo};
 use actors::store::{Insert, Shard, ShardLimits};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde_json::{json, Value};
@@ -81,10 +82,10 @@ fn warm_cache(objects: &[Vec<u8>]) -> NameCache {
                 ticker: format!("T{}", id % 1000),
             };
             match kind {
-                Kind::Character => cache.put_character(id, format!("Pilot {id}"), now),
-                Kind::Corporation => cache.put_corporation(id, org(), now),
-                Kind::Alliance => cache.put_alliance(id, org(), now),
-                Kind::Type => cache.put_type(
+                NameKind::Character => cache.put_character(id, format!("Pilot {id}"), now),
+                NameKind::Corporation => cache.put_corporation(id, org(), now),
+                NameKind::Alliance => cache.put_alliance(id, org(), now),
+                NameKind::Type => cache.put_type(
                     id,
                     TypeInfo {
                         name: format!("Ship {id}"),
@@ -92,7 +93,7 @@ fn warm_cache(objects: &[Vec<u8>]) -> NameCache {
                     },
                     now,
                 ),
-                Kind::System => cache.put_system(id, format!("System {id}"), now),
+                NameKind::System => cache.put_system(id, format!("System {id}"), now),
             }
         }
     }

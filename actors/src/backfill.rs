@@ -18,9 +18,9 @@ use futures_util::future::{join_all, FutureExt, LocalBoxFuture, Shared};
 use tokio::sync::oneshot;
 
 use crate::enricher::{Enricher, Ingest, Origin, Outcome};
-use crate::model::{FeedKill, KillmailId, SystemId};
+use crate::model::{FeedKill, KillmailId, StoredKill, SystemId};
 use crate::stats::Stats;
-use crate::store::{Store, StoredKill};
+use crate::store::Store;
 use crate::upstream::http::FetchError;
 use crate::upstream::zkb::{ZkbClient, ZkbRef};
 

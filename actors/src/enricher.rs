@@ -19,10 +19,11 @@ use actix::prelude::*;
 use futures_util::future::{select, Either};
 use tokio::sync::{oneshot, Semaphore};
 
-use crate::model::{FeedKill, Killmail, KillmailId, SystemId};
+use crate::model::{FeedKill, Killmail, KillmailId, StoredKill, SystemId};
+use crate::registry::KillStored;
 use crate::resolver::Resolver;
 use crate::stats::Stats;
-use crate::store::{Insert, Store, StoredKill};
+use crate::store::{Insert, Store};
 use crate::upstream::http::FetchError;
 
 /// How often the retry queue is offered to ESI again.
@@ -67,15 +68,6 @@ pub enum Outcome {
     Deferred,
     /// The retry queue was full, or ESI kept failing on this kill for too long.
     Dropped,
-}
-
-/// A kill was stored and may be delivered: sent once per stored live kill, after the store.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct KillStored {
-    pub kill: Arc<StoredKill>,
-    /// The system's stored kills within the retention window, this one included.
-    pub system_count: usize,
 }
 
 /// The part of the enricher its kill tasks share.

@@ -19,10 +19,10 @@ use actix::prelude::*;
 
 use crate::config::{FeedSettings, FeedSource, UpstreamSettings};
 use crate::enricher::{Accepted, Enricher, Ingest, Origin};
-use crate::journal::Journal;
 use crate::model::{FeedKill, KillTime, R2z2Entry};
 use crate::monitor::{FeedOutcome, Monitor};
 use crate::stats::Stats;
+use crate::store::journal::Journal;
 use crate::upstream::http::FetchError;
 use crate::upstream::r2z2::R2z2Client;
 use crate::upstream::redisq::RedisqClient;

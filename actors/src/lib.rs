@@ -8,7 +8,6 @@ pub mod backfill;
 pub mod config;
 pub mod enricher;
 pub mod feed;
-pub mod journal;
 pub mod model;
 pub mod monitor;
 pub mod names;

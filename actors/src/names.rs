@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
-use crate::model::{AllianceId, CharacterId, CorporationId, GroupId, Killmail, TypeId};
+use crate::model::{
+    AllianceId, CharacterId, CorporationId, GroupId, Killmail, NameKind, NameRecord, TypeId,
+};
 
 /// A type's name and, for ships, its group, as ESI gives it.
 pub use crate::upstream::esi::InventoryType as TypeInfo;
@@ -24,16 +26,6 @@ pub use crate::upstream::esi::Organisation as Org;
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(300);
 /// Ship types and systems barely change; a week keeps ESI out of the hot path.
 pub const STATIC_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// The kinds of ids a killmail names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    Character,
-    Corporation,
-    Alliance,
-    Type,
-    System,
-}
 
 /// One cached answer: the value, or `None` when ESI said the id does not exist.
 struct Entry<V> {
@@ -146,7 +138,7 @@ impl Default for CacheLimits {
 
 /// The ids of a killmail no cache could answer, by kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Missing(pub BTreeSet<(Kind, u64)>);
+pub struct Missing(pub BTreeSet<(NameKind, u64)>);
 
 impl Missing {
     pub fn is_empty(&self) -> bool {
@@ -175,44 +167,6 @@ pub struct NameCache {
     learned: Vec<NameRecord>,
 }
 
-/// A name as it is saved on disk: what ESI answered for one id, and how long it stays good.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NameRecord {
-    pub kind: Kind,
-    pub id: u64,
-    pub name: String,
-    /// Corporations and alliances.
-    pub ticker: Option<String>,
-    /// Ship types.
-    pub group_id: Option<u64>,
-    /// Seconds it stays good from when it is saved (or, read back, from now).
-    pub ttl_secs: u64,
-}
-
-impl Kind {
-    /// The number the kind is saved as.
-    pub fn code(self) -> i64 {
-        match self {
-            Self::Character => 0,
-            Self::Corporation => 1,
-            Self::Alliance => 2,
-            Self::Type => 3,
-            Self::System => 4,
-        }
-    }
-
-    pub fn from_code(code: i64) -> Option<Self> {
-        Some(match code {
-            0 => Self::Character,
-            1 => Self::Corporation,
-            2 => Self::Alliance,
-            3 => Self::Type,
-            4 => Self::System,
-            _ => return None,
-        })
-    }
-}
-
 impl NameCache {
     pub fn new(limits: CacheLimits) -> Self {
         Self {
@@ -225,13 +179,20 @@ impl NameCache {
         }
     }
 
-    fn learn(&mut self, kind: Kind, id: u64, name: &str, ticker: Option<&str>, group: Option<u64>) {
+    fn learn(
+        &mut self,
+        kind: NameKind,
+        id: u64,
+        name: &str,
+        ticker: Option<&str>,
+        group: Option<u64>,
+    ) {
         let ttl = match kind {
-            Kind::Character => self.characters.ttl,
-            Kind::Corporation => self.corporations.ttl,
-            Kind::Alliance => self.alliances.ttl,
-            Kind::Type => self.types.ttl,
-            Kind::System => self.systems.ttl,
+            NameKind::Character => self.characters.ttl,
+            NameKind::Corporation => self.corporations.ttl,
+            NameKind::Alliance => self.alliances.ttl,
+            NameKind::Type => self.types.ttl,
+            NameKind::System => self.systems.ttl,
         };
         self.learned.push(NameRecord {
             kind,
@@ -244,28 +205,34 @@ impl NameCache {
     }
 
     pub fn put_character(&mut self, id: u64, name: String, now: Instant) {
-        self.learn(Kind::Character, id, &name, None, None);
+        self.learn(NameKind::Character, id, &name, None, None);
         self.characters.put(id, name, now);
     }
 
     pub fn put_corporation(&mut self, id: u64, org: Org, now: Instant) {
-        self.learn(Kind::Corporation, id, &org.name, Some(&org.ticker), None);
+        self.learn(
+            NameKind::Corporation,
+            id,
+            &org.name,
+            Some(&org.ticker),
+            None,
+        );
         self.corporations.put(id, org, now);
     }
 
     pub fn put_alliance(&mut self, id: u64, org: Org, now: Instant) {
-        self.learn(Kind::Alliance, id, &org.name, Some(&org.ticker), None);
+        self.learn(NameKind::Alliance, id, &org.name, Some(&org.ticker), None);
         self.alliances.put(id, org, now);
     }
 
     pub fn put_type(&mut self, id: u64, info: TypeInfo, now: Instant) {
         let group = info.group_id.map(|g| g.get());
-        self.learn(Kind::Type, id, &info.name, None, group);
+        self.learn(NameKind::Type, id, &info.name, None, group);
         self.types.put(id, info, now);
     }
 
     pub fn put_system(&mut self, id: u64, name: String, now: Instant) {
-        self.learn(Kind::System, id, &name, None, None);
+        self.learn(NameKind::System, id, &name, None, None);
         self.systems.put(id, name, now);
     }
 
@@ -283,28 +250,28 @@ impl NameCache {
             ticker: record.ticker.clone().unwrap_or_default(),
         };
         match record.kind {
-            Kind::Character => self.characters.put_until(id, name, expires),
-            Kind::Corporation => self.corporations.put_until(id, org(name), expires),
-            Kind::Alliance => self.alliances.put_until(id, org(name), expires),
-            Kind::Type => {
+            NameKind::Character => self.characters.put_until(id, name, expires),
+            NameKind::Corporation => self.corporations.put_until(id, org(name), expires),
+            NameKind::Alliance => self.alliances.put_until(id, org(name), expires),
+            NameKind::Type => {
                 let info = TypeInfo {
                     name,
                     group_id: record.group_id.and_then(crate::model::GroupId::new),
                 };
                 self.types.put_until(id, info, expires);
             }
-            Kind::System => self.systems.put_until(id, name, expires),
+            NameKind::System => self.systems.put_until(id, name, expires),
         }
     }
 
     /// Remembers briefly that ESI does not know `id`.
-    pub fn put_unknown(&mut self, kind: Kind, id: u64, now: Instant) {
+    pub fn put_unknown(&mut self, kind: NameKind, id: u64, now: Instant) {
         match kind {
-            Kind::Character => self.characters.put_unknown(id, now),
-            Kind::Corporation => self.corporations.put_unknown(id, now),
-            Kind::Alliance => self.alliances.put_unknown(id, now),
-            Kind::Type => self.types.put_unknown(id, now),
-            Kind::System => self.systems.put_unknown(id, now),
+            NameKind::Character => self.characters.put_unknown(id, now),
+            NameKind::Corporation => self.corporations.put_unknown(id, now),
+            NameKind::Alliance => self.alliances.put_unknown(id, now),
+            NameKind::Type => self.types.put_unknown(id, now),
+            NameKind::System => self.systems.put_unknown(id, now),
         }
     }
 
@@ -336,7 +303,7 @@ impl NameCache {
     pub fn fill(&mut self, km: &mut Killmail, now: Instant) -> (Missing, Lookups) {
         let mut missing = Missing::default();
         let mut lookups = Lookups::default();
-        let mut note = |found: bool, kind: Kind, id: u64| {
+        let mut note = |found: bool, kind: NameKind, id: u64| {
             if found {
                 lookups.hits += 1;
             } else {
@@ -349,10 +316,10 @@ impl NameCache {
         match self.systems.get(system, now) {
             Found::Known(name) => {
                 km.solar_system_name = Some(name.clone());
-                note(true, Kind::System, system);
+                note(true, NameKind::System, system);
             }
-            Found::Unknown => note(true, Kind::System, system),
-            Found::Missing => note(false, Kind::System, system),
+            Found::Unknown => note(true, NameKind::System, system),
+            Found::Missing => note(false, NameKind::System, system),
         }
 
         let v = &mut km.victim;
@@ -400,20 +367,20 @@ impl NameCache {
         &mut self,
         p: &Person,
         now: Instant,
-        note: &mut impl FnMut(bool, Kind, u64),
+        note: &mut impl FnMut(bool, NameKind, u64),
     ) -> PersonNames {
         let mut out = PersonNames::default();
         if let Some(id) = p.character_id {
-            out.character = lookup(&mut self.characters, Kind::Character, id, now, note);
+            out.character = lookup(&mut self.characters, NameKind::Character, id, now, note);
         }
         if let Some(id) = p.corporation_id {
-            out.corporation = lookup(&mut self.corporations, Kind::Corporation, id, now, note);
+            out.corporation = lookup(&mut self.corporations, NameKind::Corporation, id, now, note);
         }
         if let Some(id) = p.alliance_id {
-            out.alliance = lookup(&mut self.alliances, Kind::Alliance, id, now, note);
+            out.alliance = lookup(&mut self.alliances, NameKind::Alliance, id, now, note);
         }
         if let Some(id) = p.ship_type_id {
-            out.ship = lookup(&mut self.types, Kind::Type, id, now, note);
+            out.ship = lookup(&mut self.types, NameKind::Type, id, now, note);
         }
         out
     }
@@ -486,10 +453,10 @@ fn split(org: Option<Org>) -> (Option<String>, Option<String>) {
 
 fn lookup<V: Clone>(
     cache: &mut TtlCache<V>,
-    kind: Kind,
+    kind: NameKind,
     id: u64,
     now: Instant,
-    note: &mut impl FnMut(bool, Kind, u64),
+    note: &mut impl FnMut(bool, NameKind, u64),
 ) -> Option<V> {
     match cache.get(id, now) {
         Found::Known(v) => {
@@ -585,17 +552,17 @@ mod tests {
     fn an_empty_cache_reports_each_distinct_id_once() {
         let mut cache = NameCache::new(CacheLimits::default());
         let (missing, lookups) = cache.fill(&mut killmail(), Instant::now());
-        let kinds: Vec<(Kind, u64)> = missing.0.into_iter().collect();
+        let kinds: Vec<(NameKind, u64)> = missing.0.into_iter().collect();
         assert_eq!(
             kinds,
             vec![
-                (Kind::Character, 10),
-                (Kind::Character, 11),
-                (Kind::Corporation, 20),
-                (Kind::Alliance, 30),
-                (Kind::Type, 670),
-                (Kind::Type, 17918),
-                (Kind::System, 30000142),
+                (NameKind::Character, 10),
+                (NameKind::Character, 11),
+                (NameKind::Corporation, 20),
+                (NameKind::Alliance, 30),
+                (NameKind::Type, 670),
+                (NameKind::Type, 17918),
+                (NameKind::System, 30000142),
             ]
         );
         assert_eq!(lookups.hits, 0);
@@ -650,7 +617,7 @@ mod tests {
         let now = Instant::now();
         let mut cache = NameCache::new(CacheLimits::default());
         cache.put_character(2112000001, "Pilot".into(), now);
-        cache.put_unknown(Kind::Alliance, 99000001, now);
+        cache.put_unknown(NameKind::Alliance, 99000001, now);
         let org = Org {
             name: "Corp".into(),
             ticker: "CORP".into(),
@@ -684,21 +651,21 @@ mod tests {
             capacity: 100,
         });
         cache.put_character(10, "Victim".into(), now);
-        cache.put_unknown(Kind::Character, 11, now);
+        cache.put_unknown(NameKind::Character, 11, now);
 
         let (missing, _) = cache.fill(&mut killmail(), now);
-        assert!(!missing.0.contains(&(Kind::Character, 10)));
-        assert!(!missing.0.contains(&(Kind::Character, 11)));
+        assert!(!missing.0.contains(&(NameKind::Character, 10)));
+        assert!(!missing.0.contains(&(NameKind::Character, 11)));
 
         let later = now + Duration::from_secs(61);
         let (missing, _) = cache.fill(&mut killmail(), later);
-        assert!(missing.0.contains(&(Kind::Character, 10)));
+        assert!(missing.0.contains(&(NameKind::Character, 10)));
         assert!(
-            !missing.0.contains(&(Kind::Character, 11)),
+            !missing.0.contains(&(NameKind::Character, 11)),
             "negative entries live 5 min"
         );
         let (missing, _) = cache.fill(&mut killmail(), now + NEGATIVE_TTL + Duration::from_secs(1));
-        assert!(missing.0.contains(&(Kind::Character, 11)));
+        assert!(missing.0.contains(&(NameKind::Character, 11)));
     }
 
     fn temp_csv(name: &str, text: &str) -> std::path::PathBuf {
@@ -721,8 +688,8 @@ mod tests {
         cache.seed_types(types);
         let mut km = killmail();
         let (missing, _) = cache.fill(&mut km, Instant::now() + STATIC_TTL * 2);
-        assert!(!missing.0.contains(&(Kind::Type, 670)));
-        assert!(!missing.0.contains(&(Kind::Type, 17918)));
+        assert!(!missing.0.contains(&(NameKind::Type, 670)));
+        assert!(!missing.0.contains(&(NameKind::Type, 17918)));
         assert_eq!(km.victim.ship_name.as_deref(), Some("Capsule"));
         assert_eq!(km.victim.ship_group_id.map(GroupId::get), Some(29));
     }

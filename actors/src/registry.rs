@@ -14,11 +14,9 @@ use std::sync::Arc;
 use actix::prelude::*;
 use serde::Serialize;
 
-use crate::enricher::KillStored;
 use crate::model::ids::{IdMap, IdSet};
 pub use crate::model::Filter;
-use crate::model::{CharacterId, KillFacts, SystemId};
-use crate::store::StoredKill;
+use crate::model::{CharacterId, KillFacts, StoredKill, SystemId};
 
 /// Pushes refused in a row (full mailbox) before a subscriber is disconnected.
 pub const MAX_FULL_IN_A_ROW: u32 = 64;
@@ -85,6 +83,16 @@ pub struct Subscribe {
 pub struct SetFilter {
     pub key: SubscriberKey,
     pub filter: Filter,
+}
+
+/// A kill was stored and may be delivered: sent by the enricher once per stored live kill,
+/// after the store.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct KillStored {
+    pub kill: Arc<StoredKill>,
+    /// The system's stored kills within the retention window, this one included.
+    pub system_count: usize,
 }
 
 /// Remove a subscriber (disconnect, leave).

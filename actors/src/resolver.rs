@@ -18,10 +18,10 @@ use std::time::Instant;
 use futures_util::future::{join_all, FutureExt, LocalBoxFuture, Shared};
 use tokio::sync::oneshot;
 
-use crate::journal::Journal;
-use crate::model::{EsiKillmail, Killmail, KillmailId};
-use crate::names::{Kind, Missing, NameCache};
+use crate::model::{EsiKillmail, Killmail, KillmailId, NameKind};
+use crate::names::{Missing, NameCache};
 use crate::stats::Stats;
+use crate::store::journal::Journal;
 use crate::upstream::esi::EsiClient;
 use crate::upstream::http::FetchError;
 
@@ -32,7 +32,7 @@ pub struct Resolver {
     esi: EsiClient,
     cache: RefCell<NameCache>,
     /// Fetches under way, by the id they resolve; joined instead of repeated.
-    inflight: RefCell<HashMap<(Kind, u64), Pending>>,
+    inflight: RefCell<HashMap<(NameKind, u64), Pending>>,
     stats: Arc<Stats>,
     /// Where learned names are saved, when there is a store.
     journal: Option<Journal>,
@@ -96,7 +96,7 @@ impl Resolver {
                 waits.push(pending.clone());
                 continue;
             }
-            if kind == Kind::Character {
+            if kind == NameKind::Character {
                 characters.push(id);
                 continue;
             }
@@ -105,8 +105,10 @@ impl Resolver {
             waits.push(pending);
         }
         if !characters.is_empty() {
-            let keys: Vec<(Kind, u64)> =
-                characters.iter().map(|&id| (Kind::Character, id)).collect();
+            let keys: Vec<(NameKind, u64)> = characters
+                .iter()
+                .map(|&id| (NameKind::Character, id))
+                .collect();
             let this = Rc::clone(self);
             waits.push(self.spawn(
                 &keys,
@@ -121,12 +123,12 @@ impl Resolver {
     /// Runs `fetch` as its own task, registered under `keys` until it is over.
     fn spawn(
         self: &Rc<Self>,
-        keys: &[(Kind, u64)],
+        keys: &[(NameKind, u64)],
         fetch: impl Future<Output = ()> + 'static,
     ) -> Pending {
         let (done, finished) = oneshot::channel::<()>();
         let this = Rc::clone(self);
-        let owned: Vec<(Kind, u64)> = keys.to_vec();
+        let owned: Vec<(NameKind, u64)> = keys.to_vec();
         actix::spawn(async move {
             fetch.await;
             let mut inflight = this.inflight.borrow_mut();
@@ -158,31 +160,31 @@ impl Resolver {
                     cache.put_character(name.id, name.name, now);
                 }
                 for id in names.unknown {
-                    cache.put_unknown(Kind::Character, id, now);
+                    cache.put_unknown(NameKind::Character, id, now);
                 }
             }
-            Err(e) => self.failed(Kind::Character, ids.len(), &e),
+            Err(e) => self.failed(NameKind::Character, ids.len(), &e),
         }
         self.save_learned();
     }
 
-    async fn fetch_one(&self, kind: Kind, id: u64) {
+    async fn fetch_one(&self, kind: NameKind, id: u64) {
         self.stats.esi_requests.incr();
         let now = Instant::now();
         let result = match kind {
-            Kind::Corporation => self.esi.corporation(id).await.map(|org| {
+            NameKind::Corporation => self.esi.corporation(id).await.map(|org| {
                 self.cache.borrow_mut().put_corporation(id, org, now);
             }),
-            Kind::Alliance => self.esi.alliance(id).await.map(|org| {
+            NameKind::Alliance => self.esi.alliance(id).await.map(|org| {
                 self.cache.borrow_mut().put_alliance(id, org, now);
             }),
-            Kind::Type => self.esi.inventory_type(id).await.map(|info| {
+            NameKind::Type => self.esi.inventory_type(id).await.map(|info| {
                 self.cache.borrow_mut().put_type(id, info, now);
             }),
-            Kind::System => self.esi.solar_system(id).await.map(|s| {
+            NameKind::System => self.esi.solar_system(id).await.map(|s| {
                 self.cache.borrow_mut().put_system(id, s.name, now);
             }),
-            Kind::Character => self.esi.character(id).await.map(|c| {
+            NameKind::Character => self.esi.character(id).await.map(|c| {
                 self.cache.borrow_mut().put_character(id, c.name, now);
             }),
         };
@@ -194,7 +196,7 @@ impl Resolver {
         self.save_learned();
     }
 
-    fn failed(&self, kind: Kind, ids: usize, error: &FetchError) {
+    fn failed(&self, kind: NameKind, ids: usize, error: &FetchError) {
         self.stats.esi_errors.incr();
         log::debug!("esi lookup failed kind={kind:?} ids={ids} error={error}");
     }

@@ -17,14 +17,14 @@ use actix::prelude::*;
 
 use crate::backfill::Backfill;
 use crate::config::{EngineSettings, FeedSource};
-use crate::enricher::{Enricher, KillStored};
+use crate::enricher::Enricher;
 use crate::feed::{Feed, Place, StopFeed};
-use crate::journal::{Journal, JournalError};
 use crate::monitor::Monitor;
 use crate::names::{read_types_csv, CacheLimits, NameCache};
-use crate::registry::{GetStats, Registry, RegistryStats};
+use crate::registry::{GetStats, KillStored, Registry, RegistryStats};
 use crate::resolver::Resolver;
 use crate::stats::Stats;
+use crate::store::journal::{Journal, JournalError};
 use crate::store::Store;
 use crate::upstream::esi::EsiClient;
 use crate::upstream::zkb::ZkbClient;

@@ -23,12 +23,12 @@ use rand::Rng;
 use ring::hmac;
 
 use crate::config::{UpstreamSettings, WebhookSettings};
-use crate::journal::Journal;
 use crate::model::ids::random_token;
-use crate::model::{now_iso, Filter};
+use crate::model::{now_iso, write_json_array, Filter, StoredKill, WebhookSubscription};
 use crate::registry::{Channel, Push, Registry, Subscribe, SubscriberKey, Unsubscribe};
 use crate::stats::Stats;
-use crate::store::{write_json_array, Store, StoredKill};
+use crate::store::journal::Journal;
+use crate::store::Store;
 use crate::upstream::http::{FetchError, Http};
 
 /// Header names of a delivery.
@@ -48,18 +48,6 @@ pub const USER_AGENT: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     ")"
 );
-
-/// A webhook subscription as created through the API.
-#[derive(Clone, Debug)]
-pub struct WebhookSubscription {
-    pub id: String,
-    pub subscriber_id: String,
-    pub callback_url: String,
-    /// Signs every body when set.
-    pub secret: Option<String>,
-    pub filter: Filter,
-    pub created_at: String,
-}
 
 /// Add a subscription and start delivering to it.
 #[derive(Message)]

@@ -15,7 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::backfill::{BackfillSystem, FetchKillmail};
 use actors::model::{now_iso, KillTime, KillmailId, SystemId};
-use actors::store::{write_json_array, StoredKill};
+use actors::model::{write_json_array, StoredKill};
 use actors::Engine;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};

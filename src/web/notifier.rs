@@ -98,7 +98,7 @@ fn window_of(req: &HttpRequest) -> Result<Window, ApiError> {
         .map_err(|name| invalid(format!("{name} must be a positive integer in range")))
 }
 
-fn kills_only(kills: &[std::sync::Arc<actors::store::StoredKill>]) -> HttpResponse {
+fn kills_only(kills: &[std::sync::Arc<actors::model::StoredKill>]) -> HttpResponse {
     let mut out = RawJson::with_capacity(256);
     out.raw("{\"kills\":");
     out.kills(kills);

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ::actors::model::{now_iso, CharacterId, Filter, KillTime, KillmailId, SystemId};
+use ::actors::model::{write_json_array, StoredKill};
 use ::actors::registry::{Channel, Push, Registry, Subscribe, SubscriberKey, Unsubscribe};
-use ::actors::store::{write_json_array, StoredKill};
 use actix::prelude::{Actor, ActorContext, Addr, Context, Handler};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};

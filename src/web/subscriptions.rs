@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 
 use actix_web::http::{StatusCode, Uri};
 use actix_web::{web, HttpRequest, HttpResponse};
+use actors::model::WebhookSubscription;
 use actors::model::{now_iso, CharacterId, Filter, SystemId};
 use actors::registry::{GetStats, ListSubscriptions};
-use actors::webhooks::{AddWebhook, RemoveSubscriber, WebhookSubscription};
+use actors::webhooks::{AddWebhook, RemoveSubscriber};
 use serde_json::{json, Value};
 
 use super::errors::ApiError;

@@ -8,7 +8,10 @@ pub mod filter;
 pub mod ids;
 pub mod killmail;
 pub mod lenient;
+pub mod name;
+pub mod stored;
 pub mod time;
+pub mod webhook;
 
 pub use facts::KillFacts;
 pub use feed::{FeedKill, R2z2Entry, R2z2Object, RedisqPackage, RedisqResponse, SequenceFile};
@@ -20,4 +23,7 @@ pub use ids::{
 pub use killmail::{
     Attacker, EsiKillmail, InvalidKillmail, Item, Killmail, NestedItem, Position, Victim, Zkb,
 };
+pub use name::{NameKind, NameRecord};
+pub use stored::{write_json_array, StoredKill};
 pub use time::{now_iso, KillTime};
+pub use webhook::WebhookSubscription;

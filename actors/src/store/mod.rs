@@ -5,88 +5,25 @@
 //! [`Store`] is the one interface the rest of the engine and the web layer use: it routes a
 //! system to its shard and fans the by-id and by-character reads out to every shard.
 
+pub mod journal;
 pub mod shard;
 pub mod shard_actor;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Instant;
-
-use actix::prelude::*;
-use bytes::Bytes;
 
 use crate::config::StorageSettings;
-use crate::journal::Journal;
-use crate::model::{CharacterId, Filter, KillFacts, KillTime, Killmail, KillmailId, SystemId};
+use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, StoredKill, SystemId};
 use crate::stats::Stats;
+use actix::prelude::*;
 
+use journal::Journal;
 pub use shard::{Insert, Shard, ShardLimits};
 pub use shard_actor::Inserted;
 use shard_actor::{CharacterKills, Count, Get, Put, Replay, ShardActor, SystemKills, Update};
 
 /// Shards in memory. Systems spread over them by id; more shards means shorter mailboxes.
 pub const SHARDS: usize = 4;
-
-/// A kill as the store holds it: the facts it is placed, routed and filtered by, and its
-/// canonical JSON. The parsed killmail is not kept (it would double the memory per kill);
-/// [`StoredKill::killmail`] parses the JSON again when a kill must change.
-#[derive(Debug)]
-pub struct StoredKill {
-    /// Position in the order the service accepted kills; resume points (`since_offset`,
-    /// `Last-Event-ID`) refer to it.
-    pub offset: u64,
-    pub facts: KillFacts,
-    /// The canonical JSON of the killmail (SPEC §3), shared as is with every recipient.
-    pub json: Bytes,
-    /// When this copy was made (stored, updated, or read back at boot): delivery latency
-    /// is measured from it.
-    pub stored_at: Instant,
-}
-
-impl StoredKill {
-    /// A kill read back from disk: its facts are read from the JSON it was stored with;
-    /// `None` when that JSON is not a killmail.
-    pub fn with_json(offset: u64, json: Vec<u8>) -> Option<Self> {
-        Some(Self {
-            offset,
-            facts: KillFacts::from_json(&json)?,
-            json: Bytes::from(json),
-            stored_at: Instant::now(),
-        })
-    }
-
-    pub fn new(offset: u64, killmail: &Killmail) -> Self {
-        // Serializing the model cannot fail: every field is a string, number, bool, list or map
-        // with string keys, and non-finite floats are filtered out when upstream JSON is read.
-        let json = serde_json::to_vec(killmail)
-            .map(Bytes::from)
-            .unwrap_or_default();
-        Self {
-            offset,
-            facts: KillFacts::of(killmail),
-            json,
-            stored_at: Instant::now(),
-        }
-    }
-
-    /// The full killmail, parsed from the stored JSON (only to change a kill).
-    pub fn killmail(&self) -> Option<Killmail> {
-        serde_json::from_slice(&self.json).ok()
-    }
-}
-
-/// Appends `[k1,k2,...]` to `out`, each kill as the JSON bytes the store holds (no re-serializing).
-pub fn write_json_array(out: &mut Vec<u8>, kills: &[Arc<StoredKill>]) {
-    out.reserve(kills.iter().map(|k| k.json.len() + 1).sum::<usize>() + 2);
-    out.push(b'[');
-    for (i, kill) in kills.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(&kill.json);
-    }
-    out.push(b']');
-}
 
 /// A shard actor did not answer (it stopped); the caller reports it as a server error.
 #[derive(Debug, thiserror::Error)]

@@ -10,9 +10,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::model::ids::{IdMap, IdSet};
-use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, SystemId};
-
-use super::StoredKill;
+use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, StoredKill, SystemId};
 
 /// What a shard keeps.
 #[derive(Clone, Copy, Debug)]

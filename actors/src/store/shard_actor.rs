@@ -8,8 +8,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::shard::{Insert, Shard};
-use super::StoredKill;
-use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, SystemId};
+use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, StoredKill, SystemId};
 use crate::stats::Stats;
 
 /// How often expired kills are dropped.

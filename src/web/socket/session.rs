@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use ::actors::model::ids::IdSet;
 use ::actors::model::{now_iso, CharacterId, KillTime, KillmailId, SystemId};
+use ::actors::model::{write_json_array, StoredKill};
 use ::actors::registry::{
     Channel, Filter, Push, Registry, SetFilter, Subscribe, SubscriberKey, Unsubscribe,
 };
 use ::actors::stats::Stats;
-use ::actors::store::{write_json_array, Store, StoredKill};
+use ::actors::store::Store;
 use actix::prelude::*;
 use actix_web_actors::ws;
 use bytestring::ByteString;

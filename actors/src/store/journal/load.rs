@@ -1,0 +1,145 @@
+//! Reading the database back at boot: kills (parsed on every core), the feed cursor, webhook
+//! subscriptions with their undelivered kills, and the names still good.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::model::{
+    CharacterId, Filter, KillTime, NameKind, NameRecord, StoredKill, SystemId, WebhookSubscription,
+};
+
+/// Everything read back at boot.
+#[derive(Default)]
+pub struct Loaded {
+    /// Kills inside the retention window, in offset order.
+    pub kills: Vec<StoredKill>,
+    /// The highest offset ever given (kills may have expired since).
+    pub last_offset: u64,
+    /// The last R2Z2 sequence whose kills are all stored.
+    pub r2z2_cursor: Option<u64>,
+    pub redisq_queue_id: Option<String>,
+    pub webhooks: Vec<WebhookSubscription>,
+    /// Per webhook subscription id: the offsets of kills not yet delivered.
+    pub pending: HashMap<String, Vec<u64>>,
+    /// ESI names still good, with the time they have left.
+    pub names: Vec<NameRecord>,
+    /// Rows that could not be read back and were skipped.
+    pub unreadable: usize,
+}
+
+pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
+    let mut loaded = Loaded::default();
+    let meta = |key: &str| -> rusqlite::Result<Option<String>> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+    };
+    loaded.last_offset = meta("last_offset")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    loaded.r2z2_cursor = meta("r2z2_cursor")?.and_then(|v| v.parse().ok());
+    loaded.redisq_queue_id = meta("redisq_queue_id")?;
+
+    let mut rows = conn.prepare("SELECT offset, json FROM kills ORDER BY offset")?;
+    let raw: Vec<(u64, Vec<u8>)> = rows
+        .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    loaded.kills = parse_kills(raw, &mut loaded.unreadable);
+    if let Some(last) = loaded.kills.last() {
+        loaded.last_offset = loaded.last_offset.max(last.offset);
+    }
+
+    let mut rows = conn.prepare(
+        "SELECT id, subscriber_id, callback_url, secret, system_ids, character_ids, created_at
+         FROM webhooks ORDER BY created_at, id",
+    )?;
+    loaded.webhooks = rows
+        .query_map([], |r| {
+            let systems: String = r.get(4)?;
+            let characters: String = r.get(5)?;
+            Ok(WebhookSubscription {
+                id: r.get(0)?,
+                subscriber_id: r.get(1)?,
+                callback_url: r.get(2)?,
+                secret: r.get(3)?,
+                filter: Filter {
+                    systems: ids(&systems).filter_map(SystemId::new).collect(),
+                    characters: ids(&characters).filter_map(CharacterId::new).collect(),
+                    ..Filter::default()
+                },
+                created_at: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+
+    let now = KillTime::now().unix();
+    let mut rows = conn.prepare(
+        "SELECT kind, id, name, ticker, group_id, expires FROM names WHERE expires > ?1",
+    )?;
+    loaded.names = rows
+        .query_map([now], |r| {
+            let expires: i64 = r.get(5)?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                NameRecord {
+                    kind: NameKind::Character,
+                    id: r.get::<_, i64>(1)? as u64,
+                    name: r.get(2)?,
+                    ticker: r.get(3)?,
+                    group_id: r.get::<_, Option<i64>>(4)?.map(|g| g as u64),
+                    ttl_secs: (expires - now).max(0) as u64,
+                },
+            ))
+        })?
+        .filter_map(|row| match row {
+            Ok((code, record)) => {
+                NameKind::from_code(code).map(|kind| Ok(NameRecord { kind, ..record }))
+            }
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<rusqlite::Result<_>>()?;
+
+    let mut rows =
+        conn.prepare("SELECT subscription_id, offset FROM webhook_pending ORDER BY offset")?;
+    for row in rows.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })? {
+        let (id, offset) = row?;
+        loaded.pending.entry(id).or_default().push(offset);
+    }
+    Ok(loaded)
+}
+
+/// Parses the stored JSON back into kills, on every core (the boot time is mostly this).
+fn parse_kills(mut raw: Vec<(u64, Vec<u8>)>, unreadable: &mut usize) -> Vec<StoredKill> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = raw.len().div_ceil(threads).max(1);
+    let parsed: Vec<Vec<Option<StoredKill>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = raw
+            .chunks_mut(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter_mut()
+                        .map(|(offset, json)| StoredKill::with_json(*offset, std::mem::take(json)))
+                        .collect()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let mut kills = Vec::with_capacity(raw.len());
+    for kill in parsed.into_iter().flatten() {
+        match kill {
+            Some(kill) => kills.push(kill),
+            None => *unreadable += 1,
+        }
+    }
+    kills
+}
+
+fn ids(text: &str) -> impl Iterator<Item = u64> + '_ {
+    text.split(',').filter_map(|s| s.trim().parse().ok())
+}

@@ -1,0 +1,164 @@
+//! The writer thread: owns the connection after boot and commits whatever queued up since its
+//! last transaction in one go (group commit); expired kills and names are deleted every minute.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection};
+
+use super::{Command, JournalError};
+use crate::model::KillTime;
+
+/// Commands applied in one transaction at most.
+const MAX_BATCH: usize = 1024;
+/// How often expired kills are deleted on disk.
+const GC_EVERY: Duration = Duration::from_secs(60);
+
+/// The writer thread: waits for a command, takes everything else queued, commits it at once.
+pub(super) fn run(mut conn: Connection, rx: mpsc::Receiver<Command>, retention_secs: i64) {
+    let mut last_gc = Instant::now();
+    loop {
+        let first = match rx.recv_timeout(GC_EVERY) {
+            Ok(command) => Some(command),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let mut batch: Vec<Command> = first.into_iter().collect();
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+        let gc = (last_gc.elapsed() >= GC_EVERY).then(|| {
+            last_gc = Instant::now();
+            KillTime::now().minus_secs(retention_secs)
+        });
+        let result = commit(&mut conn, &batch, gc).map_err(|e| e.to_string());
+        if let Err(e) = &result {
+            log::error!("store write failed commands={} error={e}", batch.len());
+        }
+        for command in batch {
+            match command {
+                Command::Append(_, done) => {
+                    let _ = done.send(result.clone().map_err(JournalError::Write));
+                }
+                Command::Flush(done) => {
+                    let _ = done.send(());
+                }
+                _ => {}
+            }
+        }
+    }
+    log::info!("journal writer stopped");
+}
+
+fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let mut last_offset = None;
+    for command in batch {
+        match command {
+            Command::Append(kill, _) | Command::Update(kill) => {
+                tx.prepare_cached(
+                    "INSERT INTO kills (offset, killmail_id, kill_time, json) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (offset) DO UPDATE SET json = excluded.json",
+                )?
+                .execute(params![
+                    kill.offset as i64,
+                    kill.facts.killmail_id.get() as i64,
+                    kill.facts.kill_time.unix(),
+                    &kill.json[..]
+                ])?;
+                last_offset = last_offset.max(Some(kill.offset));
+            }
+            Command::Cursor(sequence) => set_meta(&tx, "r2z2_cursor", &sequence.to_string())?,
+            Command::QueueId(id) => set_meta(&tx, "redisq_queue_id", id)?,
+            Command::AddWebhook(s) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO webhooks
+                     (id, subscriber_id, callback_url, secret, system_ids, character_ids, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    s.id,
+                    s.subscriber_id,
+                    s.callback_url,
+                    s.secret,
+                    join(s.filter.systems.iter()),
+                    join(s.filter.characters.iter()),
+                    s.created_at
+                ])?;
+            }
+            Command::RemoveWebhook(id) => {
+                tx.execute("DELETE FROM webhooks WHERE id = ?1", [id])?;
+                tx.execute(
+                    "DELETE FROM webhook_pending WHERE subscription_id = ?1",
+                    [id],
+                )?;
+            }
+            Command::PendingAdd(id, offset) => {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO webhook_pending (subscription_id, offset) VALUES (?1, ?2)",
+                )?
+                .execute(params![id, *offset as i64])?;
+            }
+            Command::PendingRemove(id, offsets) => {
+                let mut delete = tx.prepare_cached(
+                    "DELETE FROM webhook_pending WHERE subscription_id = ?1 AND offset = ?2",
+                )?;
+                for offset in offsets {
+                    delete.execute(params![id, *offset as i64])?;
+                }
+            }
+            Command::Names(names) => {
+                let now = KillTime::now().unix();
+                let mut put = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO names (kind, id, name, ticker, group_id, expires)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for n in names {
+                    let expires = now.saturating_add(i64::try_from(n.ttl_secs).unwrap_or(i64::MAX));
+                    put.execute(params![
+                        n.kind.code(),
+                        n.id as i64,
+                        n.name,
+                        n.ticker,
+                        n.group_id.map(|g| g as i64),
+                        expires
+                    ])?;
+                }
+            }
+            Command::Flush(_) => {}
+        }
+    }
+    if let Some(offset) = last_offset {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('last_offset', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), ?1)",
+            [offset as i64],
+        )?;
+    }
+    if let Some(cutoff) = gc {
+        tx.execute(
+            "DELETE FROM names WHERE expires < ?1",
+            [KillTime::now().unix()],
+        )?;
+        let gone = tx.execute("DELETE FROM kills WHERE kill_time < ?1", [cutoff.unix()])?;
+        if gone > 0 {
+            log::debug!("store expired kills on disk count={gone}");
+        }
+    }
+    tx.commit()
+}
+
+fn set_meta(tx: &rusqlite::Transaction<'_>, key: &str, value: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
+}
+
+fn join<T: ToString>(ids: impl Iterator<Item = T>) -> String {
+    ids.map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+}

@@ -55,7 +55,6 @@ impl Application {
             api_requests: RequestRate::default(),
             rate_limit: RateLimiter::new(settings.server.rate_limit_per_minute),
             api_token: settings.server.api_token.clone(),
-            allow_private_webhooks: settings.engine.webhooks.allow_private_targets,
             sse: SseState::new(
                 Duration::from_millis(settings.sse.keepalive_ms),
                 Duration::from_millis(settings.sse.heartbeat_ms),

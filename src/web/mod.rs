@@ -42,8 +42,6 @@ pub struct AppState {
     pub rate_limit: limits::RateLimiter,
     /// Empty = no token needed to change subscriptions.
     pub api_token: String,
-    /// Whether webhooks may point at loopback or private addresses.
-    pub allow_private_webhooks: bool,
     /// SSE settings and connection slots.
     pub sse: sse::SseState,
     /// Turns `true` when the service begins to stop: long-lived connections close themselves.

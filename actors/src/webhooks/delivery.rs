@@ -1,0 +1,98 @@
+//! What one webhook delivery sends: its headers, its body (the stored JSON of each kill, not
+//! serialized again), its signature, and the wait before the next attempt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use ring::hmac;
+
+use crate::config::WebhookSettings;
+use crate::model::{now_iso, write_json_array, StoredKill};
+
+/// Header names of a delivery.
+pub mod header {
+    /// Stable across the attempts of one delivery.
+    pub const DELIVERY: &str = "x-wanderer-delivery";
+    pub const EVENT: &str = "x-wanderer-event";
+    /// 1 for the first attempt.
+    pub const ATTEMPT: &str = "x-wanderer-attempt";
+    /// `sha256=<hex HMAC-SHA256 of the body with the subscription's secret>`, when it has one.
+    pub const SIGNATURE: &str = "x-wanderer-signature";
+}
+
+/// What a delivery calls itself in `User-Agent`.
+pub const USER_AGENT: &str = concat!(
+    "WandererKills/1.0 (wanderer-kills/",
+    env!("CARGO_PKG_VERSION"),
+    ")"
+);
+
+/// `retry_base_ms × 2^(attempt-1)`, times a jitter factor in 0.5..1.5.
+pub fn backoff(settings: &WebhookSettings, attempt: u32) -> Duration {
+    let base = Duration::from_millis(settings.retry_base_ms);
+    let doubled = base.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+    doubled.mul_f64(rand::rng().random_range(0.5..1.5))
+}
+
+/// `{"type":"killmail_update","system_id":..,"kills":[..],"timestamp":".."}`, from the stored
+/// JSON of each kill.
+pub fn payload(system: u64, kills: &[Arc<StoredKill>]) -> Vec<u8> {
+    let mut out =
+        format!(r#"{{"type":"killmail_update","system_id":{system},"kills":"#).into_bytes();
+    write_json_array(&mut out, kills);
+    out.extend_from_slice(format!(r#","timestamp":"{}"}}"#, now_iso()).as_bytes());
+    out
+}
+
+/// `sha256=<hex HMAC-SHA256 of the body>`.
+pub fn signature(key: &hmac::Key, body: &[u8]) -> String {
+    format!("sha256={}", hex(hmac::sign(key, body).as_ref()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> WebhookSettings {
+        WebhookSettings {
+            allow_private_targets: false,
+            timeout_ms: 10_000,
+            max_attempts: 6,
+            retry_base_ms: 1_000,
+            retry_max_ms: 60_000,
+            max_queued: 10,
+            max_batch: 10,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_around_the_base() {
+        let s = settings();
+        for attempt in 1..=5u32 {
+            let wait = backoff(&s, attempt);
+            let centre = 1_000u64 << (attempt - 1);
+            assert!(
+                wait >= Duration::from_millis(centre / 2)
+                    && wait < Duration::from_millis(centre * 3 / 2),
+                "attempt {attempt}: {wait:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_signature_is_the_hex_hmac_sha256_of_the_body() {
+        // RFC 4231 test case 2.
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"Jefe");
+        let tag = hmac::sign(&key, b"what do ya want for nothing?");
+
+        assert_eq!(
+            hex(tag.as_ref()),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

@@ -29,6 +29,14 @@ pub enum ApiError {
     /// A subscriptions change without the configured API token: 401 in the subscriptions envelope.
     #[error("unauthorized")]
     Unauthorized,
+    /// A stream's query that does not check: 400 `{"error": {"domain": "validation", "type":
+    /// "invalid_format", "message", "details": null, "retryable": false}}`.
+    #[error("{0}")]
+    StreamInvalid(String),
+    /// Every stream slot (of this address, or in all) is taken: 503 `{"error": {"type":
+    /// "connection_limit_reached", "message"}}`.
+    #[error("too many streams")]
+    StreamLimit,
 }
 
 impl ApiError {
@@ -94,6 +102,8 @@ impl ResponseError for ApiError {
             Self::Subscription(_) => StatusCode::BAD_REQUEST,
             Self::Plain(status) => *status,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::StreamInvalid(_) => StatusCode::BAD_REQUEST,
+            Self::StreamLimit => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -118,6 +128,11 @@ impl ResponseError for ApiError {
                 let details = "Authorization: Bearer <API_TOKEN> is required";
                 json!({"error": {"message": "Unauthorized", "details": details}})
             }
+            Self::StreamInvalid(message) => json!({"error": {
+                "domain": "validation", "type": "invalid_format", "message": message,
+                "details": null, "retryable": false}}),
+            Self::StreamLimit => json!({"error": {"type": "connection_limit_reached",
+                "message": "Too many active SSE connections"}}),
         };
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header((header::CONTENT_TYPE, super::JSON_CONTENT_TYPE));

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod notifier;
+pub mod slots;
 pub mod socket;
 pub mod sse;
 pub mod status;

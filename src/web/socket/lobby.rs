@@ -4,7 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use actors::model::{CharacterId, SystemId};
+use actors::model::{CharacterId, Filter, KillTime, SystemId};
+use actors::registry;
 use serde_json::{json, Value};
 
 pub const TOPIC: &str = "killmails:lobby";
@@ -217,6 +218,96 @@ pub fn unsubscribe<T: Ord + Copy + serde::Serialize>(
         return (json!({ "message": message }), false);
     }
     (json!({ key: current }), true)
+}
+
+/// The joined lobby channel.
+pub struct Joined {
+    pub join_ref: Value,
+    pub systems: BTreeSet<SystemId>,
+    pub characters: BTreeSet<CharacterId>,
+    pub preload: Preload,
+}
+
+impl Joined {
+    /// What the channel follows.
+    pub fn filter(&self) -> Filter {
+        Filter {
+            systems: self.systems.clone(),
+            characters: self.characters.clone(),
+            ..Filter::default()
+        }
+    }
+
+    /// The preload of `systems` and `characters` with the channel's preload options.
+    pub fn preload_of(
+        &self,
+        systems: BTreeSet<SystemId>,
+        characters: BTreeSet<CharacterId>,
+    ) -> registry::Preload {
+        let since_secs = i64::try_from(self.preload.since_hours * 3600).unwrap_or(0);
+        registry::Preload {
+            systems,
+            characters,
+            since: KillTime::now().minus_secs(since_secs),
+            limit_per_system: self.preload.limit_per_system,
+        }
+    }
+}
+
+/// What a lobby event leaves to do once its reply is sent.
+pub enum After {
+    Nothing,
+    Refilter,
+    /// The filter grew: tell the registry, then preload what is new.
+    Preload(BTreeSet<SystemId>, BTreeSet<CharacterId>),
+}
+
+impl After {
+    fn grown(systems: BTreeSet<SystemId>, characters: BTreeSet<CharacterId>) -> Self {
+        if systems.is_empty() && characters.is_empty() {
+            Self::Nothing
+        } else {
+            Self::Preload(systems, characters)
+        }
+    }
+
+    fn shrunk(changed: bool) -> Self {
+        if changed {
+            Self::Refilter
+        } else {
+            Self::Nothing
+        }
+    }
+}
+
+/// Applies a (un)subscribe event to the channel's sets; an unknown event is an error reply.
+pub fn change(lobby: &mut Joined, event: &str, payload: &Value) -> (Result<Value, String>, After) {
+    let (systems_key, characters_key) = ("subscribed_systems", "subscribed_characters");
+    let result = match event {
+        "subscribe_systems" => systems(payload.get("systems")).map(|asked| {
+            let (reply, new) = subscribe(&mut lobby.systems, &asked, systems_key, "systems");
+            (reply, After::grown(new, BTreeSet::new()))
+        }),
+        "unsubscribe_systems" => systems(payload.get("systems")).map(|asked| {
+            let (reply, changed) = unsubscribe(&mut lobby.systems, &asked, systems_key, "systems");
+            (reply, After::shrunk(changed))
+        }),
+        "subscribe_characters" => characters(payload.get("character_ids")).map(|asked| {
+            let (reply, new) =
+                subscribe(&mut lobby.characters, &asked, characters_key, "characters");
+            (reply, After::grown(BTreeSet::new(), new))
+        }),
+        "unsubscribe_characters" => characters(payload.get("character_ids")).map(|asked| {
+            let (reply, changed) =
+                unsubscribe(&mut lobby.characters, &asked, characters_key, "characters");
+            (reply, After::shrunk(changed))
+        }),
+        other => return (Err(format!("unknown event: {other}")), After::Nothing),
+    };
+    match result {
+        Ok((reply, after)) => (Ok(reply), after),
+        Err(invalid) => (Err(invalid.reason()), After::Nothing),
+    }
 }
 
 #[cfg(test)]

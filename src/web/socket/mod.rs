@@ -1,6 +1,7 @@
 //! Phoenix channels over WebSocket (SPEC §8): the upgrade route, plus `protocol` (frames, pure),
 //! `lobby` (the `killmails:lobby` topic's rules, pure) and `session` (the per-connection actor).
 
+pub mod frames;
 pub mod lobby;
 pub mod protocol;
 pub mod session;

@@ -7,32 +7,27 @@
 //! `kill_count_update` frames — each kill at most once per connection. It closes itself after
 //! `WS_IDLE_TIMEOUT_MS` without any inbound frame; it never pings the client.
 
-use std::cell::RefCell;
-use std::collections::{BTreeSet, VecDeque};
-use std::rc::Rc;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ::actors::model::ids::IdSet;
-use ::actors::model::{now_iso, CharacterId, KillTime, KillmailId, SystemId};
-use ::actors::model::{write_json_array, StoredKill};
+use ::actors::model::{now_iso, CharacterId, StoredKill, SystemId};
 use ::actors::registry::{
-    Channel, Filter, Push, Registry, SetFilter, Subscribe, SubscriberKey, Unsubscribe,
+    follow, CatchUp, Channel, Push, Registration, Registry, Resume, SeenKills, SetFilter,
+    Subscribe, SubscriberKey, Unsubscribe,
 };
 use ::actors::stats::Stats;
 use ::actors::store::Store;
 use actix::prelude::*;
 use actix_web_actors::ws;
-use bytestring::ByteString;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use super::lobby::{self, Preload, TOPIC};
+use super::frames::{killmail_update, Live, LivePayloads};
+use super::lobby::{self, change, After, Joined, TOPIC};
 use super::protocol::{self, Inbound, Vsn};
 
-/// Kill ids remembered per connection to keep "each kill once" across preload and live pushes.
-const REMEMBERED_KILLS: usize = 4_096;
 /// At most this many missed kills are replayed on a resume (`since_offset`).
 const MAX_RESUMED: usize = 10_000;
 /// The client name when neither the connect params nor the join say one.
@@ -46,14 +41,6 @@ pub struct SessionSettings {
     pub max_channels: usize,
     /// Kills queued for a session before the registry counts it as full (see the registry).
     pub max_queued_kills: usize,
-}
-
-/// The joined lobby channel.
-struct Joined {
-    join_ref: Value,
-    systems: BTreeSet<SystemId>,
-    characters: BTreeSet<CharacterId>,
-    preload: Preload,
 }
 
 pub struct Session {
@@ -74,7 +61,7 @@ pub struct Session {
     last_push: Instant,
     lobby: Option<Joined>,
     key: Option<SubscriberKey>,
-    sent: RecentIds,
+    sent: SeenKills,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -102,7 +89,7 @@ impl Session {
             last_push: now,
             lobby: None,
             key: None,
-            sent: RecentIds::default(),
+            sent: SeenKills::default(),
             shutdown,
         }
     }
@@ -194,60 +181,37 @@ impl Session {
             .difference(&old_characters)
             .copied()
             .collect();
-        let filter = Filter {
-            systems: join.systems.clone(),
-            characters: join.characters.clone(),
-            ..Filter::default()
-        };
-        self.register(filter, ctx);
         let reply = lobby::join_reply(&self.subscription_id, &join.systems, &join.characters);
         let reply = protocol::reply_ok(self.vsn, &frame, reply);
         ctx.text(reply);
         let has_ids = !join.systems.is_empty() || !join.characters.is_empty();
-        self.lobby = Some(Joined {
+        let joined = Joined {
             join_ref: frame.join_ref,
             systems: join.systems,
             characters: join.characters,
             preload: join.preload,
-        });
+        };
         let preload = join.preload.enabled && has_ids;
-        let resume = join.since_offset.filter(|_| has_ids);
-        if preload || resume.is_some() {
-            self.catch_up(new_systems, new_characters, resume, preload, ctx);
-        }
-    }
-
-    fn register(&mut self, filter: Filter, ctx: &mut ws::WebsocketContext<Self>) {
+        let ask = CatchUp {
+            filter: joined.filter(),
+            resume: join.since_offset.filter(|_| has_ids).map(|after| Resume {
+                after,
+                since: None,
+                limit: MAX_RESUMED,
+            }),
+            preload: preload.then(|| joined.preload_of(new_systems, new_characters)),
+        };
         let subscribe = Subscribe {
             key: self.key,
             recipient: ctx.address().recipient(),
-            filter,
+            filter: ask.filter.clone(),
             channel: Channel::Websocket,
             subscription_id: self.subscription_id.clone(),
             subscriber: self.client.clone(),
             callback_url: None,
         };
-        self.registry
-            .send(subscribe)
-            .into_actor(self)
-            .map(|key, this, _| match key {
-                Ok(key) => this.key = Some(key),
-                Err(e) => log::error!("registry unavailable client={} error={e}", this.client),
-            })
-            .wait(ctx);
-    }
-
-    fn refilter(&mut self) {
-        if let (Some(key), Some(lobby)) = (self.key, &self.lobby) {
-            self.registry.do_send(SetFilter {
-                key,
-                filter: Filter {
-                    systems: lobby.systems.clone(),
-                    characters: lobby.characters.clone(),
-                    ..Filter::default()
-                },
-            });
-        }
+        self.lobby = Some(joined);
+        self.follow(subscribe.into(), ask, preload, ctx);
     }
 
     fn lobby_event(&mut self, frame: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
@@ -283,96 +247,71 @@ impl Session {
             Err(reason) => protocol::reply_error(self.vsn, &frame, &reason),
         };
         ctx.text(reply);
+        let (Some(key), Some(lobby)) = (self.key, &self.lobby) else {
+            return;
+        };
+        let filter = lobby.filter();
+        let change = SetFilter {
+            key,
+            filter: filter.clone(),
+        };
         match after {
             After::Nothing => {}
-            After::Refilter => self.refilter(),
+            After::Refilter => self.registry.do_send(change),
             After::Preload(systems, characters) => {
-                self.refilter();
-                if self.lobby.as_ref().is_some_and(|l| l.preload.enabled) {
-                    self.catch_up(systems, characters, None, false, ctx);
-                }
+                let preload = lobby.preload.enabled;
+                let ask = CatchUp {
+                    filter,
+                    resume: None,
+                    preload: preload.then(|| lobby.preload_of(systems, characters)),
+                };
+                self.follow(change.into(), ask, false, ctx);
             }
         }
     }
 
-    /// Resume, then preload. With `resume`, the kills the lobby's filter matches that were stored
-    /// after that offset go first, in offset order (`preload: false`: they are the live kills
-    /// the client missed). With `join_preload`, stored kills of `systems` (one push per system)
-    /// and of `characters` follow, then `preload_complete`; without it (a later subscribe), only
-    /// the preload pushes. A kill already sent on this connection is never sent again.
-    fn catch_up(
+    /// Registers (or changes the filter), then sends the history `ask` names: resumed kills
+    /// first, in offset order, one push per run of the same system (`preload: false`: they are
+    /// the live kills the client missed), then one preload push per system. With `complete`,
+    /// `preload_complete` follows, listing what the store could not give. A kill already sent on
+    /// this connection is never sent again. Frames wait until this is done, so live kills follow
+    /// the history.
+    fn follow(
         &mut self,
-        systems: BTreeSet<SystemId>,
-        characters: BTreeSet<CharacterId>,
-        resume: Option<u64>,
-        join_preload: bool,
+        registration: Registration,
+        ask: CatchUp,
+        complete: bool,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
-        let Some(lobby) = &self.lobby else {
-            return;
-        };
-        let options = lobby.preload;
-        let preload = options.enabled;
-        let complete = join_preload;
-        let filter = Filter {
-            systems: lobby.systems.clone(),
-            characters: lobby.characters.clone(),
-            ..Filter::default()
-        };
-        let store = self.store.clone();
-        let since =
-            KillTime::now().minus_secs(i64::try_from(options.since_hours * 3600).unwrap_or(0));
-        let systems_processed = systems.len();
-        let work = async move {
-            let missed = match resume {
-                Some(after) => store
-                    .replay(filter, after, store.retention_start(), MAX_RESUMED)
-                    .await
-                    .unwrap_or_default(),
-                None => Vec::new(),
-            };
-            let mut batches: Vec<(SystemId, Vec<Arc<StoredKill>>)> = Vec::new();
-            if !preload {
-                return (missed, batches);
-            }
-            for system in systems {
-                let kills = store
-                    .system_kills(system, since, options.limit_per_system)
-                    .await
-                    .unwrap_or_default();
-                batches.push((system, kills));
-            }
-            for character in characters {
-                let kills = store
-                    .character_kills(character, since, options.limit_per_system)
-                    .await
-                    .unwrap_or_default();
-                for kill in kills {
-                    let system = kill.facts.system_id;
-                    match batches.iter_mut().find(|(s, _)| *s == system) {
-                        Some((_, list)) => list.push(kill),
-                        None => batches.push((system, vec![kill])),
-                    }
-                }
-            }
-            (missed, batches)
-        };
+        let (registry, store) = (self.registry.clone(), self.store.clone());
+        let systems_processed = ask.preload.as_ref().map_or(0, |p| p.systems.len());
+        let work = async move { follow(&registry, &store, registration, ask).await };
         work.into_actor(self)
-            .map(move |(missed, batches), this, ctx| {
-                // Missed kills in offset order, one push per run of the same system.
-                let missed: Vec<Arc<StoredKill>> = missed
+            .map(move |followed, this, ctx| {
+                let caught = match followed {
+                    Ok((key, caught)) => {
+                        this.key = Some(key);
+                        caught
+                    }
+                    Err(e) => {
+                        log::error!("registry unavailable client={} error={e}", this.client);
+                        return;
+                    }
+                };
+                let missed: Vec<Arc<StoredKill>> = caught
+                    .missed
                     .into_iter()
-                    .filter(|k| this.sent.insert(k.facts.killmail_id))
+                    .filter(|k| this.sent.first_time(k.facts.killmail_id))
                     .collect();
                 for run in missed.chunk_by(|a, b| a.facts.system_id == b.facts.system_id) {
                     let payload = killmail_update(run[0].facts.system_id, run, false);
                     this.push(ctx, "killmail_update", &payload);
                 }
                 let mut total = 0;
-                for (system, kills) in batches {
+                for (system, kills) in caught.batches {
                     let fresh: Vec<Arc<StoredKill>> = kills
                         .into_iter()
-                        .filter(|k| this.sent.insert(k.facts.killmail_id))
+                        .filter(|k| this.sent.first_time(k.facts.killmail_id))
                         .collect();
                     if fresh.is_empty() {
                         continue;
@@ -382,11 +321,12 @@ impl Session {
                     this.push(ctx, "killmail_update", &payload);
                 }
                 if complete {
-                    let done = json!({"total_kills": total, "systems_processed": systems_processed, "errors": []});
+                    let errors: Vec<String> = caught.errors.iter().map(ToString::to_string).collect();
+                    let done = json!({"total_kills": total, "systems_processed": systems_processed, "errors": errors});
                     this.push(ctx, "preload_complete", done.to_string().as_bytes());
                 }
             })
-            .spawn(ctx);
+            .wait(ctx);
     }
 
     fn deliver(
@@ -401,7 +341,7 @@ impl Session {
         let counts = lobby.systems.contains(&kill.facts.system_id);
         let join_ref = lobby.join_ref.clone();
         let payloads = LivePayloads::of(&kill, system_count);
-        if self.sent.insert(kill.facts.killmail_id) {
+        if self.sent.first_time(kill.facts.killmail_id) {
             let frame = payloads.frame(self.vsn, &join_ref, Live::Update);
             self.last_push = Instant::now();
             ctx.text(frame);
@@ -432,171 +372,6 @@ impl Session {
                 self.push(ctx, "killmail_update", &payload);
             }
         }
-    }
-}
-
-/// What a lobby event leaves to do once its reply is sent.
-enum After {
-    Nothing,
-    Refilter,
-    /// The filter grew: tell the registry, then preload what is new.
-    Preload(BTreeSet<SystemId>, BTreeSet<CharacterId>),
-}
-
-impl After {
-    fn grown(systems: BTreeSet<SystemId>, characters: BTreeSet<CharacterId>) -> Self {
-        if systems.is_empty() && characters.is_empty() {
-            Self::Nothing
-        } else {
-            Self::Preload(systems, characters)
-        }
-    }
-
-    fn shrunk(changed: bool) -> Self {
-        if changed {
-            Self::Refilter
-        } else {
-            Self::Nothing
-        }
-    }
-}
-
-/// Applies a (un)subscribe event to the channel's sets; an unknown event is an error reply.
-fn change(lobby: &mut Joined, event: &str, payload: &Value) -> (Result<Value, String>, After) {
-    let (systems_key, characters_key) = ("subscribed_systems", "subscribed_characters");
-    let result = match event {
-        "subscribe_systems" => lobby::systems(payload.get("systems")).map(|asked| {
-            let (reply, new) = lobby::subscribe(&mut lobby.systems, &asked, systems_key, "systems");
-            (reply, After::grown(new, BTreeSet::new()))
-        }),
-        "unsubscribe_systems" => lobby::systems(payload.get("systems")).map(|asked| {
-            let (reply, changed) =
-                lobby::unsubscribe(&mut lobby.systems, &asked, systems_key, "systems");
-            (reply, After::shrunk(changed))
-        }),
-        "subscribe_characters" => lobby::characters(payload.get("character_ids")).map(|asked| {
-            let (reply, new) =
-                lobby::subscribe(&mut lobby.characters, &asked, characters_key, "characters");
-            (reply, After::grown(BTreeSet::new(), new))
-        }),
-        "unsubscribe_characters" => lobby::characters(payload.get("character_ids")).map(|asked| {
-            let (reply, changed) =
-                lobby::unsubscribe(&mut lobby.characters, &asked, characters_key, "characters");
-            (reply, After::shrunk(changed))
-        }),
-        other => return (Err(format!("unknown event: {other}")), After::Nothing),
-    };
-    match result {
-        Ok((reply, after)) => (Ok(reply), after),
-        Err(invalid) => (Err(invalid.reason()), After::Nothing),
-    }
-}
-
-/// `{"system_id", "killmails": [...], "timestamp", "preload"}` with the stored JSON of each kill.
-/// `{"system_id", "killmails", "timestamp", "preload"}`, plus `"offset"`: the largest store
-/// offset among the kills, which a client passes back as the join's `since_offset` to resume.
-fn killmail_update(system: SystemId, kills: &[Arc<StoredKill>], preload: bool) -> Vec<u8> {
-    let mut out = format!("{{\"system_id\":{system},\"killmails\":").into_bytes();
-    write_json_array(&mut out, kills);
-    out.extend_from_slice(
-        format!(",\"timestamp\":\"{}\",\"preload\":{preload}", now_iso()).as_bytes(),
-    );
-    if let Some(offset) = kills.iter().map(|k| k.offset).max() {
-        out.extend_from_slice(format!(",\"offset\":{offset}").as_bytes());
-    }
-    out.push(b'}');
-    out
-}
-
-/// The payloads of a live kill's two events, the same for every session, and their encoded
-/// frames per serializer and join ref (most sessions of a client app share both), so a frame is
-/// encoded once per worker thread and each session only hands a shared buffer to its socket.
-struct LivePayloads {
-    killmail_id: KillmailId,
-    update: Vec<u8>,
-    count: Vec<u8>,
-    frames: RefCell<Vec<(Vsn, String, Live, ByteString)>>,
-}
-
-/// The two events a live kill sends.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Live {
-    Update,
-    Count,
-}
-
-thread_local! {
-    /// The latest live kill's payloads, built once per worker thread and shared by all the
-    /// sessions on it (a kill reaches every matching session back to back).
-    static LIVE: RefCell<Option<Rc<LivePayloads>>> = const { RefCell::new(None) };
-}
-
-impl LivePayloads {
-    fn of(kill: &Arc<StoredKill>, system_count: usize) -> Rc<Self> {
-        let id = kill.facts.killmail_id;
-        LIVE.with_borrow_mut(|latest| match latest {
-            Some(payloads) if payloads.killmail_id == id => payloads.clone(),
-            _ => {
-                let system = kill.facts.system_id;
-                let count =
-                    json!({"system_id": system, "count": system_count, "timestamp": now_iso()});
-                let payloads = Rc::new(Self {
-                    killmail_id: id,
-                    update: killmail_update(system, std::slice::from_ref(kill), false),
-                    count: count.to_string().into_bytes(),
-                    frames: RefCell::new(Vec::new()),
-                });
-                *latest = Some(payloads.clone());
-                payloads
-            }
-        })
-    }
-}
-
-impl LivePayloads {
-    /// The encoded frame of `event` for a session speaking `vsn` joined with `join_ref`.
-    fn frame(&self, vsn: Vsn, join_ref: &Value, event: Live) -> ByteString {
-        let join = join_ref.to_string();
-        let mut frames = self.frames.borrow_mut();
-        if let Some((.., frame)) = frames
-            .iter()
-            .find(|(v, j, e, _)| *v == vsn && *j == join && *e == event)
-        {
-            return frame.clone();
-        }
-        let (name, payload) = match event {
-            Live::Update => ("killmail_update", &self.update),
-            Live::Count => ("kill_count_update", &self.count),
-        };
-        let frame = ByteString::from(protocol::push_raw(vsn, join_ref, TOPIC, name, payload));
-        // Bounded: a burst of distinct join refs on one thread only re-encodes.
-        if frames.len() < 64 {
-            frames.push((vsn, join, event, frame.clone()));
-        }
-        frame
-    }
-}
-
-/// The most recent kill ids sent on one connection, bounded.
-#[derive(Default)]
-struct RecentIds {
-    order: VecDeque<KillmailId>,
-    set: IdSet<KillmailId>,
-}
-
-impl RecentIds {
-    /// `true` when `id` was not sent yet (and is now remembered).
-    fn insert(&mut self, id: KillmailId) -> bool {
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > REMEMBERED_KILLS {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
     }
 }
 

@@ -1,0 +1,154 @@
+//! Subscribing with history, one operation for every channel that has it (WebSocket, SSE).
+//!
+//! The order is the rule: the subscriber is registered (or its filter changed) first, and only
+//! then is the store read. A kill stored in between therefore reaches the subscriber both from
+//! history and live, never neither; the subscriber's [`super::SeenKills`] drops the second copy.
+//! A store that fails to answer is reported part by part, never passed off as "no kills".
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::{Registry, SetFilter, Subscribe, SubscriberKey};
+use crate::model::{CharacterId, Filter, KillTime, StoredKill, SystemId};
+use crate::store::{Store, StoreError};
+
+/// Kills stored after an offset the subscriber already has (a reconnecting client).
+#[derive(Clone, Copy, Debug)]
+pub struct Resume {
+    /// The last offset the subscriber received.
+    pub after: u64,
+    /// Only kills at or after this kill time (`None`: the whole retention window).
+    pub since: Option<KillTime>,
+    /// At most this many, the oldest first: a client resumes again from the last one.
+    pub limit: usize,
+}
+
+/// Stored kills of some systems and characters, newest first per system.
+#[derive(Clone, Debug)]
+pub struct Preload {
+    pub systems: BTreeSet<SystemId>,
+    pub characters: BTreeSet<CharacterId>,
+    pub since: KillTime,
+    pub limit_per_system: usize,
+}
+
+/// What a subscriber asks to see of what was stored before it subscribed.
+#[derive(Clone, Debug, Default)]
+pub struct CatchUp {
+    /// What the subscriber follows; a resume replays what it admits.
+    pub filter: Filter,
+    pub resume: Option<Resume>,
+    pub preload: Option<Preload>,
+}
+
+/// A part of the history the store could not give.
+#[derive(Debug, thiserror::Error)]
+#[error("{part}: {error}")]
+pub struct HistoryError {
+    /// Which part: `resume`, `system <id>`, `character <id>`.
+    pub part: String,
+    pub error: StoreError,
+}
+
+/// The history read for one subscriber.
+#[derive(Debug, Default)]
+pub struct CaughtUp {
+    /// Resumed kills in offset order.
+    pub missed: Vec<Arc<StoredKill>>,
+    /// Preloaded kills, grouped by system (systems asked first, in order; then the systems of
+    /// the characters' kills).
+    pub batches: Vec<(SystemId, Vec<Arc<StoredKill>>)>,
+    /// What could not be read; the rest is still there.
+    pub errors: Vec<HistoryError>,
+}
+
+/// How the subscriber is registered before its history is read.
+pub enum Registration {
+    /// A new subscriber (or a replaced filter under an existing key).
+    New(Subscribe),
+    /// A registered subscriber whose filter changes.
+    Change(SetFilter),
+}
+
+impl From<Subscribe> for Registration {
+    fn from(subscribe: Subscribe) -> Self {
+        Self::New(subscribe)
+    }
+}
+
+impl From<SetFilter> for Registration {
+    fn from(change: SetFilter) -> Self {
+        Self::Change(change)
+    }
+}
+
+/// Registers, then reads the history `ask` names. Answers the subscriber's key.
+pub async fn follow(
+    registry: &Addr<Registry>,
+    store: &Store,
+    registration: impl Into<Registration>,
+    ask: CatchUp,
+) -> Result<(SubscriberKey, CaughtUp), MailboxError> {
+    let key = match registration.into() {
+        Registration::New(subscribe) => registry.send(subscribe).await?,
+        Registration::Change(change) => {
+            let key = change.key;
+            registry.send(change).await?;
+            key
+        }
+    };
+    Ok((key, catch_up(store, ask).await))
+}
+
+/// Reads the history `ask` names from the store.
+pub async fn catch_up(store: &Store, ask: CatchUp) -> CaughtUp {
+    let mut out = CaughtUp::default();
+    let failed = |part: String, error: StoreError| {
+        log::error!("history not read part={part} error={error}");
+        HistoryError { part, error }
+    };
+    if let Some(resume) = ask.resume {
+        let since = resume.since.unwrap_or_else(|| store.retention_start());
+        match store
+            .replay(ask.filter, resume.after, since, resume.limit)
+            .await
+        {
+            Ok(kills) => out.missed = kills,
+            Err(e) => out.errors.push(failed("resume".into(), e)),
+        }
+    }
+    let Some(preload) = ask.preload else {
+        return out;
+    };
+    for system in preload.systems {
+        match store
+            .system_kills(system, preload.since, preload.limit_per_system)
+            .await
+        {
+            Ok(kills) => out.batches.push((system, kills)),
+            Err(e) => out.errors.push(failed(format!("system {system}"), e)),
+        }
+    }
+    for character in preload.characters {
+        let kills = match store
+            .character_kills(character, preload.since, preload.limit_per_system)
+            .await
+        {
+            Ok(kills) => kills,
+            Err(e) => {
+                out.errors.push(failed(format!("character {character}"), e));
+                continue;
+            }
+        };
+        for kill in kills {
+            let system = kill.facts.system_id;
+            match out.batches.iter_mut().find(|(s, _)| *s == system) {
+                Some((_, list)) => list.push(kill),
+                None => out.batches.push((system, vec![kill])),
+            }
+        }
+    }
+    out
+}

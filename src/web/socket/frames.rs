@@ -1,0 +1,98 @@
+//! The payloads the lobby pushes: `killmail_update` built from the stored JSON of each kill, and
+//! a live kill's two frames, encoded once per worker thread and shared by its sessions.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use ::actors::model::{now_iso, write_json_array, KillmailId, StoredKill, SystemId};
+use bytestring::ByteString;
+use serde_json::{json, Value};
+
+use super::lobby::TOPIC;
+use super::protocol::{self, Vsn};
+
+/// `{"system_id", "killmails": [...], "timestamp", "preload"}` with the stored JSON of each kill.
+/// `{"system_id", "killmails", "timestamp", "preload"}`, plus `"offset"`: the largest store
+/// offset among the kills, which a client passes back as the join's `since_offset` to resume.
+pub fn killmail_update(system: SystemId, kills: &[Arc<StoredKill>], preload: bool) -> Vec<u8> {
+    let mut out = format!("{{\"system_id\":{system},\"killmails\":").into_bytes();
+    write_json_array(&mut out, kills);
+    out.extend_from_slice(
+        format!(",\"timestamp\":\"{}\",\"preload\":{preload}", now_iso()).as_bytes(),
+    );
+    if let Some(offset) = kills.iter().map(|k| k.offset).max() {
+        out.extend_from_slice(format!(",\"offset\":{offset}").as_bytes());
+    }
+    out.push(b'}');
+    out
+}
+
+/// The payloads of a live kill's two events, the same for every session, and their encoded
+/// frames per serializer and join ref (most sessions of a client app share both), so a frame is
+/// encoded once per worker thread and each session only hands a shared buffer to its socket.
+pub struct LivePayloads {
+    killmail_id: KillmailId,
+    update: Vec<u8>,
+    count: Vec<u8>,
+    frames: RefCell<Vec<(Vsn, String, Live, ByteString)>>,
+}
+
+/// The two events a live kill sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    Update,
+    Count,
+}
+
+thread_local! {
+    /// The latest live kill's payloads, built once per worker thread and shared by all the
+    /// sessions on it (a kill reaches every matching session back to back).
+    static LIVE: RefCell<Option<Rc<LivePayloads>>> = const { RefCell::new(None) };
+}
+
+impl LivePayloads {
+    pub fn of(kill: &Arc<StoredKill>, system_count: usize) -> Rc<Self> {
+        let id = kill.facts.killmail_id;
+        LIVE.with_borrow_mut(|latest| match latest {
+            Some(payloads) if payloads.killmail_id == id => payloads.clone(),
+            _ => {
+                let system = kill.facts.system_id;
+                let count =
+                    json!({"system_id": system, "count": system_count, "timestamp": now_iso()});
+                let payloads = Rc::new(Self {
+                    killmail_id: id,
+                    update: killmail_update(system, std::slice::from_ref(kill), false),
+                    count: count.to_string().into_bytes(),
+                    frames: RefCell::new(Vec::new()),
+                });
+                *latest = Some(payloads.clone());
+                payloads
+            }
+        })
+    }
+}
+
+impl LivePayloads {
+    /// The encoded frame of `event` for a session speaking `vsn` joined with `join_ref`.
+    pub fn frame(&self, vsn: Vsn, join_ref: &Value, event: Live) -> ByteString {
+        let join = join_ref.to_string();
+        let mut frames = self.frames.borrow_mut();
+        if let Some((.., frame)) = frames
+            .iter()
+            .find(|(v, j, e, _)| *v == vsn && *j == join && *e == event)
+        {
+            return frame.clone();
+        }
+        let (name, payload) = match event {
+            Live::Update => ("killmail_update", &self.update),
+            Live::Count => ("kill_count_update", &self.count),
+        };
+        let frame = ByteString::from(protocol::push_raw(vsn, join_ref, TOPIC, name, payload));
+        // Bounded: a burst of distinct join refs on one thread only re-encodes.
+        if frames.len() < 64 {
+            frames.push((vsn, join, event, frame.clone()));
+        }
+        frame
+    }
+}

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use ::actors::model::{now_iso, write_json_array, KillmailId, StoredKill, SystemId};
+use ::actors::registry::{CaughtUp, SeenKills};
 use bytestring::ByteString;
 use serde_json::{json, Value};
 
@@ -26,6 +27,42 @@ pub fn killmail_update(system: SystemId, kills: &[Arc<StoredKill>], preload: boo
     }
     out.push(b'}');
     out
+}
+
+/// The `killmail_update` payloads of a history read, in the order they go out: resumed kills
+/// first, one push per run of the same system (`preload: false`: they are live kills the client
+/// missed), then one preload push per system. A kill already sent on this connection is left
+/// out. Also answers how many kills the preload pushes hold.
+pub fn history_pushes(caught: CaughtUp, sent: &mut SeenKills) -> (Vec<Vec<u8>>, usize) {
+    let mut pushes = Vec::new();
+    let missed: Vec<Arc<StoredKill>> = caught
+        .missed
+        .into_iter()
+        .filter(|k| sent.first_time(k.facts.killmail_id))
+        .collect();
+    for run in missed.chunk_by(|a, b| a.facts.system_id == b.facts.system_id) {
+        pushes.push(killmail_update(run[0].facts.system_id, run, false));
+    }
+    let mut total = 0;
+    for (system, kills) in caught.batches {
+        let fresh: Vec<Arc<StoredKill>> = kills
+            .into_iter()
+            .filter(|k| sent.first_time(k.facts.killmail_id))
+            .collect();
+        if !fresh.is_empty() {
+            total += fresh.len();
+            pushes.push(killmail_update(system, &fresh, true));
+        }
+    }
+    (pushes, total)
+}
+
+/// `{"total_kills", "systems_processed", "errors"}`: `errors` names each part of the history
+/// the store could not give.
+pub fn preload_complete(total: usize, systems_processed: usize, errors: &[String]) -> Vec<u8> {
+    json!({"total_kills": total, "systems_processed": systems_processed, "errors": errors})
+        .to_string()
+        .into_bytes()
 }
 
 /// The payloads of a live kill's two events, the same for every session, and their encoded

@@ -8,14 +8,14 @@
 //! `WS_IDLE_TIMEOUT_MS` without any inbound frame; it never pings the client.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ::actors::model::{now_iso, CharacterId, StoredKill, SystemId};
 use ::actors::registry::{
-    follow, CatchUp, Channel, Push, Registration, Registry, Resume, SeenKills, SetFilter,
-    Subscribe, SubscriberKey, Unsubscribe,
+    follow, CatchUp, Channel, Registration, Registry, Resume, SeenKills, SetFilter, Subscribe,
+    SubscriberKey, Unsubscribe,
 };
 use ::actors::stats::Stats;
 use ::actors::store::Store;
@@ -24,9 +24,11 @@ use actix_web_actors::ws;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use super::frames::{killmail_update, Live, LivePayloads};
-use super::lobby::{self, change, After, Joined, TOPIC};
-use super::protocol::{self, Inbound, Vsn};
+mod transport;
+
+use crate::web::socket::frames::{history_pushes, preload_complete, Live, LivePayloads};
+use crate::web::socket::lobby::{self, change, After, Joined, TOPIC};
+use crate::web::socket::protocol::{self, Inbound, Vsn};
 
 /// At most this many missed kills are replayed on a resume (`since_offset`).
 const MAX_RESUMED: usize = 10_000;
@@ -102,15 +104,6 @@ impl Session {
         let frame = protocol::push_raw(self.vsn, &join_ref, TOPIC, event, payload);
         self.last_push = Instant::now();
         ctx.text(frame);
-    }
-
-    /// Sends a close frame with `reason` and stops.
-    fn close(&self, ctx: &mut ws::WebsocketContext<Self>, reason: String) {
-        ctx.close(Some(ws::CloseReason {
-            code: ws::CloseCode::Away,
-            description: Some(reason),
-        }));
-        ctx.stop();
     }
 
     fn handle_frame(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
@@ -298,32 +291,14 @@ impl Session {
                         return;
                     }
                 };
-                let missed: Vec<Arc<StoredKill>> = caught
-                    .missed
-                    .into_iter()
-                    .filter(|k| this.sent.first_time(k.facts.killmail_id))
-                    .collect();
-                for run in missed.chunk_by(|a, b| a.facts.system_id == b.facts.system_id) {
-                    let payload = killmail_update(run[0].facts.system_id, run, false);
-                    this.push(ctx, "killmail_update", &payload);
-                }
-                let mut total = 0;
-                for (system, kills) in caught.batches {
-                    let fresh: Vec<Arc<StoredKill>> = kills
-                        .into_iter()
-                        .filter(|k| this.sent.first_time(k.facts.killmail_id))
-                        .collect();
-                    if fresh.is_empty() {
-                        continue;
-                    }
-                    total += fresh.len();
-                    let payload = killmail_update(system, &fresh, true);
+                let errors: Vec<String> = caught.errors.iter().map(ToString::to_string).collect();
+                let (pushes, total) = history_pushes(caught, &mut this.sent);
+                for payload in pushes {
                     this.push(ctx, "killmail_update", &payload);
                 }
                 if complete {
-                    let errors: Vec<String> = caught.errors.iter().map(ToString::to_string).collect();
-                    let done = json!({"total_kills": total, "systems_processed": systems_processed, "errors": errors});
-                    this.push(ctx, "preload_complete", done.to_string().as_bytes());
+                    let done = preload_complete(total, systems_processed, &errors);
+                    this.push(ctx, "preload_complete", &done);
                 }
             })
             .wait(ctx);
@@ -352,100 +327,6 @@ impl Session {
         if counts {
             let frame = payloads.frame(self.vsn, &join_ref, Live::Count);
             ctx.text(frame);
-        }
-    }
-
-    /// Closes idle sockets and sends the quiet keepalive.
-    fn tick(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        if self.last_seen.elapsed() >= self.settings.idle_timeout {
-            log::info!("ws idle timeout client={}", self.client);
-            self.close(ctx, "idle timeout".to_owned());
-            return;
-        }
-        let quiet_system = self
-            .lobby
-            .as_ref()
-            .and_then(|l| l.systems.iter().next().copied());
-        if let Some(system) = quiet_system {
-            if self.last_push.elapsed() >= self.settings.quiet_keepalive {
-                let payload = killmail_update(system, &[], false);
-                self.push(ctx, "killmail_update", &payload);
-            }
-        }
-    }
-}
-
-impl Actor for Session {
-    type Context = ws::WebsocketContext<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.settings.max_queued_kills);
-        self.connections.fetch_add(1, Ordering::Relaxed);
-        let every = (self
-            .settings
-            .idle_timeout
-            .min(self.settings.quiet_keepalive)
-            / 4)
-        .clamp(Duration::from_millis(20), Duration::from_secs(1));
-        ctx.run_interval(every, |this, ctx| this.tick(ctx));
-        let mut shutdown = self.shutdown.clone();
-        let stopping = async move { shutdown.wait_for(|stopping| *stopping).await.is_ok() };
-        ctx.spawn(
-            fut::wrap_future(stopping).map(|stopping, this: &mut Self, ctx| {
-                if stopping {
-                    this.close(ctx, "server shutting down".to_owned());
-                }
-            }),
-        );
-        log::debug!("ws connected client={} vsn={:?}", self.client, self.vsn);
-    }
-
-    fn stopped(&mut self, _: &mut Self::Context) {
-        self.connections.fetch_sub(1, Ordering::Relaxed);
-        if let Some(key) = self.key.take() {
-            self.registry.do_send(Unsubscribe(key));
-        }
-        log::debug!("ws disconnected client={}", self.client);
-    }
-}
-
-impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
-    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
-        self.last_seen = Instant::now();
-        match msg {
-            Ok(ws::Message::Text(text)) => self.handle_frame(&text, ctx),
-            Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
-            Ok(ws::Message::Close(reason)) => {
-                ctx.close(reason);
-                ctx.stop();
-            }
-            Ok(ws::Message::Pong(_) | ws::Message::Binary(_) | ws::Message::Nop) => {}
-            Ok(ws::Message::Continuation(_)) => {
-                log::debug!("ws continuation frame ignored client={}", self.client);
-            }
-            Err(e) => {
-                log::info!("ws protocol error client={} error={e}", self.client);
-                let code = match e {
-                    ws::ProtocolError::Overflow => ws::CloseCode::Size,
-                    _ => ws::CloseCode::Protocol,
-                };
-                ctx.close(Some(ws::CloseReason {
-                    code,
-                    description: Some(e.to_string()),
-                }));
-                ctx.stop();
-            }
-        }
-    }
-}
-
-impl Handler<Push> for Session {
-    type Result = ();
-
-    fn handle(&mut self, push: Push, ctx: &mut Self::Context) {
-        match push {
-            Push::Kill { kill, system_count } => self.deliver(kill, system_count, ctx),
-            Push::Close(reason) => self.close(ctx, reason),
         }
     }
 }

@@ -1,0 +1,117 @@
+//! The session's transport: its life as an actor (timers, shutdown, connection count), the
+//! WebSocket messages it reads, the pushes the registry sends it, and how it closes.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use ::actors::registry::{Push, Unsubscribe};
+use actix::prelude::*;
+use actix_web_actors::ws;
+
+use super::Session;
+use crate::web::socket::frames::killmail_update;
+
+impl Session {
+    /// Sends a close frame with `reason` and stops.
+    fn close(&self, ctx: &mut ws::WebsocketContext<Self>, reason: String) {
+        ctx.close(Some(ws::CloseReason {
+            code: ws::CloseCode::Away,
+            description: Some(reason),
+        }));
+        ctx.stop();
+    }
+
+    /// Closes idle sockets and sends the quiet keepalive.
+    fn tick(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.last_seen.elapsed() >= self.settings.idle_timeout {
+            log::info!("ws idle timeout client={}", self.client);
+            self.close(ctx, "idle timeout".to_owned());
+            return;
+        }
+        let quiet_system = self
+            .lobby
+            .as_ref()
+            .and_then(|l| l.systems.iter().next().copied());
+        if let Some(system) = quiet_system {
+            if self.last_push.elapsed() >= self.settings.quiet_keepalive {
+                let payload = killmail_update(system, &[], false);
+                self.push(ctx, "killmail_update", &payload);
+            }
+        }
+    }
+}
+
+impl Actor for Session {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.settings.max_queued_kills);
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        let every = (self
+            .settings
+            .idle_timeout
+            .min(self.settings.quiet_keepalive)
+            / 4)
+        .clamp(Duration::from_millis(20), Duration::from_secs(1));
+        ctx.run_interval(every, |this, ctx| this.tick(ctx));
+        let mut shutdown = self.shutdown.clone();
+        let stopping = async move { shutdown.wait_for(|stopping| *stopping).await.is_ok() };
+        ctx.spawn(
+            fut::wrap_future(stopping).map(|stopping, this: &mut Self, ctx| {
+                if stopping {
+                    this.close(ctx, "server shutting down".to_owned());
+                }
+            }),
+        );
+        log::debug!("ws connected client={} vsn={:?}", self.client, self.vsn);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+        if let Some(key) = self.key.take() {
+            self.registry.do_send(Unsubscribe(key));
+        }
+        log::debug!("ws disconnected client={}", self.client);
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_seen = Instant::now();
+        match msg {
+            Ok(ws::Message::Text(text)) => self.handle_frame(&text, ctx),
+            Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Ok(ws::Message::Pong(_) | ws::Message::Binary(_) | ws::Message::Nop) => {}
+            Ok(ws::Message::Continuation(_)) => {
+                log::debug!("ws continuation frame ignored client={}", self.client);
+            }
+            Err(e) => {
+                log::info!("ws protocol error client={} error={e}", self.client);
+                let code = match e {
+                    ws::ProtocolError::Overflow => ws::CloseCode::Size,
+                    _ => ws::CloseCode::Protocol,
+                };
+                ctx.close(Some(ws::CloseReason {
+                    code,
+                    description: Some(e.to_string()),
+                }));
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl Handler<Push> for Session {
+    type Result = ();
+
+    fn handle(&mut self, push: Push, ctx: &mut Self::Context) {
+        match push {
+            Push::Kill { kill, system_count } => self.deliver(kill, system_count, ctx),
+            Push::Close(reason) => self.close(ctx, reason),
+        }
+    }
+}

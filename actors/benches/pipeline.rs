@@ -7,9 +7,9 @@
 
 use std::time::Instant;
 
+use actors::enricher::names::{CacheLimits, NameCache, Org, TypeInfo};
 use actors::model::NameKind;
 use actors::model::{CharacterId, KillTime, R2z2Entry, R2z2Object, SystemId};
-use actors::names::{CacheLimits, NameCache, Org, TypeInfo};
 use actors::store::{Insert, Shard, ShardLimits};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde_json::{json, Value};

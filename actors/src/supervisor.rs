@@ -17,12 +17,12 @@ use actix::prelude::*;
 
 use crate::backfill::Backfill;
 use crate::config::{EngineSettings, FeedSource};
+use crate::enricher::names::{read_types_csv, CacheLimits, NameCache};
+use crate::enricher::resolver::Resolver;
 use crate::enricher::Enricher;
 use crate::feed::{Feed, Place, StopFeed};
 use crate::monitor::Monitor;
-use crate::names::{read_types_csv, CacheLimits, NameCache};
 use crate::registry::{GetStats, KillStored, Registry, RegistryStats};
-use crate::resolver::Resolver;
 use crate::stats::Stats;
 use crate::store::journal::{Journal, JournalError};
 use crate::store::Store;

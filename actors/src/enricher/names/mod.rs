@@ -6,16 +6,17 @@
 //! too, so a kill full of deleted characters does not ask ESI again for each of them. Ship types
 //! seeded from a static-data CSV never expire.
 
+mod fill;
+mod static_data;
+mod ttl;
+
 use std::collections::BTreeSet;
-use std::num::NonZeroUsize;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lru::LruCache;
+use crate::model::{NameKind, NameRecord};
+use ttl::TtlCache;
 
-use crate::model::{
-    AllianceId, CharacterId, CorporationId, GroupId, Killmail, NameKind, NameRecord, TypeId,
-};
+pub use static_data::{read_types_csv, CsvError};
 
 /// A type's name and, for ships, its group, as ESI gives it.
 pub use crate::upstream::esi::InventoryType as TypeInfo;
@@ -26,97 +27,6 @@ pub use crate::upstream::esi::Organisation as Org;
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(300);
 /// Ship types and systems barely change; a week keeps ESI out of the hot path.
 pub const STATIC_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// One cached answer: the value, or `None` when ESI said the id does not exist.
-struct Entry<V> {
-    value: Option<V>,
-    /// `None` for entries that never expire (seeded static data).
-    expires: Option<Instant>,
-}
-
-/// An LRU whose entries also expire.
-struct TtlCache<V> {
-    entries: LruCache<u64, Entry<V>>,
-    ttl: Duration,
-}
-
-/// What a lookup found.
-enum Found<'a, V> {
-    Known(&'a V),
-    Unknown,
-    Missing,
-}
-
-impl<V> TtlCache<V> {
-    fn new(capacity: usize, ttl: Duration) -> Self {
-        // `max(1)` makes the capacity non-zero, so the fallback is never taken.
-        let capacity = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
-        Self {
-            entries: LruCache::new(capacity),
-            ttl,
-        }
-    }
-
-    fn get(&mut self, id: u64, now: Instant) -> Found<'_, V> {
-        let live = match self.entries.peek(&id) {
-            None => return Found::Missing,
-            Some(e) => e.expires.is_none_or(|t| t > now),
-        };
-        if !live {
-            self.entries.pop(&id);
-            return Found::Missing;
-        }
-        match self.entries.get(&id).and_then(|e| e.value.as_ref()) {
-            Some(v) => Found::Known(v),
-            None => Found::Unknown,
-        }
-    }
-
-    fn put(&mut self, id: u64, value: V, now: Instant) {
-        let expires = Some(now + self.ttl);
-        self.entries.put(
-            id,
-            Entry {
-                value: Some(value),
-                expires,
-            },
-        );
-    }
-
-    fn put_until(&mut self, id: u64, value: V, expires: Instant) {
-        self.entries.put(
-            id,
-            Entry {
-                value: Some(value),
-                expires: Some(expires),
-            },
-        );
-    }
-
-    fn put_forever(&mut self, id: u64, value: V) {
-        self.entries.put(
-            id,
-            Entry {
-                value: Some(value),
-                expires: None,
-            },
-        );
-    }
-
-    fn put_unknown(&mut self, id: u64, now: Instant) {
-        self.entries.put(
-            id,
-            Entry {
-                value: None,
-                expires: Some(now + NEGATIVE_TTL),
-            },
-        );
-    }
-
-    fn len(&self) -> usize {
-        self.entries.len()
-    }
-}
 
 /// Sizes and lifetimes of the caches.
 #[derive(Clone, Copy, Debug)]
@@ -297,239 +207,16 @@ impl NameCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// Writes every known name into `km` and returns the ids nobody knows yet. Idempotent: a
-    /// second call after the missing ids were fetched completes the killmail.
-    pub fn fill(&mut self, km: &mut Killmail, now: Instant) -> (Missing, Lookups) {
-        let mut missing = Missing::default();
-        let mut lookups = Lookups::default();
-        let mut note = |found: bool, kind: NameKind, id: u64| {
-            if found {
-                lookups.hits += 1;
-            } else {
-                lookups.misses += 1;
-                missing.0.insert((kind, id));
-            }
-        };
-
-        let system = km.system_id.get();
-        match self.systems.get(system, now) {
-            Found::Known(name) => {
-                km.solar_system_name = Some(name.clone());
-                note(true, NameKind::System, system);
-            }
-            Found::Unknown => note(true, NameKind::System, system),
-            Found::Missing => note(false, NameKind::System, system),
-        }
-
-        let v = &mut km.victim;
-        let ids = Person::of(
-            v.character_id,
-            v.corporation_id,
-            v.alliance_id,
-            v.ship_type_id,
-        );
-        let names = self.person(&ids, now, &mut note);
-        let ship = names.ship.clone();
-        names.write(Slots {
-            character_name: &mut v.character_name,
-            corporation_name: &mut v.corporation_name,
-            corporation_ticker: &mut v.corporation_ticker,
-            alliance_name: &mut v.alliance_name,
-            alliance_ticker: &mut v.alliance_ticker,
-            ship_name: &mut v.ship_name,
-        });
-        if let Some(group) = ship.and_then(|s| s.group_id) {
-            v.ship_group_id = Some(group);
-        }
-
-        for a in &mut km.attackers {
-            let ids = Person::of(
-                a.character_id,
-                a.corporation_id,
-                a.alliance_id,
-                a.ship_type_id,
-            );
-            self.person(&ids, now, &mut note).write(Slots {
-                character_name: &mut a.character_name,
-                corporation_name: &mut a.corporation_name,
-                corporation_ticker: &mut a.corporation_ticker,
-                alliance_name: &mut a.alliance_name,
-                alliance_ticker: &mut a.alliance_ticker,
-                ship_name: &mut a.ship_name,
-            });
-        }
-        (missing, lookups)
-    }
-
-    /// The names of one victim or attacker; reports each id to `note` as found or not.
-    fn person(
-        &mut self,
-        p: &Person,
-        now: Instant,
-        note: &mut impl FnMut(bool, NameKind, u64),
-    ) -> PersonNames {
-        let mut out = PersonNames::default();
-        if let Some(id) = p.character_id {
-            out.character = lookup(&mut self.characters, NameKind::Character, id, now, note);
-        }
-        if let Some(id) = p.corporation_id {
-            out.corporation = lookup(&mut self.corporations, NameKind::Corporation, id, now, note);
-        }
-        if let Some(id) = p.alliance_id {
-            out.alliance = lookup(&mut self.alliances, NameKind::Alliance, id, now, note);
-        }
-        if let Some(id) = p.ship_type_id {
-            out.ship = lookup(&mut self.types, NameKind::Type, id, now, note);
-        }
-        out
-    }
-}
-
-/// The ids of one victim or attacker.
-struct Person {
-    character_id: Option<u64>,
-    corporation_id: Option<u64>,
-    alliance_id: Option<u64>,
-    ship_type_id: Option<u64>,
-}
-
-impl Person {
-    fn of(
-        character: Option<CharacterId>,
-        corporation: Option<CorporationId>,
-        alliance: Option<AllianceId>,
-        ship: Option<TypeId>,
-    ) -> Self {
-        Self {
-            character_id: character.map(CharacterId::get),
-            corporation_id: corporation.map(CorporationId::get),
-            alliance_id: alliance.map(AllianceId::get),
-            ship_type_id: ship.map(TypeId::get),
-        }
-    }
-}
-
-/// The names a victim and an attacker both carry.
-struct Slots<'a> {
-    character_name: &'a mut Option<String>,
-    corporation_name: &'a mut Option<String>,
-    corporation_ticker: &'a mut Option<String>,
-    alliance_name: &'a mut Option<String>,
-    alliance_ticker: &'a mut Option<String>,
-    ship_name: &'a mut Option<String>,
-}
-
-#[derive(Default)]
-struct PersonNames {
-    character: Option<String>,
-    corporation: Option<Org>,
-    alliance: Option<Org>,
-    ship: Option<TypeInfo>,
-}
-
-impl PersonNames {
-    /// Writes each known name; a slot whose name is not known keeps what it had.
-    fn write(self, slots: Slots<'_>) {
-        fn set(slot: &mut Option<String>, value: Option<String>) {
-            if value.is_some() {
-                *slot = value;
-            }
-        }
-        let (corporation_name, corporation_ticker) = split(self.corporation);
-        let (alliance_name, alliance_ticker) = split(self.alliance);
-        set(slots.character_name, self.character);
-        set(slots.corporation_name, corporation_name);
-        set(slots.corporation_ticker, corporation_ticker);
-        set(slots.alliance_name, alliance_name);
-        set(slots.alliance_ticker, alliance_ticker);
-        set(slots.ship_name, self.ship.map(|s| s.name));
-    }
-}
-
-fn split(org: Option<Org>) -> (Option<String>, Option<String>) {
-    org.map_or((None, None), |o| (Some(o.name), Some(o.ticker)))
-}
-
-fn lookup<V: Clone>(
-    cache: &mut TtlCache<V>,
-    kind: NameKind,
-    id: u64,
-    now: Instant,
-    note: &mut impl FnMut(bool, NameKind, u64),
-) -> Option<V> {
-    match cache.get(id, now) {
-        Found::Known(v) => {
-            note(true, kind, id);
-            Some(v.clone())
-        }
-        Found::Unknown => {
-            note(true, kind, id);
-            None
-        }
-        Found::Missing => {
-            note(false, kind, id);
-            None
-        }
-    }
-}
-
-/// Why a static-data CSV could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum CsvError {
-    #[error("{path}: {source}")]
-    Read { path: String, source: csv::Error },
-    #[error("{path}: no `{column}` column in the header")]
-    Column { path: String, column: &'static str },
-}
-
-/// Reads ship types from a static-data CSV with a header row holding `typeID`, `groupID` and
-/// `typeName` (EVE's `invTypes.csv`, or a ships-only extract). Rows that do not parse are skipped.
-pub fn read_types_csv(path: &Path) -> Result<Vec<(u64, TypeInfo)>, CsvError> {
-    let shown = path.display().to_string();
-    let read_error = |source| CsvError::Read {
-        path: shown.clone(),
-        source,
-    };
-    let mut reader = csv::Reader::from_path(path).map_err(read_error)?;
-    let header = reader.headers().map_err(read_error)?.clone();
-    let column = |name: &'static str| {
-        header
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| CsvError::Column {
-                path: shown.clone(),
-                column: name,
-            })
-    };
-    let (id_at, group_at, name_at) = (column("typeID")?, column("groupID")?, column("typeName")?);
-    let mut out = Vec::new();
-    for record in reader.records().map_while(Result::ok) {
-        let id = record.get(id_at).and_then(|v| v.trim().parse::<u64>().ok());
-        let name = record.get(name_at).map(str::trim).filter(|n| !n.is_empty());
-        if let (Some(id), Some(name)) = (id, name) {
-            let group_id = record
-                .get(group_at)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .and_then(GroupId::new);
-            out.push((
-                id,
-                TypeInfo {
-                    name: name.to_owned(),
-                    group_id,
-                },
-            ));
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::ttl::Found;
     use super::*;
+    use crate::model::{GroupId, Killmail};
     use serde_json::json;
 
-    fn killmail() -> Killmail {
+    pub fn killmail() -> Killmail {
         serde_json::from_value(json!({
             "killmail_id": 1, "kill_time": "2026-11-26T10:11:12Z", "system_id": 30000142,
             "victim": {"character_id": 10, "corporation_id": 20, "alliance_id": 30, "ship_type_id": 670},
@@ -666,50 +353,5 @@ mod tests {
         );
         let (missing, _) = cache.fill(&mut killmail(), now + NEGATIVE_TTL + Duration::from_secs(1));
         assert!(missing.0.contains(&(NameKind::Character, 11)));
-    }
-
-    fn temp_csv(name: &str, text: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("wk-names-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join(name);
-        std::fs::write(&path, text).expect("written");
-        path
-    }
-
-    #[test]
-    fn the_ship_csv_seeds_names_and_groups_that_never_expire() {
-        let path = temp_csv(
-            "ships.csv",
-            "typeID,groupID,typeName,published\n670,29,Capsule,1\nx,1,Broken,1\n17918,27,Rattlesnake,1\n",
-        );
-        let types = read_types_csv(&path).expect("the CSV reads");
-        assert_eq!(types.len(), 2, "the unreadable row is skipped");
-        let mut cache = NameCache::new(CacheLimits::default());
-        cache.seed_types(types);
-        let mut km = killmail();
-        let (missing, _) = cache.fill(&mut km, Instant::now() + STATIC_TTL * 2);
-        assert!(!missing.0.contains(&(NameKind::Type, 670)));
-        assert!(!missing.0.contains(&(NameKind::Type, 17918)));
-        assert_eq!(km.victim.ship_name.as_deref(), Some("Capsule"));
-        assert_eq!(km.victim.ship_group_id.map(GroupId::get), Some(29));
-    }
-
-    #[test]
-    fn the_shared_ship_list_reads_when_it_is_beside_the_repository() {
-        // The team's static data sits beside the repository; on other machines there is nothing
-        // to read and the inline CSV test above covers the parser.
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/shipTypes.csv");
-        if let Ok(types) = read_types_csv(&path) {
-            assert!(types.len() > 400, "{} ship types", types.len());
-            assert!(types.iter().any(|(id, t)| *id == 587 && t.name == "Rifter"));
-        }
-    }
-
-    #[test]
-    fn a_csv_without_the_needed_columns_is_refused_with_its_name() {
-        let path = temp_csv("bad.csv", "id,name\n1,x\n");
-        let err = read_types_csv(&path).expect_err("refused");
-        assert!(err.to_string().contains("typeID"), "{err}");
-        assert!(err.to_string().contains("bad.csv"), "{err}");
     }
 }

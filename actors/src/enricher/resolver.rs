@@ -18,8 +18,8 @@ use std::time::Instant;
 use futures_util::future::{join_all, FutureExt, LocalBoxFuture, Shared};
 use tokio::sync::oneshot;
 
+use crate::enricher::names::{Missing, NameCache};
 use crate::model::{EsiKillmail, Killmail, KillmailId, NameKind};
-use crate::names::{Missing, NameCache};
 use crate::stats::Stats;
 use crate::store::journal::Journal;
 use crate::upstream::esi::EsiClient;

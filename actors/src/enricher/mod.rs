@@ -9,6 +9,9 @@
 //! back-pressure. A kill whose killmail must come from ESI while ESI is down waits in a bounded
 //! retry queue instead of being lost.
 
+pub mod names;
+pub mod resolver;
+
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
@@ -21,7 +24,8 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::model::{FeedKill, Killmail, KillmailId, StoredKill, SystemId};
 use crate::registry::KillStored;
-use crate::resolver::Resolver;
+use resolver::Resolver;
+
 use crate::stats::Stats;
 use crate::store::{Insert, Store};
 use crate::upstream::http::FetchError;

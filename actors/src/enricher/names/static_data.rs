@@ -1,0 +1,113 @@
+//! Ship types from a static-data CSV (CCP's `invTypes.csv`, or the ships-only `shipTypes.csv`
+//! shipped in `priv/data/`), seeded into the name cache so ESI is not asked for them.
+
+use std::path::Path;
+
+use super::TypeInfo;
+use crate::model::GroupId;
+
+/// Why a static-data CSV could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: csv::Error },
+    #[error("{path}: no `{column}` column in the header")]
+    Column { path: String, column: &'static str },
+}
+
+/// Reads ship types from a static-data CSV with a header row holding `typeID`, `groupID` and
+/// `typeName` (EVE's `invTypes.csv`, or a ships-only extract). Rows that do not parse are skipped.
+pub fn read_types_csv(path: &Path) -> Result<Vec<(u64, TypeInfo)>, CsvError> {
+    let shown = path.display().to_string();
+    let read_error = |source| CsvError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(read_error)?;
+    let header = reader.headers().map_err(read_error)?.clone();
+    let column = |name: &'static str| {
+        header
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| CsvError::Column {
+                path: shown.clone(),
+                column: name,
+            })
+    };
+    let (id_at, group_at, name_at) = (column("typeID")?, column("groupID")?, column("typeName")?);
+    let mut out = Vec::new();
+    for record in reader.records().map_while(Result::ok) {
+        let id = record.get(id_at).and_then(|v| v.trim().parse::<u64>().ok());
+        let name = record.get(name_at).map(str::trim).filter(|n| !n.is_empty());
+        if let (Some(id), Some(name)) = (id, name) {
+            let group_id = record
+                .get(group_at)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .and_then(GroupId::new);
+            out.push((
+                id,
+                TypeInfo {
+                    name: name.to_owned(),
+                    group_id,
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::super::tests::killmail;
+    use super::super::{CacheLimits, NameCache, STATIC_TTL};
+    use super::*;
+    use crate::model::NameKind;
+
+    fn temp_csv(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("wk-names-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("written");
+        path
+    }
+
+    #[test]
+    fn the_ship_csv_seeds_names_and_groups_that_never_expire() {
+        let path = temp_csv(
+            "ships.csv",
+            "typeID,groupID,typeName,published\n670,29,Capsule,1\nx,1,Broken,1\n17918,27,Rattlesnake,1\n",
+        );
+        let types = read_types_csv(&path).expect("the CSV reads");
+        assert_eq!(types.len(), 2, "the unreadable row is skipped");
+        let mut cache = NameCache::new(CacheLimits::default());
+        cache.seed_types(types);
+        let mut km = killmail();
+        let (missing, _) = cache.fill(&mut km, Instant::now() + STATIC_TTL * 2);
+        assert!(!missing.0.contains(&(NameKind::Type, 670)));
+        assert!(!missing.0.contains(&(NameKind::Type, 17918)));
+        assert_eq!(km.victim.ship_name.as_deref(), Some("Capsule"));
+        assert_eq!(km.victim.ship_group_id.map(GroupId::get), Some(29));
+    }
+
+    #[test]
+    fn the_shipped_ship_list_names_every_ship_with_its_group() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../priv/data/shipTypes.csv");
+
+        let types = read_types_csv(&path).expect("priv/data/shipTypes.csv is shipped and reads");
+
+        assert!(types.len() > 400, "{} ship types", types.len());
+        let rifter = types.iter().find(|(id, _)| *id == 587).expect("the Rifter");
+        assert_eq!(rifter.1.name, "Rifter");
+        assert_eq!(rifter.1.group_id.map(GroupId::get), Some(25), "a frigate");
+    }
+
+    #[test]
+    fn a_csv_without_the_needed_columns_is_refused_with_its_name() {
+        let path = temp_csv("bad.csv", "id,name\n1,x\n");
+        let err = read_types_csv(&path).expect_err("refused");
+        assert!(err.to_string().contains("typeID"), "{err}");
+        assert!(err.to_string().contains("bad.csv"), "{err}");
+    }
+}

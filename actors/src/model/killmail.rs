@@ -14,367 +14,116 @@ use super::ids::{
 };
 use super::lenient;
 use super::time::{BadTimestamp, KillTime};
+use super::wire::wire_struct;
 
-/// The victim of a kill: ESI's `victim` plus the names the enricher fills in.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Victim {
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub character_id: Option<CharacterId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub character_name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub corporation_id: Option<CorporationId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub corporation_name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub corporation_ticker: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub alliance_id: Option<AllianceId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub alliance_name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub alliance_ticker: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub faction_id: Option<FactionId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ship_type_id: Option<TypeId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ship_name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ship_group_id: Option<GroupId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::u64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub damage_taken: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::object_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub position: Option<Position>,
-    /// ESI's fitted and cargo items, one nesting level (containers hold items). The original
-    /// service dropped them; clients that do not want them ignore the key.
-    #[serde(
-        default,
-        deserialize_with = "lenient::list_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub items: Option<Vec<Item>>,
+wire_struct! {
+    /// The victim of a kill: ESI's `victim` plus the names the enricher fills in.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Victim {
+        character_id: "lenient::id_opt" => Option<CharacterId>,
+        character_name: "lenient::string_opt" => Option<String>,
+        corporation_id: "lenient::id_opt" => Option<CorporationId>,
+        corporation_name: "lenient::string_opt" => Option<String>,
+        corporation_ticker: "lenient::string_opt" => Option<String>,
+        alliance_id: "lenient::id_opt" => Option<AllianceId>,
+        alliance_name: "lenient::string_opt" => Option<String>,
+        alliance_ticker: "lenient::string_opt" => Option<String>,
+        faction_id: "lenient::id_opt" => Option<FactionId>,
+        ship_type_id: "lenient::id_opt" => Option<TypeId>,
+        ship_name: "lenient::string_opt" => Option<String>,
+        ship_group_id: "lenient::id_opt" => Option<GroupId>,
+        damage_taken: "lenient::u64_opt" => Option<u64>,
+        position: "lenient::object_opt" => Option<Position>,
+        /// ESI's fitted and cargo items, one nesting level (containers hold items). The original
+        /// service dropped them; clients that do not want them ignore the key.
+        items: "lenient::list_opt" => Option<Vec<Item>>,
+    }
 }
 
-/// One attacker: ESI's attacker plus the names the enricher fills in.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Attacker {
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub character_id: Option<CharacterId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub character_name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub corporation_id: Option<CorporationId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub corporation_name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub corporation_ticker: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub alliance_id: Option<AllianceId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub alliance_name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub alliance_ticker: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub faction_id: Option<FactionId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ship_type_id: Option<TypeId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ship_name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub weapon_type_id: Option<TypeId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::u64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub damage_done: Option<u64>,
-    /// Always sent: clients pick the final-blow attacker by it, and ESI's absent means `false`.
-    #[serde(default, deserialize_with = "lenient::bool_or_false")]
-    pub final_blow: bool,
-    #[serde(
-        default,
-        deserialize_with = "lenient::f64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub security_status: Option<f64>,
+wire_struct! {
+    /// One attacker: ESI's attacker plus the names the enricher fills in.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Attacker {
+        character_id: "lenient::id_opt" => Option<CharacterId>,
+        character_name: "lenient::string_opt" => Option<String>,
+        corporation_id: "lenient::id_opt" => Option<CorporationId>,
+        corporation_name: "lenient::string_opt" => Option<String>,
+        corporation_ticker: "lenient::string_opt" => Option<String>,
+        alliance_id: "lenient::id_opt" => Option<AllianceId>,
+        alliance_name: "lenient::string_opt" => Option<String>,
+        alliance_ticker: "lenient::string_opt" => Option<String>,
+        faction_id: "lenient::id_opt" => Option<FactionId>,
+        ship_type_id: "lenient::id_opt" => Option<TypeId>,
+        ship_name: "lenient::string_opt" => Option<String>,
+        weapon_type_id: "lenient::id_opt" => Option<TypeId>,
+        damage_done: "lenient::u64_opt" => Option<u64>,
+        /// Always sent: clients pick the final-blow attacker by it, and ESI's absent means `false`.
+        final_blow: "lenient::bool_or_false" => bool,
+        security_status: "lenient::f64_opt" => Option<f64>,
+    }
 }
 
-/// Where the victim died, in metres within the system.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Position {
-    #[serde(
-        default,
-        deserialize_with = "lenient::f64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub x: Option<f64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::f64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub y: Option<f64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::f64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub z: Option<f64>,
+wire_struct! {
+    /// Where the victim died, in metres within the system.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Position {
+        x: "lenient::f64_opt" => Option<f64>,
+        y: "lenient::f64_opt" => Option<f64>,
+        z: "lenient::f64_opt" => Option<f64>,
+    }
 }
 
-/// A top-level item of the victim's ship; containers carry their contents in `items`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Item {
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub item_type_id: Option<TypeId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::u64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub flag: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::u64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub singleton: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::u64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub quantity_destroyed: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::u64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub quantity_dropped: Option<u64>,
-    /// Contents of a container. ESI nests one level only; deeper levels are not modelled.
-    #[serde(
-        default,
-        deserialize_with = "lenient::list_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub items: Option<Vec<NestedItem>>,
+wire_struct! {
+    /// A top-level item of the victim's ship; containers carry their contents in `items`.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Item {
+        item_type_id: "lenient::id_opt" => Option<TypeId>,
+        flag: "lenient::u64_opt" => Option<u64>,
+        singleton: "lenient::u64_opt" => Option<u64>,
+        quantity_destroyed: "lenient::u64_opt" => Option<u64>,
+        quantity_dropped: "lenient::u64_opt" => Option<u64>,
+        /// Contents of a container. ESI nests one level only; deeper levels are not modelled.
+        items: "lenient::list_opt" => Option<Vec<NestedItem>>,
+    }
 }
 
-/// An item inside a container.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct NestedItem {
-    #[serde(
-        default,
-        deserialize_with = "lenient::id_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub item_type_id: Option<TypeId>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::u64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub flag: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::u64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub singleton: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::u64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub quantity_destroyed: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::u64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub quantity_dropped: Option<u64>,
+wire_struct! {
+    /// An item inside a container.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct NestedItem {
+        item_type_id: "lenient::id_opt" => Option<TypeId>,
+        flag: "lenient::u64_opt" => Option<u64>,
+        singleton: "lenient::u64_opt" => Option<u64>,
+        quantity_destroyed: "lenient::u64_opt" => Option<u64>,
+        quantity_dropped: "lenient::u64_opt" => Option<u64>,
+    }
 }
 
-/// zKillboard's metadata for a kill, with zKillboard's own (camelCase) key names, which the
-/// notifier and the map read as they are.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Zkb {
-    #[serde(
-        rename = "locationID",
-        default,
-        deserialize_with = "lenient::u64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub location_id: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub hash: Option<String>,
-    #[serde(
-        rename = "fittedValue",
-        default,
-        deserialize_with = "lenient::f64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub fitted_value: Option<f64>,
-    #[serde(
-        rename = "droppedValue",
-        default,
-        deserialize_with = "lenient::f64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub dropped_value: Option<f64>,
-    #[serde(
-        rename = "destroyedValue",
-        default,
-        deserialize_with = "lenient::f64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub destroyed_value: Option<f64>,
-    #[serde(
-        rename = "totalValue",
-        default,
-        deserialize_with = "lenient::f64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub total_value: Option<f64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient::u64_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub points: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::bool_or_false")]
-    pub npc: bool,
-    #[serde(default, deserialize_with = "lenient::bool_or_false")]
-    pub solo: bool,
-    #[serde(default, deserialize_with = "lenient::bool_or_false")]
-    pub awox: bool,
-    #[serde(
-        default,
-        deserialize_with = "lenient::strings_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub labels: Option<Vec<String>>,
-    /// zKillboard's link to the killmail on the public ESI host. Kept for clients; the service
-    /// itself never follows it (it fetches from the configured ESI base URL).
-    #[serde(
-        default,
-        deserialize_with = "lenient::string_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub href: Option<String>,
+wire_struct! {
+    /// zKillboard's metadata for a kill, with zKillboard's own (camelCase) key names, which the
+    /// notifier and the map read as they are.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Zkb {
+        #[serde(rename = "locationID")]
+        location_id: "lenient::u64_opt" => Option<u64>,
+        hash: "lenient::string_opt" => Option<String>,
+        #[serde(rename = "fittedValue")]
+        fitted_value: "lenient::f64_opt" => Option<f64>,
+        #[serde(rename = "droppedValue")]
+        dropped_value: "lenient::f64_opt" => Option<f64>,
+        #[serde(rename = "destroyedValue")]
+        destroyed_value: "lenient::f64_opt" => Option<f64>,
+        #[serde(rename = "totalValue")]
+        total_value: "lenient::f64_opt" => Option<f64>,
+        points: "lenient::u64_opt" => Option<u64>,
+        npc: "lenient::bool_or_false" => bool,
+        solo: "lenient::bool_or_false" => bool,
+        awox: "lenient::bool_or_false" => bool,
+        labels: "lenient::strings_opt" => Option<Vec<String>>,
+        /// zKillboard's link to the killmail on the public ESI host. Kept for clients; the service
+        /// itself never follows it (it fetches from the configured ESI base URL).
+        href: "lenient::string_opt" => Option<String>,
+    }
 }
 
 /// A killmail exactly as ESI's `GET /killmails/{id}/{hash}/` returns it, read leniently.

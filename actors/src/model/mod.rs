@@ -12,6 +12,7 @@ pub mod name;
 pub mod stored;
 pub mod time;
 pub mod webhook;
+mod wire;
 
 pub use facts::KillFacts;
 pub use feed::{FeedKill, R2z2Entry, R2z2Object, RedisqPackage, RedisqResponse, SequenceFile};

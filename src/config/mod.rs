@@ -5,21 +5,16 @@
 //! The loader takes the environment as a lookup function, so tests layer settings without
 //! touching the process environment.
 
+mod env;
+mod files;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use actors::config::{EngineSettings, FeedSource};
+use actors::config::EngineSettings;
 use serde::Deserialize;
-
-/// The four files shipped in `config/`, compiled in so a lone binary still starts.
-const EMBEDDED: [(&str, &str); 4] = [
-    ("default", include_str!("../config/default.toml")),
-    ("development", include_str!("../config/development.toml")),
-    ("production", include_str!("../config/production.toml")),
-    ("test", include_str!("../config/test.toml")),
-];
 
 /// The environment used when `APP_ENVIRONMENT` is unset.
 pub const DEFAULT_ENVIRONMENT: &str = "development";
@@ -125,20 +120,20 @@ impl Settings {
     pub fn load_from(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let dir = env("CONFIG_DIR").map_or_else(|| PathBuf::from("config"), PathBuf::from);
         let environment = env("APP_ENVIRONMENT").unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
-        let mut table = read_layer(&dir, "default")?
+        let mut table = files::read_layer(&dir, "default")?
             .ok_or_else(|| ConfigError::UnknownEnvironment("default".to_owned()))?;
-        let overlay = read_layer(&dir, &environment)?
+        let overlay = files::read_layer(&dir, &environment)?
             .ok_or_else(|| ConfigError::UnknownEnvironment(environment.clone()))?;
-        merge(&mut table, overlay);
+        files::merge(&mut table, overlay);
+        env::apply(&mut table, &env)?;
         let origin = format!("config/{{default,{environment}}}.toml");
-        let mut settings: Settings =
+        let settings: Settings =
             toml::Value::Table(table)
                 .try_into()
                 .map_err(|e: toml::de::Error| ConfigError::Syntax {
                     origin,
                     message: e.to_string(),
                 })?;
-        apply_env(&mut settings, &env)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -221,249 +216,7 @@ impl Settings {
     }
 }
 
-/// Reads `<dir>/<name>.toml`, falling back to the compiled-in copy when the directory lacks it.
-/// `Ok(None)` means neither exists.
-fn read_layer(dir: &Path, name: &str) -> Result<Option<toml::Table>, ConfigError> {
-    let path = dir.join(format!("{name}.toml"));
-    let (origin, text) = match std::fs::read_to_string(&path) {
-        Ok(text) => (path.display().to_string(), text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            match EMBEDDED.iter().find(|(n, _)| *n == name) {
-                Some((_, text)) => (format!("built-in config/{name}.toml"), (*text).to_owned()),
-                None => return Ok(None),
-            }
-        }
-        Err(source) => return Err(ConfigError::Read { path, source }),
-    };
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ConfigError::Syntax {
-            origin: origin.clone(),
-            message: e.to_string(),
-        })?;
-    const SECTIONS: [&str; 13] = [
-        "server",
-        "websocket",
-        "sse",
-        "log",
-        "upstream",
-        "feed",
-        "esi",
-        "zkb",
-        "cache",
-        "storage",
-        "enrich",
-        "monitor",
-        "webhooks",
-    ];
-    if let Some(unknown) = table.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
-        return Err(ConfigError::Syntax {
-            origin,
-            message: format!("unknown section [{unknown}]"),
-        });
-    }
-    Ok(Some(table))
-}
-
-/// Deep-merges `over` into `base`: tables merge key by key, anything else is replaced.
-fn merge(base: &mut toml::Table, over: toml::Table) {
-    for (key, value) in over {
-        match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            (_, value) => {
-                base.insert(key, value);
-            }
-        }
-    }
-}
-
-/// A value read from one environment variable, or the error that names it.
-fn env_value<T>(
-    env: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    expected: &str,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> Result<Option<T>, ConfigError> {
-    let Some(raw) = env(var) else { return Ok(None) };
-    parse(raw.trim()).map(Some).ok_or_else(|| ConfigError::Env {
-        var,
-        value: raw,
-        expected: expected.to_owned(),
-    })
-}
-
-fn apply_env(s: &mut Settings, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-    let number = |t: &str| t.parse::<u64>().ok();
-    let positive = |t: &str| t.parse::<u64>().ok().filter(|&v| v > 0);
-    let url = |t: &str| {
-        http_url(t)
-            .ok()
-            .map(|()| t.trim_end_matches('/').to_owned())
-    };
-    let text = |t: &str| (!t.is_empty()).then(|| t.to_owned());
-    let ms = "a whole number of milliseconds";
-    let e = &mut s.engine;
-
-    if let Some(v) = env_value(env, "PORT", "a port number 0-65535", |t| t.parse().ok())? {
-        s.server.port = v;
-    }
-    if let Some(v) = env_value(env, "BIND_IP", "an IP address such as 0.0.0.0 or ::", |t| {
-        t.parse().ok()
-    })? {
-        s.server.host = v;
-    }
-    if let Some(v) = env_value(env, "ORIGIN_HOST", "a host name", |t| Some(t.to_owned()))? {
-        s.server.origin_host = v;
-    }
-    if let Some(v) = env_value(env, "WEBHOOKS_ALLOW_PRIVATE", "true or false", |t| {
-        t.trim().parse().ok()
-    })? {
-        e.webhooks.allow_private_targets = v;
-    }
-    if let Some(v) = env_value(env, "API_TOKEN", "a token", |t| Some(t.trim().to_owned()))? {
-        s.server.api_token = v;
-    }
-    if let Some(v) = env_value(
-        env,
-        "RATE_LIMIT_PER_MINUTE",
-        "a number (0 = no limit)",
-        |t| t.trim().parse().ok(),
-    )? {
-        s.server.rate_limit_per_minute = v;
-    }
-    if let Some(v) = env_value(env, "HTTP_WORKERS", "a positive number", positive)? {
-        s.server.workers = v as usize;
-    }
-    if let Some(v) = env_value(
-        env,
-        "SHUTDOWN_TIMEOUT_S",
-        "a whole number of seconds",
-        number,
-    )? {
-        s.server.shutdown_timeout_s = v;
-    }
-    if let Some(v) = env_value(env, "USER_AGENT", "a non-empty string", text)? {
-        e.upstream.user_agent = v;
-    }
-    if let Some(v) = env_value(env, "KILL_FEED", FeedSource::NAMES, FeedSource::parse)? {
-        e.feed.source = v;
-    }
-    if let Some(v) = env_value(env, "R2Z2_BASE_URL", "an http(s) URL", url)? {
-        e.feed.r2z2_base_url = v;
-    }
-    if let Some(v) = env_value(env, "R2Z2_START_SEQUENCE", "a sequence number", number)? {
-        e.feed.r2z2_start_sequence = Some(v);
-    }
-    if let Some(v) = env_value(env, "R2Z2_NOT_FOUND_WAIT_MS", ms, number)? {
-        e.feed.r2z2_not_found_wait_ms = v;
-    }
-    if let Some(v) = env_value(env, "REDISQ_BASE_URL", "an http(s) URL", url)? {
-        e.feed.redisq_url = v;
-    }
-    if let Some(v) = env_value(env, "REDISQ_QUEUE_ID", "a queue id", |t| Some(t.to_owned()))? {
-        e.feed.redisq_queue_id = v;
-    }
-    if let Some(v) = env_value(env, "REDISQ_TTW", "a number of seconds 1-10", |t| {
-        number(t).filter(|v| (1..=10).contains(v))
-    })? {
-        e.feed.redisq_ttw = v;
-    }
-    if let Some(v) = env_value(env, "ESI_BASE_URL", "an http(s) URL", url)? {
-        e.esi.base_url = v;
-    }
-    if let Some(v) = env_value(env, "ESI_COMPATIBILITY_DATE", "a date YYYY-MM-DD", |t| {
-        iso_date(t).then(|| t.to_owned())
-    })? {
-        e.esi.compatibility_date = v;
-    }
-    if let Some(v) = env_value(env, "ZKB_BASE_URL", "an http(s) URL", url)? {
-        e.zkb.base_url = v;
-    }
-    if let Some(v) = env_value(
-        env,
-        "CACHE_KILLMAIL_TTL",
-        "a whole number of seconds",
-        number,
-    )? {
-        e.cache.killmail_ttl_s = v;
-    }
-    if let Some(v) = env_value(env, "CACHE_SYSTEM_TTL", "a whole number of seconds", number)? {
-        e.cache.system_ttl_s = v;
-    }
-    if let Some(v) = env_value(env, "CACHE_ESI_TTL", "a whole number of seconds", number)? {
-        e.cache.esi_ttl_s = v;
-    }
-    if let Some(v) = env_value(env, "DATA_DIR", "a directory path", |t| {
-        text(t).map(PathBuf::from)
-    })? {
-        e.storage.data_dir = v;
-    }
-    if let Some(v) = env_value(
-        env,
-        "KILLMAIL_RETENTION_DAYS",
-        "a positive number of days",
-        positive,
-    )? {
-        e.storage.retention_hours = v.saturating_mul(24);
-    }
-    if let Some(v) = env_value(
-        env,
-        "KILLMAIL_RETENTION_HOURS",
-        "a positive number of hours",
-        positive,
-    )? {
-        e.storage.retention_hours = v;
-    }
-    if let Some(v) = env_value(env, "ENRICH_DEADLINE_MS", ms, number)? {
-        e.enrich.deadline_ms = v;
-    }
-    if let Some(v) = env_value(
-        env,
-        "STATUS_REPORT_INTERVAL_MS",
-        "a positive number of milliseconds",
-        positive,
-    )? {
-        e.monitor.status_report_interval_ms = v;
-    }
-    if let Some(v) = env_value(
-        env,
-        "WS_IDLE_TIMEOUT_MS",
-        "a positive number of milliseconds",
-        positive,
-    )? {
-        s.websocket.idle_timeout_ms = v;
-    }
-    if let Some(v) = env_value(
-        env,
-        "WS_QUIET_KEEPALIVE_MS",
-        "a positive number of milliseconds",
-        positive,
-    )? {
-        s.websocket.quiet_keepalive_ms = v;
-    }
-    if let Some(v) = env_value(
-        env,
-        "SSE_KEEPALIVE_MS",
-        "a positive number of milliseconds",
-        positive,
-    )? {
-        s.sse.keepalive_ms = v;
-    }
-    if let Some(v) = env_value(
-        env,
-        "LOG_LEVEL",
-        "one of error, warn, info, debug, trace, off",
-        |t| log_level(t).ok().map(|()| t.to_ascii_lowercase()),
-    )? {
-        s.log.level = v;
-    }
-    if let Some(v) = env_value(env, "RUST_LOG", "an env_logger filter", text)? {
-        s.log.filter = Some(v);
-    }
-    Ok(())
-}
-
-fn http_url(url: &str) -> Result<(), String> {
+pub(crate) fn http_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
@@ -475,7 +228,7 @@ fn http_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn log_level(level: &str) -> Result<(), String> {
+pub(crate) fn log_level(level: &str) -> Result<(), String> {
     const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
     if LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
         Ok(())
@@ -484,7 +237,7 @@ fn log_level(level: &str) -> Result<(), String> {
     }
 }
 
-fn iso_date(text: &str) -> bool {
+pub(crate) fn iso_date(text: &str) -> bool {
     let b = text.as_bytes();
     b.len() == 10
         && b[4] == b'-'
@@ -497,6 +250,7 @@ fn iso_date(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actors::config::FeedSource;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = vars
@@ -665,7 +419,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join("default.toml"),
-            include_str!("../config/default.toml"),
+            include_str!("../../config/default.toml"),
         )
         .expect("write");
         std::fs::write(dir.path().join("staging.toml"), "[server]\nport = 5000\n").expect("write");

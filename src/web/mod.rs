@@ -1,6 +1,5 @@
 //! The HTTP layer: extracts input, asks the engine, shapes the answer. No business rules here.
 
-pub mod api;
 pub mod dashboard;
 pub mod errors;
 pub mod health;
@@ -9,6 +8,8 @@ pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod notifier;
+pub mod openapi;
+pub mod routes;
 pub mod slots;
 pub mod socket;
 pub mod sse;
@@ -49,11 +50,11 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
-/// Mounts every route of [`api::endpoints`], one resource per path. Each resource answers an
+/// Mounts every route of [`routes::endpoints`], one resource per path. Each resource answers an
 /// unsupported method with 405 in its envelope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let mut paths: Vec<&'static str> = Vec::new();
-    let endpoints = api::endpoints();
+    let endpoints = routes::endpoints();
     for endpoint in &endpoints {
         if !paths.contains(&endpoint.path) {
             paths.push(endpoint.path);

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use actix_web::http::{Method, StatusCode};
 use serde_json::Value;
-use wanderer_kills::web::api::endpoints;
+use wanderer_kills::web::routes::endpoints;
 
 use crate::helpers::{client, spawn_app};
 

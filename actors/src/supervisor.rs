@@ -22,7 +22,8 @@ use crate::enricher::resolver::Resolver;
 use crate::enricher::Enricher;
 use crate::feed::{Feed, Place, StopFeed};
 use crate::monitor::Monitor;
-use crate::registry::{GetStats, KillStored, Registry, RegistryStats};
+use crate::registry::{GetStats, KillStored, Registry};
+use crate::snapshot::{report_every, Snapshot};
 use crate::stats::Stats;
 use crate::store::journal::{Journal, JournalError};
 use crate::store::Store;
@@ -64,6 +65,16 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Every figure of the engine, read now.
+    pub async fn snapshot(&self) -> Result<Snapshot, MailboxError> {
+        let routing = self.registry.send(GetStats).await?;
+        Ok(Snapshot::read(
+            &self.stats,
+            self.feed_source.as_str(),
+            routing,
+        ))
+    }
+
     /// The engine's half of a graceful stop: no more kills from the feed, and everything
     /// written so far committed to disk.
     pub async fn stop(&self) {
@@ -179,20 +190,12 @@ impl Engine {
         )
         .start();
 
-        let every = settings.monitor.status_report_interval();
-        let reported = Arc::clone(&stats);
-        let routing = registry.clone();
-        actix::spawn(async move {
-            let mut tick = actix::clock::interval(every);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Ok(subscribers) = routing.send(GetStats).await else {
-                    break;
-                };
-                log::info!("{}", status_report(&reported, &subscribers, every));
-            }
-        });
+        report_every(
+            settings.monitor.status_report_interval(),
+            Arc::clone(&stats),
+            feed_source.as_str(),
+            registry.clone(),
+        );
 
         log::info!(
             "engine started feed={} retention_hours={} data_dir={}",
@@ -213,34 +216,6 @@ impl Engine {
             backfill_deadline: Duration::from_millis(settings.zkb.backfill_deadline_ms),
         })
     }
-}
-
-/// The periodic status line: what moved since the service started, and where the feed is.
-fn status_report(s: &Stats, r: &RegistryStats, every: Duration) -> String {
-    format!(
-        "status every_s={} uptime_s={} websocket_subscribers={} sse_subscribers={} webhooks={} kills_pushed={} pushes_dropped={} feed_cursor={} feed_lag_s={} kills_received={} stored={} duplicates={} invalid={} held={} retry_queue={} esi_requests={} esi_errors={} cache_hit_rate={:.3} webhook_delivered={} webhook_failed={} store_write_errors={}",
-        every.as_secs(),
-        s.uptime_seconds(),
-        r.websocket_subscribers,
-        r.sse_subscribers,
-        r.webhook_subscribers,
-        r.pushed,
-        r.dropped_full,
-        s.feed_cursor.get(),
-        s.feed_lag_seconds.get(),
-        s.kills_received.get(),
-        s.kills_stored.get(),
-        s.kills_duplicate.get(),
-        s.kills_invalid.get(),
-        s.kills_held.get(),
-        s.retry_queue.get(),
-        s.esi_requests.get(),
-        s.esi_errors.get(),
-        s.cache_hit_rate(),
-        s.webhook_delivered.get(),
-        s.webhook_failed.get(),
-        s.store_write_errors.get(),
-    )
 }
 
 /// The name caches, with ship types seeded from the first static-data CSV found in `priv/data/`

@@ -1,14 +1,13 @@
 //! `GET /status`: what the service is doing, with real figures (SPEC §4.2).
 //!
-//! The ingest, storage and cache figures come from the engine's shared counters, the WebSocket
-//! figures from the registry and the connection counters; the API request rate comes with the
-//! metrics route.
+//! Every engine figure comes from one [`actors::snapshot::Snapshot`] (as `/metrics`, the
+//! subscription stats and the status report do); the connection counts and the API request rate
+//! are the HTTP layer's own.
 
 use actix_web::{http::StatusCode, web, HttpResponse};
 use std::sync::atomic::Ordering;
 
 use actors::model::now_iso;
-use actors::registry::GetStats;
 use serde_json::json;
 
 use super::errors::ApiError;
@@ -16,11 +15,12 @@ use super::{json, AppState};
 
 pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let engine = &state.engine;
-    let routing = engine.registry.send(GetStats).await?;
+    let snap = engine.snapshot().await?;
     let connections = state.connections.load(Ordering::Relaxed);
-    let s = &*engine.stats;
-    let (uptime_seconds, cache_hit_rate) = (s.uptime_seconds(), s.cache_hit_rate());
-    let memory_mb = resident_memory_mb();
+    let (feed, kills, esi, routing) = (&snap.feed, &snap.kills, &snap.esi, &snap.routing);
+    let (uptime_seconds, cache_hit_rate) = (snap.uptime_seconds, esi.cache_hit_rate);
+    let memory_mb = snap.memory_mb;
+    let webhooks = &snap.webhooks;
     let body = json!({
         "metrics": {
             "system": {
@@ -29,34 +29,35 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
                 "version": env!("CARGO_PKG_VERSION"),
             },
             "processing": {
-                "feed_source": engine.feed_source.as_str(),
-                "feed_objects": s.feed_objects,
-                "feed_cursor": s.feed_cursor,
-                "feed_head": s.feed_head,
-                "feed_errors": s.feed_errors,
-                "skipped_sequences": s.feed_skipped_sequences,
-                "kills_received": s.kills_received,
-                "kills_stored": s.kills_stored,
-                "kills_updated": s.kills_updated,
-                "duplicates": s.kills_duplicate,
-                "too_old": s.kills_too_old,
-                "enriched_after_deadline": s.kills_enriched_late,
-                "retry_queue": s.retry_queue,
-                "retry_dropped": s.retry_dropped,
-                "mean_pipeline_ms": s.pipeline_ms_mean(),
-                "lag_seconds": s.feed_lag_seconds,
-                "backfills": s.backfills,
-                "backfill_errors": s.backfill_errors,
+                "feed_source": feed.source,
+                "feed_objects": feed.objects,
+                "feed_cursor": feed.cursor,
+                "feed_head": feed.head,
+                "feed_errors": feed.errors,
+                "skipped_sequences": feed.skipped_sequences,
+                "kills_received": kills.received,
+                "kills_stored": kills.stored,
+                "kills_updated": kills.updated,
+                "duplicates": kills.duplicate,
+                "too_old": kills.too_old,
+                "enriched_after_deadline": kills.enriched_late,
+                "retry_queue": kills.retry_queue,
+                "retry_dropped": kills.retry_dropped,
+                "mean_pipeline_ms": kills.mean_pipeline_ms,
+                "lag_seconds": feed.lag_seconds,
+                "backfills": kills.backfills,
+                "backfill_errors": kills.backfill_errors,
             },
             "storage": {
-                "killmails_stored": s.kills_held,
-                "expired": s.kills_expired,
+                "killmails_stored": snap.store.held,
+                "expired": snap.store.expired,
+                "write_errors": snap.store.write_errors,
             },
             "esi": {
-                "requests": s.esi_requests,
-                "errors": s.esi_errors,
-                "cache_hits": s.cache_hits,
-                "cache_misses": s.cache_misses,
+                "requests": esi.requests,
+                "errors": esi.errors,
+                "cache_hits": esi.cache_hits,
+                "cache_misses": esi.cache_misses,
                 "cache_hit_rate": cache_hit_rate,
             },
             "api": {
@@ -77,44 +78,32 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             },
             "webhooks": {
                 "subscriptions": routing.webhook_subscribers,
-                "delivered": s.webhook_delivered,
-                "kills_delivered": s.webhook_kills_delivered,
-                "retries": s.webhook_retries,
-                "failed": s.webhook_failed,
-                "dropped": s.webhook_dropped,
-                "queued": s.webhook_queued,
+                "delivered": webhooks.delivered,
+                "kills_delivered": webhooks.kills_delivered,
+                "retries": webhooks.retries,
+                "failed": webhooks.failed,
+                "dropped": webhooks.dropped,
+                "queued": webhooks.queued,
             },
             "parser_stats": {
-                "parsed": s.kills_received,
-                "invalid": s.kills_invalid,
-                "malformed_bodies": s.feed_malformed,
-                "placeholders": s.feed_placeholders,
+                "parsed": kills.received,
+                "invalid": kills.invalid,
+                "malformed_bodies": feed.malformed,
+                "placeholders": feed.placeholders,
             },
         },
         "summary": {
-            "killmails_stored": s.kills_held,
-            "active_subscriptions": routing.websocket_subscribers
-                + routing.sse_subscribers
-                + routing.webhook_subscribers,
+            "killmails_stored": snap.store.held,
+            "active_subscriptions": snap.subscribers(),
             "websocket_connections": connections,
             "api_requests_per_minute": state.api_requests.per_minute(),
             "sse_connections": state.sse.connections(),
             "cache_hit_rate": cache_hit_rate,
             "memory_usage_mb": memory_mb,
             "uptime_hours": uptime_seconds as f64 / 3600.0,
-            "processing_lag_seconds": s.feed_lag_seconds,
+            "processing_lag_seconds": feed.lag_seconds,
         },
         "timestamp": now_iso(),
     });
     Ok(json(StatusCode::OK, &body))
-}
-
-/// Resident memory of this process in MiB, from `/proc/self/statm` (0 where there is none).
-fn resident_memory_mb() -> f64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0);
-    // Linux pages are 4 KiB on the platforms the image targets.
-    (pages * 4096) as f64 / (1024.0 * 1024.0)
 }

@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use actors::registry::{GetStats, ListSubscriptions};
+use actors::registry::ListSubscriptions;
 use actors::webhooks::request::WebhookRequest;
 use actors::webhooks::{CreateWebhook, RemoveSubscriber};
 use serde_json::{json, Value};
@@ -80,9 +80,9 @@ pub async fn delete(
 
 /// `GET /api/v1/subscriptions/stats`
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let s = state.engine.registry.send(GetStats).await?;
-    let total = s.websocket_subscribers + s.sse_subscribers + s.webhook_subscribers;
-    let delivery = &state.engine.stats;
+    let snap = state.engine.snapshot().await?;
+    let (s, delivery) = (&snap.routing, &snap.webhooks);
+    let total = snap.subscribers();
     Ok(json(
         StatusCode::OK,
         &json!({"data": {
@@ -94,12 +94,12 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             "total_characters": s.characters,
             "memory_usage": s.index_bytes,
             "webhook_deliveries": {
-                "delivered": delivery.webhook_delivered,
-                "kills_delivered": delivery.webhook_kills_delivered,
-                "retries": delivery.webhook_retries,
-                "failed": delivery.webhook_failed,
-                "dropped": delivery.webhook_dropped,
-                "queued": delivery.webhook_queued,
+                "delivered": delivery.delivered,
+                "kills_delivered": delivery.kills_delivered,
+                "retries": delivery.retries,
+                "failed": delivery.failed,
+                "dropped": delivery.dropped,
+                "queued": delivery.queued,
             },
         }}),
     ))

@@ -9,17 +9,18 @@
 //! `Supervisor` keeps across restarts (the original lost every subscription index when one
 //! process crashed).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::backfill::Backfill;
+use crate::backfill::{Backfill, Backfiller};
 use crate::config::{EngineSettings, FeedSource};
-use crate::enricher::names::{read_types_csv, CacheLimits, NameCache};
+use crate::enricher::names::static_data::seeded_cache;
 use crate::enricher::resolver::Resolver;
 use crate::enricher::Enricher;
+use crate::feed::queue_id::queue_id;
 use crate::feed::{Feed, Place, StopFeed};
 use crate::monitor::Monitor;
 use crate::registry::{GetStats, KillStored, Registry};
@@ -30,11 +31,6 @@ use crate::store::Store;
 use crate::upstream::esi::EsiClient;
 use crate::upstream::zkb::ZkbClient;
 use crate::webhooks::{Restore, Webhooks};
-
-/// Where static ship data may be found, relative to the working directory and the data dir.
-const TYPE_CSV_NAMES: [&str; 2] = ["invTypes.csv", "shipTypes.csv"];
-/// The file in the data dir that keeps a derived RedisQ queue id.
-const QUEUE_ID_FILE: &str = "redisq_queue_id";
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,13 +51,12 @@ pub struct Engine {
     pub store: Store,
     pub registry: Addr<Registry>,
     pub enricher: Addr<Enricher>,
-    pub backfill: Addr<Backfill>,
+    /// The backfill, each question bounded by the backfill deadline.
+    pub backfill: Backfiller,
     pub feed: Addr<Feed>,
     pub webhooks: Addr<Webhooks>,
     pub stats: Arc<Stats>,
     pub feed_source: FeedSource,
-    /// How long a REST backfill may take before the answer comes from the store.
-    pub backfill_deadline: Duration,
 }
 
 impl Engine {
@@ -208,78 +203,14 @@ impl Engine {
             store,
             registry,
             enricher,
-            backfill,
+            backfill: Backfiller::new(
+                backfill,
+                Duration::from_millis(settings.zkb.backfill_deadline_ms),
+            ),
             feed,
             webhooks,
             stats,
             feed_source,
-            backfill_deadline: Duration::from_millis(settings.zkb.backfill_deadline_ms),
         })
-    }
-}
-
-/// The name caches, with ship types seeded from the first static-data CSV found in `priv/data/`
-/// or the data dir. The service works without any.
-fn seeded_cache(settings: &EngineSettings, data_dir: &Path) -> NameCache {
-    let mut cache = NameCache::new(CacheLimits {
-        ttl: Duration::from_secs(settings.cache.esi_ttl_s),
-        ..CacheLimits::default()
-    });
-    let candidates = [Path::new("priv/data"), data_dir]
-        .into_iter()
-        .flat_map(|dir| TYPE_CSV_NAMES.map(|name| dir.join(name)));
-    for path in candidates.filter(|p| p.is_file()) {
-        match read_types_csv(&path) {
-            Ok(types) => {
-                let n = cache.seed_types(types);
-                log::info!("ship types seeded path={} types={n}", path.display());
-                break;
-            }
-            Err(e) => log::warn!("static data not loaded error={e}"),
-        }
-    }
-    cache
-}
-
-/// The configured RedisQ queue id, else the one saved in the store (or, from older versions, in
-/// `DATA_DIR/redisq_queue_id`), else a new one derived and saved.
-fn queue_id(configured: &str, saved: Option<String>, data_dir: &Path, journal: &Journal) -> String {
-    if !configured.trim().is_empty() {
-        return configured.trim().to_owned();
-    }
-    if let Some(saved) = saved.filter(|s| !s.trim().is_empty()) {
-        return saved;
-    }
-    let legacy = std::fs::read_to_string(data_dir.join(QUEUE_ID_FILE))
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty());
-    let id = legacy.unwrap_or_else(|| {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        format!("wanderer-kills-{:x}{:04x}", nanos, rand::random::<u16>())
-    });
-    journal.save_queue_id(&id);
-    id
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_derived_queue_id_is_saved_and_reused_and_a_configured_one_wins() {
-        let dir = std::env::temp_dir().join(format!("wk-queue-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (journal, _) = Journal::open(&dir, 3600).expect("opens");
-        let first = queue_id("", None, &dir, &journal);
-        assert!(first.starts_with("wanderer-kills-"), "{first}");
-        actix::System::new().block_on(journal.flush());
-        let (journal, loaded) = Journal::open(&dir, 3600).expect("opens again");
-        assert_eq!(loaded.redisq_queue_id.as_deref(), Some(first.as_str()));
-        assert_eq!(queue_id("", loaded.redisq_queue_id, &dir, &journal), first);
-        assert_eq!(queue_id(" mine ", None, &dir, &journal), "mine");
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

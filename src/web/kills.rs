@@ -13,10 +13,8 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use actors::backfill::{BackfillSystem, FetchKillmail};
 use actors::model::{now_iso, KillTime, KillmailId, SystemId};
 use actors::model::{write_json_array, StoredKill};
-use actors::Engine;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
@@ -125,7 +123,7 @@ pub async fn system_kills(
     let window =
         Window::from_query(req.query_string(), "since_hours").map_err(|_| invalid_system_id())?;
     let engine = &state.engine;
-    let fetched = backfill(engine, system, window).await;
+    let fetched = engine.backfill.system(system, window.past()).await;
     let kills = engine
         .store
         .system_kills(system, window.since(), window.limit)
@@ -189,15 +187,11 @@ pub async fn killmail(
         .map_err(|_| ApiError::unavailable())?;
     let found = match stored {
         Some(kill) => Ok(Some(kill)),
-        None => {
-            let asked = engine.backfill.send(FetchKillmail(id));
-            match actix::clock::timeout(engine.backfill_deadline, asked).await {
-                Ok(Ok(Ok(kill))) => Ok(kill),
-                Ok(Ok(Err(e))) => Err(e.to_string()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("upstream did not answer in time".to_owned()),
-            }
-        }
+        None => engine
+            .backfill
+            .killmail(id)
+            .await
+            .map_err(|e| e.to_string()),
     };
     match found {
         Ok(Some(kill)) => {
@@ -229,7 +223,7 @@ pub async fn systems_kills(
     let (systems, window) = read_systems_body(&body)?;
     let engine = &state.engine;
     stream::iter(systems.iter().copied())
-        .map(|system| backfill(engine, system, window))
+        .map(|system| engine.backfill.system(system, window.past()))
         .buffer_unordered(BACKFILL_CONCURRENCY)
         .for_each(|_| async {})
         .await;
@@ -301,21 +295,6 @@ pub(super) fn window_in_body(
         BadWindow::Hours => hours_message(),
         BadWindow::Limit => limit_message(),
     })
-}
-
-/// Loads the system from zKillboard unless its history is current, within the deadline.
-/// `true` when upstream was asked and answered in time.
-async fn backfill(engine: &Engine, system: SystemId, window: Window) -> bool {
-    let past = window.past();
-    let asked = engine.backfill.send(BackfillSystem { system, past });
-    match actix::clock::timeout(engine.backfill_deadline, asked).await {
-        Ok(Ok(Ok(fetched))) => fetched,
-        Ok(Ok(Err(_))) | Ok(Err(_)) => false,
-        Err(_) => {
-            log::info!("backfill past its deadline, answering from the store system_id={system}");
-            false
-        }
-    }
 }
 
 /// `{"data": {"kills": [...], "timestamp", "cached"}, "timestamp"}`.

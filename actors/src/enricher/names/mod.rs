@@ -7,7 +7,7 @@
 //! seeded from a static-data CSV never expire.
 
 mod fill;
-mod static_data;
+pub mod static_data;
 mod ttl;
 
 use std::collections::BTreeSet;

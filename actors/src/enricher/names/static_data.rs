@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use super::TypeInfo;
+use std::time::Duration;
+
+use super::{CacheLimits, NameCache, TypeInfo};
+use crate::config::EngineSettings;
 use crate::model::GroupId;
 
 /// Why a static-data CSV could not be read.
@@ -54,6 +57,32 @@ pub fn read_types_csv(path: &Path) -> Result<Vec<(u64, TypeInfo)>, CsvError> {
         }
     }
     Ok(out)
+}
+
+/// Where static ship data may be found, relative to the working directory and the data dir.
+const TYPE_CSV_NAMES: [&str; 2] = ["invTypes.csv", "shipTypes.csv"];
+
+/// The name caches, with ship types seeded from the first static-data CSV found in `priv/data/`
+/// or the data dir. The service works without any.
+pub fn seeded_cache(settings: &EngineSettings, data_dir: &Path) -> NameCache {
+    let mut cache = NameCache::new(CacheLimits {
+        ttl: Duration::from_secs(settings.cache.esi_ttl_s),
+        ..CacheLimits::default()
+    });
+    let candidates = [Path::new("priv/data"), data_dir]
+        .into_iter()
+        .flat_map(|dir| TYPE_CSV_NAMES.map(|name| dir.join(name)));
+    for path in candidates.filter(|p| p.is_file()) {
+        match read_types_csv(&path) {
+            Ok(types) => {
+                let n = cache.seed_types(types);
+                log::info!("ship types seeded path={} types={n}", path.display());
+                break;
+            }
+            Err(e) => log::warn!("static data not loaded error={e}"),
+        }
+    }
+    cache
 }
 
 #[cfg(test)]

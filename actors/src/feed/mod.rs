@@ -9,6 +9,8 @@
 //! circuit breaker the health route shows; a kill that fails later in the pipeline never slows
 //! the feed.
 
+pub mod queue_id;
+
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;

@@ -7,6 +7,8 @@
 //! `CACHE_SYSTEM_TTL` (for at least the asked window) is not asked again. The work runs as its own
 //! task, so a caller that stops waiting at its deadline does not cancel it.
 
+mod deadline;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -23,6 +25,8 @@ use crate::stats::Stats;
 use crate::store::Store;
 use crate::upstream::http::FetchError;
 use crate::upstream::zkb::{ZkbClient, ZkbRef};
+
+pub use deadline::{BackfillError, Backfiller};
 
 /// Kills taken from one zKillboard answer (it lists up to 200, newest first).
 pub const MAX_KILLS_PER_BACKFILL: usize = 200;

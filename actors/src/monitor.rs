@@ -186,11 +186,22 @@ impl Monitor {
         }
     }
 
-    fn report(&self) -> HealthReport {
-        let feed = self.feed_health();
-        let unreachable = self.connection.consecutive_timeouts >= MAX_CONSECUTIVE_TIMEOUTS;
+    /// Degraded once a kill could not be written to disk, or the store did not answer for one.
+    fn store_health(&self) -> ComponentHealth {
         let refused = self.stats.store_write_errors.get();
-        let store = if refused == 0 {
+        let unanswered = self.stats.kills_store_failed.get();
+        let mut problems = Vec::new();
+        if refused > 0 {
+            problems.push(format!(
+                "{refused} kills could not be written to disk (served from memory)"
+            ));
+        }
+        if unanswered > 0 {
+            problems.push(format!(
+                "{unanswered} kills were not stored: the store did not answer"
+            ));
+        }
+        if problems.is_empty() {
             ComponentHealth {
                 status: "ok",
                 message: "every stored kill is on disk".into(),
@@ -198,11 +209,15 @@ impl Monitor {
         } else {
             ComponentHealth {
                 status: "degraded",
-                message: format!(
-                    "{refused} kills could not be written to disk (served from memory)"
-                ),
+                message: problems.join("; "),
             }
-        };
+        }
+    }
+
+    fn report(&self) -> HealthReport {
+        let feed = self.feed_health();
+        let unreachable = self.connection.consecutive_timeouts >= MAX_CONSECUTIVE_TIMEOUTS;
+        let store = self.store_health();
         let status = match (feed.status, unreachable, store.status) {
             ("error", _, _) | (_, true, _) => Status::Error,
             ("degraded", _, _) | (_, _, "degraded") => Status::Degraded,
@@ -358,5 +373,22 @@ mod tests {
         let report = monitor.send(GetHealth).await.expect("alive");
         assert!(report.healthy);
         assert_eq!(report.details["feed"].status, "disabled");
+    }
+
+    #[actix::test]
+    async fn a_store_that_did_not_answer_degrades_health_and_says_so() {
+        let stats: Arc<Stats> = Arc::default();
+        let monitor = Monitor::new(FeedSource::Off, Arc::clone(&stats)).start();
+        assert_eq!(
+            monitor.send(GetHealth).await.expect("alive").status,
+            Status::Ok
+        );
+
+        stats.kills_store_failed.incr();
+        let report = monitor.send(GetHealth).await.expect("alive");
+
+        assert_eq!(report.status, Status::Degraded);
+        assert_eq!(report.details["store"].status, "degraded");
+        assert!(report.details["store"].message.contains("did not answer"));
     }
 }

@@ -75,6 +75,8 @@ pub struct StoreFigures {
     pub held: i64,
     pub expired: u64,
     pub write_errors: u64,
+    /// Kills not stored because the store did not answer.
+    pub unavailable: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -139,6 +141,7 @@ impl Snapshot {
                 held: s.kills_held.get(),
                 expired: s.kills_expired.get(),
                 write_errors: s.store_write_errors.get(),
+                unavailable: s.kills_store_failed.get(),
             },
             webhooks: WebhookFigures {
                 delivered: s.webhook_delivered.get(),

@@ -191,6 +191,8 @@ pub struct Stats {
     pub kills_expired: Counter,
     /// Kills the disk refused (they are still served from memory).
     pub store_write_errors: Counter,
+    /// Kills not stored because the store did not answer (an actor stopped).
+    pub kills_store_failed: Counter,
     pub backfills: Counter,
     pub backfill_errors: Counter,
     /// From a kill entering the pipeline to being stored (and routed).

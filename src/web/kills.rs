@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use actors::backfill::BackfillError;
 use actors::model::{now_iso, KillTime, KillmailId, SystemId};
 use actors::model::{write_json_array, StoredKill};
 use futures_util::stream::{self, StreamExt};
@@ -187,11 +188,14 @@ pub async fn killmail(
         .map_err(|_| ApiError::unavailable())?;
     let found = match stored {
         Some(kill) => Ok(Some(kill)),
-        None => engine
-            .backfill
-            .killmail(id)
-            .await
-            .map_err(|e| e.to_string()),
+        None => match engine.backfill.killmail(id).await {
+            // The store failing is the service's fault, not the kill's absence.
+            Err(BackfillError::Store(why)) => {
+                log::error!("killmail lookup failed, the store did not answer error={why}");
+                return Err(ApiError::unavailable());
+            }
+            found => found.map_err(|e| e.to_string()),
+        },
     };
     match found {
         Ok(Some(kill)) => {

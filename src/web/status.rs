@@ -52,6 +52,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
                 "killmails_stored": snap.store.held,
                 "expired": snap.store.expired,
                 "write_errors": snap.store.write_errors,
+                "unavailable": snap.store.unavailable,
             },
             "esi": {
                 "requests": esi.requests,

@@ -16,6 +16,9 @@ use crate::upstream::http::FetchError;
 pub enum BackfillError {
     #[error(transparent)]
     Upstream(#[from] FetchError),
+    /// The store did not answer: broken, not "not found".
+    #[error("the store did not answer: {0}")]
+    Store(String),
     #[error("the backfill did not answer: {0}")]
     Stopped(#[from] MailboxError),
     #[error("upstream did not answer in time")]
@@ -56,7 +59,7 @@ impl Backfiller {
     pub async fn killmail(&self, id: KillmailId) -> Result<Option<Arc<StoredKill>>, BackfillError> {
         let asked = self.addr.send(FetchKillmail(id));
         match actix::clock::timeout(self.deadline, asked).await {
-            Ok(answer) => Ok(answer??),
+            Ok(answer) => answer?,
             Err(_) => Err(BackfillError::Deadline),
         }
     }

@@ -43,7 +43,7 @@ pub struct BackfillSystem {
 /// Find a killmail that is not stored: zKillboard for its hash, then ESI. `None` when zKillboard
 /// does not know it.
 #[derive(Message)]
-#[rtype(result = "Result<Option<Arc<StoredKill>>, FetchError>")]
+#[rtype(result = "Result<Option<Arc<StoredKill>>, BackfillError>")]
 pub struct FetchKillmail(pub KillmailId);
 
 type Running = Shared<LocalBoxFuture<'static, Result<bool, FetchError>>>;
@@ -173,7 +173,7 @@ async fn ingest(enricher: &Addr<Enricher>, r: ZkbRef) -> Option<Outcome> {
 }
 
 impl Handler<FetchKillmail> for Backfill {
-    type Result = ResponseFuture<Result<Option<Arc<StoredKill>>, FetchError>>;
+    type Result = ResponseFuture<Result<Option<Arc<StoredKill>>, BackfillError>>;
 
     fn handle(&mut self, FetchKillmail(id): FetchKillmail, _: &mut Context<Self>) -> Self::Result {
         let zkb = Rc::clone(&self.zkb);
@@ -187,8 +187,9 @@ impl Handler<FetchKillmail> for Backfill {
                 Some(Outcome::Duplicate) => store
                     .get(id)
                     .await
-                    .map_err(|e| FetchError::Transport(e.to_string())),
-                Some(Outcome::Deferred) => Err(FetchError::Status { status: 503 }),
+                    .map_err(|e| BackfillError::Store(e.to_string())),
+                Some(Outcome::StoreFailed(why)) => Err(BackfillError::Store(why)),
+                Some(Outcome::Deferred) => Err(FetchError::Status { status: 503 }.into()),
                 _ => Ok(None),
             }
         })

@@ -68,6 +68,9 @@ pub enum Outcome {
     Duplicate,
     TooOld,
     Invalid(String),
+    /// The store did not answer (one of its actors stopped): the kill is not stored. Broken,
+    /// not "nothing": counted apart, logged as an error, and `/health` says so.
+    StoreFailed(String),
     /// ESI could not give the killmail now; the kill waits in the retry queue.
     Deferred,
     /// The retry queue was full, or ESI kept failing on this kill for too long.
@@ -176,6 +179,12 @@ impl Pipeline {
                 self.stats.kills_invalid.incr();
                 log::warn!("kill refused killmail_id={id} reason={why}");
             }
+            Outcome::StoreFailed(why) => {
+                self.stats.kills_store_failed.incr();
+                log::error!(
+                    "kill not stored, the store did not answer killmail_id={id} error={why}"
+                );
+            }
             Outcome::Deferred | Outcome::Dropped => {}
         }
         outcome
@@ -194,7 +203,7 @@ impl Pipeline {
             None => {
                 match self.store.get(id).await {
                     Ok(Some(_)) if kill.updates_sequence.is_none() => return Outcome::Duplicate,
-                    Err(e) => return Outcome::Invalid(e.to_string()),
+                    Err(e) => return Outcome::StoreFailed(e.to_string()),
                     _ => {}
                 }
                 match self.resolver.killmail(id, &kill.hash).await {
@@ -216,7 +225,7 @@ impl Pipeline {
             }
             Ok(Some(_)) => return Outcome::Duplicate,
             Ok(None) => {}
-            Err(e) => return Outcome::Invalid(e.to_string()),
+            Err(e) => return Outcome::StoreFailed(e.to_string()),
         }
         if killmail.kill_time < self.store.retention_start() {
             return Outcome::TooOld;
@@ -262,7 +271,7 @@ impl Pipeline {
             }
             Ok((Insert::Duplicate, _)) => Outcome::Duplicate,
             Ok((Insert::TooOld, _)) => Outcome::TooOld,
-            Err(e) => Outcome::Invalid(e.to_string()),
+            Err(e) => Outcome::StoreFailed(e.to_string()),
         }
     }
 
@@ -276,7 +285,7 @@ impl Pipeline {
         {
             Ok(Some(updated)) => Outcome::Updated(updated),
             Ok(None) => Outcome::Duplicate,
-            Err(e) => Outcome::Invalid(e.to_string()),
+            Err(e) => Outcome::StoreFailed(e.to_string()),
         }
     }
 
@@ -368,5 +377,73 @@ impl Handler<Ingest> for Enricher {
             let _ = slot.await;
             Accepted { outcome }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{EsiSettings, UpstreamSettings};
+    use crate::enricher::names::{CacheLimits, NameCache};
+    use crate::model::{EsiKillmail, KillTime, Zkb};
+    use crate::store::journal::Journal;
+    use crate::upstream::esi::EsiClient;
+
+    #[actix::test]
+    async fn a_kill_the_store_cannot_take_is_a_store_failure_not_an_invalid_kill() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (journal, _) = Journal::open(dir.path(), 3600).expect("opens");
+        let stats: Arc<Stats> = Arc::default();
+        let upstream = UpstreamSettings {
+            user_agent: "test".into(),
+            connect_timeout_ms: 200,
+            request_timeout_ms: 200,
+        };
+        let esi = EsiSettings {
+            // Never asked: the store is asked first, and fails.
+            base_url: "http://127.0.0.1:9".into(),
+            compatibility_date: "2025-08-26".into(),
+            max_retries: 0,
+        };
+        let resolver = Resolver::new(
+            EsiClient::new(&esi, &upstream),
+            NameCache::new(CacheLimits::default()),
+            Arc::clone(&stats),
+        );
+        let store = Store::unanswering(journal, Arc::clone(&stats));
+        let enricher = Enricher::new(
+            resolver,
+            store,
+            Arc::clone(&stats),
+            Duration::from_millis(100),
+            1,
+            Vec::new(),
+        )
+        .start();
+        let esi: EsiKillmail = serde_json::from_value(serde_json::json!({
+            "killmail_id": 7, "killmail_time": KillTime::now().to_string(),
+            "solar_system_id": 30000142, "victim": {"ship_type_id": 670}, "attackers": []
+        }))
+        .expect("an ESI killmail");
+        let kill = FeedKill {
+            killmail_id: KillmailId::new(7).expect("an id"),
+            hash: "abc".into(),
+            esi: Some(esi),
+            zkb: Zkb::default(),
+            updates_sequence: None,
+        };
+
+        let accepted = enricher
+            .send(Ingest {
+                kill,
+                origin: Origin::Live,
+            })
+            .await
+            .expect("the enricher answers");
+        let outcome = accepted.outcome.await.expect("an outcome");
+
+        assert!(matches!(outcome, Outcome::StoreFailed(_)), "{outcome:?}");
+        assert_eq!(stats.kills_store_failed.get(), 1);
+        assert_eq!(stats.kills_invalid.get(), 0);
     }
 }

@@ -152,3 +152,36 @@ pub async fn catch_up(store: &Store, ask: CatchUp) -> CaughtUp {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::journal::Journal;
+
+    #[actix::test]
+    async fn a_store_that_does_not_answer_is_reported_part_by_part_not_as_no_kills() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (journal, _) = Journal::open(dir.path(), 3600).expect("opens");
+        let store = Store::unanswering(journal, Arc::default());
+        let ask = CatchUp {
+            filter: Filter::everything(),
+            resume: Some(Resume {
+                after: 0,
+                since: None,
+                limit: 10,
+            }),
+            preload: Some(Preload {
+                systems: SystemId::new(30000142).into_iter().collect(),
+                characters: CharacterId::new(90000001).into_iter().collect(),
+                since: KillTime::now().minus_secs(3600),
+                limit_per_system: 5,
+            }),
+        };
+
+        let caught = catch_up(&store, ask).await;
+
+        let parts: Vec<&str> = caught.errors.iter().map(|e| e.part.as_str()).collect();
+        assert_eq!(parts, ["resume", "system 30000142", "character 90000001"]);
+        assert!(caught.missed.is_empty() && caught.batches.is_empty());
+    }
+}

@@ -107,6 +107,29 @@ impl Store {
         }
     }
 
+    /// A store whose shard actors have all stopped, so every question fails: for tests of how
+    /// callers report a broken store.
+    #[cfg(test)]
+    pub(crate) fn unanswering(journal: Journal, stats: Arc<Stats>) -> Self {
+        let next = Arc::new(AtomicU64::new(1));
+        let shards = (0..SHARDS)
+            .map(|_| {
+                let actor =
+                    ShardActor::new(Shard::default(), Arc::clone(&next), Arc::clone(&stats));
+                ShardActor::create(|ctx: &mut Context<ShardActor>| {
+                    ctx.stop();
+                    actor
+                })
+            })
+            .collect();
+        Self {
+            shards,
+            retention_secs: 3600,
+            journal,
+            stats,
+        }
+    }
+
     fn shard(&self, system: SystemId) -> &Addr<ShardActor> {
         &self.shards[shard_of(system)]
     }

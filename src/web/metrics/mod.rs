@@ -91,6 +91,7 @@ async fn families(state: &AppState) -> Result<Vec<Family>, ApiError> {
                 ("invalid", n(kills.invalid)),
                 ("enriched_late", n(kills.enriched_late)),
                 ("dropped", n(kills.retry_dropped)),
+                ("store_failed", n(store.unavailable)),
             ],
         ),
         one(

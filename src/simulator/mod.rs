@@ -5,8 +5,11 @@
 //! [`Simulator::start`], whose [`SimHandle`] publishes kills on demand, injects faults and reads
 //! per-route request counts.
 
+mod esi_budget;
 mod routes;
 pub mod world;
+
+use esi_budget::EsiErrorWindow;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -126,35 +129,6 @@ struct State {
     last_headers: HashMap<String, Vec<(String, String)>>,
 }
 
-/// ESI's error limit: 100 errors per 60 s window, announced in headers, then 420.
-struct EsiErrorWindow {
-    started: std::time::Instant,
-    errors: u32,
-}
-
-const ESI_ERROR_LIMIT: u32 = 100;
-const ESI_ERROR_WINDOW: Duration = Duration::from_secs(60);
-
-impl EsiErrorWindow {
-    fn roll(&mut self) {
-        if self.started.elapsed() >= ESI_ERROR_WINDOW {
-            self.started = std::time::Instant::now();
-            self.errors = 0;
-        }
-    }
-
-    fn remain(&self) -> u32 {
-        ESI_ERROR_LIMIT.saturating_sub(self.errors)
-    }
-
-    fn reset_in(&self) -> u64 {
-        ESI_ERROR_WINDOW
-            .saturating_sub(self.started.elapsed())
-            .as_secs()
-            .max(1)
-    }
-}
-
 #[derive(Clone)]
 struct Shared {
     state: Arc<Mutex<State>>,
@@ -191,10 +165,7 @@ impl Simulator {
                 queues: HashMap::new(),
                 faults: Faults::default(),
                 fault_rng: world::Rng::new(config.seed, 0xFA_17),
-                esi_errors: EsiErrorWindow {
-                    started: std::time::Instant::now(),
-                    errors: 0,
-                },
+                esi_errors: EsiErrorWindow::new(),
                 requests: HashMap::new(),
                 paths: HashMap::new(),
                 last_headers: HashMap::new(),

@@ -2,83 +2,13 @@
 //! enriched, exactly once, whatever the upstreams do.
 
 use std::collections::{BTreeSet, HashSet};
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use actors::config::FeedSource;
 use serde_json::Value;
 use wanderer_kills::simulator::{route, Faults, Published, SimConfig};
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
-
-/// Polls `check` every 50 ms until it gives `Some`, or panics after `limit` saying what it waited for.
-pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "gave up after {limit:?} waiting for {what}"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-impl TestApp {
-    /// Publishes `n` kills in `system`; returns their ids in publication order.
-    pub fn publish_in(&self, system: u64, n: usize) -> Vec<u64> {
-        (0..n)
-            .map(|_| {
-                self.sim
-                    .publish_with(|k| k.set_system(system))
-                    .kill
-                    .killmail_id
-            })
-            .collect()
-    }
-
-    pub async fn status(&self) -> Value {
-        self.get("/status").await.json()
-    }
-
-    /// Waits until the feed has read R2Z2's head, so kills published from now on are followed.
-    pub async fn wait_following(&self) {
-        wait_for(
-            Duration::from_secs(5),
-            "the feed to read the head",
-            || async {
-                let cursor = self.status().await["metrics"]["processing"]["feed_cursor"].as_i64();
-                cursor.filter(|c| *c > 0).map(|_| ())
-            },
-        )
-        .await;
-    }
-
-    /// The stored kills of a system (no upstream call).
-    pub async fn cached(&self, system: u64) -> Vec<Value> {
-        let reply = self.get(&format!("/api/v1/kills/cached/{system}")).await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        reply.json()["data"]["kills"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Waits until `system` holds `n` kills and returns them.
-    pub async fn wait_stored(&self, system: u64, n: usize, limit: Duration) -> Vec<Value> {
-        wait_for(limit, &format!("{n} kills in system {system}"), || async {
-            let kills = self.cached(system).await;
-            (kills.len() >= n).then_some(kills)
-        })
-        .await
-    }
-}
+use crate::helpers::{spawn_app, spawn_app_with, wait_for};
 
 fn ids(kills: &[Value]) -> Vec<u64> {
     kills

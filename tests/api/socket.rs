@@ -9,8 +9,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use wanderer_kills::simulator::{SimConfig, SimKill};
 
+use crate::helpers::wait_for;
 use crate::helpers::{client, spawn_app, spawn_app_with, TestApp};
-use crate::ingest::wait_for;
 
 type Framed = actix_codec::Framed<awc::BoxedSocket, Codec>;
 

@@ -8,8 +8,8 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use wanderer_kills::simulator::SimConfig;
 
+use crate::helpers::wait_for;
 use crate::helpers::{client, spawn_app_with, TestApp};
-use crate::ingest::wait_for;
 
 type Body = std::pin::Pin<
     Box<dyn futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>>,

@@ -9,8 +9,8 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 use wanderer_kills::simulator::SimConfig;
 
+use crate::helpers::wait_for;
 use crate::helpers::{spawn_app_with, Reply, TestApp};
-use crate::ingest::wait_for;
 
 /// One request a receiver got, and what it answered.
 #[derive(Clone, Debug)]

@@ -20,17 +20,7 @@ wire_struct! {
     /// The victim of a kill: ESI's `victim` plus the names the enricher fills in.
     #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
     pub struct Victim {
-        character_id: "lenient::id_opt" => Option<CharacterId>,
-        character_name: "lenient::string_opt" => Option<String>,
-        corporation_id: "lenient::id_opt" => Option<CorporationId>,
-        corporation_name: "lenient::string_opt" => Option<String>,
-        corporation_ticker: "lenient::string_opt" => Option<String>,
-        alliance_id: "lenient::id_opt" => Option<AllianceId>,
-        alliance_name: "lenient::string_opt" => Option<String>,
-        alliance_ticker: "lenient::string_opt" => Option<String>,
-        faction_id: "lenient::id_opt" => Option<FactionId>,
-        ship_type_id: "lenient::id_opt" => Option<TypeId>,
-        ship_name: "lenient::string_opt" => Option<String>,
+        ..party,
         ship_group_id: "lenient::id_opt" => Option<GroupId>,
         damage_taken: "lenient::u64_opt" => Option<u64>,
         position: "lenient::object_opt" => Option<Position>,
@@ -44,17 +34,7 @@ wire_struct! {
     /// One attacker: ESI's attacker plus the names the enricher fills in.
     #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
     pub struct Attacker {
-        character_id: "lenient::id_opt" => Option<CharacterId>,
-        character_name: "lenient::string_opt" => Option<String>,
-        corporation_id: "lenient::id_opt" => Option<CorporationId>,
-        corporation_name: "lenient::string_opt" => Option<String>,
-        corporation_ticker: "lenient::string_opt" => Option<String>,
-        alliance_id: "lenient::id_opt" => Option<AllianceId>,
-        alliance_name: "lenient::string_opt" => Option<String>,
-        alliance_ticker: "lenient::string_opt" => Option<String>,
-        faction_id: "lenient::id_opt" => Option<FactionId>,
-        ship_type_id: "lenient::id_opt" => Option<TypeId>,
-        ship_name: "lenient::string_opt" => Option<String>,
+        ..party,
         weapon_type_id: "lenient::id_opt" => Option<TypeId>,
         damage_done: "lenient::u64_opt" => Option<u64>,
         /// Always sent: clients pick the final-blow attacker by it, and ESI's absent means `false`.

@@ -14,6 +14,9 @@
 //!     }
 //! }
 //! ```
+//!
+//! `..party,` stands for the fields a victim and an attacker share (character, corporation,
+//! alliance and faction ids and names, ship type and name), so both declare them once.
 
 /// Expands the short field list into a struct with the serde attributes each field needs.
 macro_rules! wire_struct {
@@ -22,6 +25,23 @@ macro_rules! wire_struct {
         pub struct $name:ident { $($body:tt)* }
     ) => {
         wire_struct!(@fields [$(#[$meta])*] $name [] $($body)*);
+    };
+    // The names and ids a victim and an attacker both carry, in their wire order.
+    (@fields $meta:tt $name:ident [$($out:tt)*] ..party, $($rest:tt)*) => {
+        wire_struct!(@fields $meta $name [$($out)*]
+            character_id: "lenient::id_opt" => Option<CharacterId>,
+            character_name: "lenient::string_opt" => Option<String>,
+            corporation_id: "lenient::id_opt" => Option<CorporationId>,
+            corporation_name: "lenient::string_opt" => Option<String>,
+            corporation_ticker: "lenient::string_opt" => Option<String>,
+            alliance_id: "lenient::id_opt" => Option<AllianceId>,
+            alliance_name: "lenient::string_opt" => Option<String>,
+            alliance_ticker: "lenient::string_opt" => Option<String>,
+            faction_id: "lenient::id_opt" => Option<FactionId>,
+            ship_type_id: "lenient::id_opt" => Option<TypeId>,
+            ship_name: "lenient::string_opt" => Option<String>,
+            $($rest)*
+        );
     };
     (@fields [$($meta:tt)*] $name:ident [$($out:tt)*]) => {
         $($meta)*

@@ -76,6 +76,36 @@ pub enum R2z2Entry {
 }
 
 impl R2z2Object {
+    /// Reads the body served for `sequence`. Only two things are usable: a kill (id, hash and
+    /// ESI killmail), or the documented placeholder (`killmail_id`, `hash` and `esi` all null,
+    /// with this very `sequence_id`). Anything else (not an object, another sequence's object,
+    /// an object with garbage where the kill should be) is refused, so the sequence is asked
+    /// for again instead of being skipped as a placeholder and its kill lost.
+    pub fn read(body: &[u8], sequence: u64) -> Result<Self, String> {
+        let raw: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        if !raw.is_object() {
+            return Err("not a JSON object".to_owned());
+        }
+        let placeholder = ["killmail_id", "hash", "esi"]
+            .iter()
+            .all(|key| raw.get(key).is_some_and(serde_json::Value::is_null))
+            && raw.get("sequence_id").and_then(serde_json::Value::as_u64) == Some(sequence);
+        let object: Self = serde_json::from_value(raw).map_err(|e| e.to_string())?;
+        match object.sequence_id {
+            Some(other) if other != sequence => {
+                Err(format!("object of sequence {other} served for {sequence}"))
+            }
+            _ if object.is_kill() || placeholder => Ok(object),
+            _ => Err("neither a kill nor the documented placeholder".to_owned()),
+        }
+    }
+
+    /// Id, hash and ESI killmail are all there.
+    fn is_kill(&self) -> bool {
+        self.killmail_id.is_some() && self.hash.is_some() && self.esi.is_some()
+    }
+
+    /// A kill, or (for an object [`R2z2Object::read`] let through) the placeholder.
     pub fn classify(self) -> R2z2Entry {
         match (self.killmail_id, self.hash, self.esi) {
             (Some(killmail_id), Some(hash), Some(esi)) => R2z2Entry::Kill(Box::new(FeedKill {
@@ -144,6 +174,39 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(o.classify(), R2z2Entry::Placeholder);
+    }
+
+    #[test]
+    fn only_the_documented_placeholder_is_read_as_one() {
+        let null =
+            br#"{"killmail_id": null, "hash": null, "esi": null, "zkb": null, "sequence_id": 7}"#;
+        assert_eq!(
+            R2z2Object::read(null, 7).map(R2z2Object::classify),
+            Ok(R2z2Entry::Placeholder)
+        );
+        for garbage in [
+            &br#"{"killmail_id": "x"}"#[..],
+            br#"{}"#,
+            br#"{"killmail_id": null, "hash": null, "esi": null}"#,
+            br#"{"killmail_id": null, "hash": null, "esi": null, "sequence_id": 6}"#,
+            br#"{"killmail_id": 5, "hash": "h", "esi": "x", "sequence_id": 7}"#,
+            br#"{"killmail_id": 5, "hash": null, "esi": null, "sequence_id": 7}"#,
+            b"[]",
+            b"null",
+        ] {
+            let read = R2z2Object::read(garbage, 7);
+            assert!(
+                read.is_err(),
+                "{}: {read:?}",
+                String::from_utf8_lossy(garbage)
+            );
+        }
+        let kill =
+            br#"{"killmail_id": 5, "hash": "h", "esi": {"killmail_id": 5}, "sequence_id": 7}"#;
+        assert!(matches!(
+            R2z2Object::read(kill, 7).map(R2z2Object::classify),
+            Ok(R2z2Entry::Kill(_))
+        ));
     }
 
     #[test]

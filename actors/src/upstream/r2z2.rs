@@ -52,17 +52,6 @@ impl R2z2Client {
         if !answer.status.is_success() {
             return Err(answer.error_or_missing(FetchError::NotYet));
         }
-        // Lenient decoding would read `[]` as an object with every field missing, which looks
-        // like a placeholder; only a JSON object for this very sequence is an R2Z2 object.
-        if answer.body.trim_ascii_start().first() != Some(&b'{') {
-            return Err(FetchError::Malformed("not a JSON object".to_owned()));
-        }
-        let object: R2z2Object = answer.json()?;
-        match object.sequence_id {
-            Some(other) if other != sequence => Err(FetchError::Malformed(format!(
-                "object of sequence {other} served for {sequence}"
-            ))),
-            _ => Ok(object),
-        }
+        R2z2Object::read(&answer.body, sequence).map_err(FetchError::Malformed)
     }
 }

@@ -68,6 +68,9 @@ pub(super) async fn r2z2_object(
             "{\"killmail_id\": 12",
             "[]",
             "null",
+            "{\"killmail_id\": \"x\"}",
+            "{}",
+            "{\"killmail_id\": null, \"hash\": null, \"esi\": null}",
         ];
         let pick = s.fault_rng.below(bodies.len() as u64) as usize;
         return HttpResponse::Ok()

@@ -258,7 +258,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/api/v1/subscriptions",
             || get().to(subscriptions::list),
             || {
-                Operation::new("Subscriptions", "Every live subscription: webhooks, WebSocket channels and SSE streams.")
+                Operation::new("Subscriptions", "Every live subscription: webhooks, WebSocket channels and SSE streams. Needs the API token when one is set.")
                 .json(200, "Subscriptions", json!({"type": "object", "properties": {"data": {"type": "object", "properties": {
                     "count": int(), "subscriptions": {"type": "array", "items": {"type": "object", "properties": {
                         "id": {"type": "string"}, "subscriber_id": {"type": "string"},
@@ -266,6 +266,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                         "system_ids": {"type": "array", "items": int()}, "character_ids": {"type": "array", "items": int()},
                         "callback_url": {"type": "string", "nullable": true},
                         "created_at": timestamp(), "updated_at": timestamp()}}}}}}}))
+                .json(401, "API token missing or wrong (when one is set)", subscription_error())
             },
         ),
         e(

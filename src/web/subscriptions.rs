@@ -13,8 +13,10 @@ use super::errors::ApiError;
 use super::limits::authorize;
 use super::{json, AppState};
 
-/// `GET /api/v1/subscriptions`
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// `GET /api/v1/subscriptions`: needs the API token when one is set, since callback URLs may
+/// carry secrets.
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state.api_token)?;
     let subscriptions = state.engine.registry.send(ListSubscriptions).await?;
     let listed: Vec<_> = subscriptions
         .iter()

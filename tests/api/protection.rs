@@ -7,8 +7,10 @@ use wanderer_kills::simulator::SimConfig;
 
 use crate::helpers::{spawn_app_with, Reply, TestApp};
 
+/// A webhook on loopback (the test environment allows private targets); no kill is published
+/// in these tests, so nothing is ever delivered to it.
 const BODY: &str =
-    r#"{"subscriber_id":"bot","callback_url":"https://example.com/hook","system_ids":[30000142]}"#;
+    r#"{"subscriber_id":"bot","callback_url":"http://127.0.0.1:9/hook","system_ids":[30000142]}"#;
 
 async fn send(
     app: &TestApp,
@@ -26,7 +28,7 @@ async fn send(
 }
 
 #[actix_web::test]
-async fn with_an_api_token_changing_subscriptions_needs_it_and_reading_does_not() {
+async fn with_an_api_token_changing_or_listing_subscriptions_needs_it() {
     let app = spawn_app_with(SimConfig::default(), |s| {
         s.server.api_token = "t0ken".into()
     })
@@ -64,8 +66,28 @@ async fn with_an_api_token_changing_subscriptions_needs_it_and_reading_does_not(
     )
     .await;
     assert_eq!(ok.status, StatusCode::CREATED);
+    // The listing shows callback URLs, which may carry secrets: it needs the token too.
+    for auth in [None, Some("Bearer wrong")] {
+        let listed = send(&app, Method::GET, "/api/v1/subscriptions", auth, None).await;
+        assert_eq!(listed.status, StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert!(!listed.text().contains("127.0.0.1:9/hook"));
+    }
+    let listed = send(
+        &app,
+        Method::GET,
+        "/api/v1/subscriptions",
+        Some("Bearer t0ken"),
+        None,
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK);
     assert_eq!(
-        app.get("/api/v1/subscriptions").await.status,
+        listed.json()["data"]["subscriptions"][0]["callback_url"],
+        "http://127.0.0.1:9/hook"
+    );
+    // Figures without targets stay open.
+    assert_eq!(
+        app.get("/api/v1/subscriptions/stats").await.status,
         StatusCode::OK
     );
     let gone = send(

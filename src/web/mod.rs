@@ -24,6 +24,7 @@ use actors::Engine;
 use serde::Serialize;
 
 use errors::ApiError;
+use routes::Endpoint;
 
 /// The content type of every JSON response (clients such as Req decode only JSON content types).
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
@@ -61,17 +62,43 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         }
     }
     for path in paths {
-        let resource = endpoints
+        let served: Vec<&Endpoint> = endpoints.iter().filter(|e| e.path == path).collect();
+        let allow = allowed(&served);
+        let resource = served
             .iter()
-            .filter(|e| e.path == path)
-            .fold(resource(path), |r, e| r.route((e.route)()));
+            .fold(resource(path, allow), |r, e| r.route((e.route)()));
         cfg.service(resource);
     }
 }
 
-/// A resource whose unsupported methods get a 405 in the envelope of its path.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// The `Allow` header of a path: its methods, with HEAD wherever GET is served.
+fn allowed(served: &[&Endpoint]) -> String {
+    let mut methods: Vec<&str> = Vec::new();
+    for endpoint in served {
+        let method = endpoint.method.as_str();
+        if method == "GET" {
+            methods.extend(["GET", "HEAD"]);
+        } else {
+            methods.push(method);
+        }
+    }
+    methods.join(", ")
+}
+
+/// A resource whose unsupported methods get a 405 in the envelope of its path, with `Allow`.
+fn resource(path: &str, allow: String) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| {
+        let allow = allow.clone();
+        async move {
+            let mut response = ApiError::method_not_allowed_for(req.path()).error_response();
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::ALLOW, value);
+            }
+            response
+        }
+    }))
 }
 
 /// GET, and HEAD wherever GET works (actix sends the headers of the GET answer without its body).
@@ -82,10 +109,6 @@ pub fn get() -> Route {
 /// The answer for paths no route matches.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::not_found_for(req.path()).error_response()
-}
-
-async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    ApiError::method_not_allowed_for(req.path()).error_response()
 }
 
 /// A JSON response with the service's content type.

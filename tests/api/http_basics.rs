@@ -118,6 +118,17 @@ async fn a_wrong_method_on_a_known_path_is_405_in_the_plain_envelope() {
         reply.json(),
         json!({"error": "Method Not Allowed", "status": "405"})
     );
+    assert_eq!(reply.header("allow"), Some("GET, HEAD"));
+    // Every 405 names what the path does serve (RFC 9110 §15.5.6).
+    let reply = app
+        .request(Method::GET, "/api/v1/kills/systems", &[], None)
+        .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.header("allow"), Some("POST"));
+    let reply = app
+        .request(Method::PUT, "/api/v1/subscriptions", &[], None)
+        .await;
+    assert_eq!(reply.header("allow"), Some("GET, HEAD, POST"));
 }
 
 #[actix_web::test]

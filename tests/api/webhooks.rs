@@ -56,13 +56,28 @@ impl Receiver {
     fn start(
         behaviour: impl Fn(usize) -> (u16, Option<u64>, Duration) + Send + Sync + 'static,
     ) -> Self {
+        Self::serve(behaviour, None)
+    }
+
+    /// Answers every request with `status` and `Location: <location>`.
+    fn redirecting(status: u16, location: &str) -> Self {
+        Self::serve(
+            move |_| (status, None, Duration::ZERO),
+            Some(location.to_owned()),
+        )
+    }
+
+    fn serve(
+        behaviour: impl Fn(usize) -> (u16, Option<u64>, Duration) + Send + Sync + 'static,
+        location: Option<String>,
+    ) -> Self {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let behaviour: Behaviour = Arc::new(behaviour);
         let log = received.clone();
         let server = HttpServer::new(move || {
-            let (log, behaviour) = (log.clone(), behaviour.clone());
+            let (log, behaviour, location) = (log.clone(), behaviour.clone(), location.clone());
             App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-                let (log, behaviour) = (log.clone(), behaviour.clone());
+                let (log, behaviour, location) = (log.clone(), behaviour.clone(), location.clone());
                 async move {
                     let n = log.lock().unwrap().len();
                     let (status, retry_after, delay) = behaviour(n);
@@ -81,6 +96,9 @@ impl Receiver {
                     let mut answer = HttpResponse::build(StatusCode::from_u16(status).unwrap());
                     if let Some(secs) = retry_after {
                         answer.insert_header(("retry-after", secs.to_string()));
+                    }
+                    if let Some(location) = location {
+                        answer.insert_header(("location", location));
                     }
                     answer.finish()
                 }
@@ -405,4 +423,116 @@ async fn subscriptions_and_undelivered_kills_survive_a_restart() {
         listed["data"]["subscriptions"][0]["callback_url"],
         receiver.url
     );
+}
+
+#[actix_web::test]
+async fn a_403_or_a_redirect_ends_the_delivery_at_once_and_a_redirect_is_never_followed() {
+    // Arrange: one endpoint answers 403, two redirect (302, 307) to a third that records
+    let app = app().await;
+    app.wait_following().await;
+    let target = Receiver::start(|_| (200, None, Duration::ZERO));
+    let forbidden = Receiver::start(|_| (403, None, Duration::ZERO));
+    let found = Receiver::redirecting(302, &target.url);
+    let temporary = Receiver::redirecting(307, &target.url);
+    for (who, receiver) in [("a", &forbidden), ("b", &found), ("c", &temporary)] {
+        subscribe(
+            &app,
+            json!({"subscriber_id": who, "callback_url": receiver.url, "system_ids": [30000142]}),
+        )
+        .await;
+    }
+
+    // Act
+    app.publish_in(30000142, 1);
+
+    // Assert: three failed deliveries, one attempt each, and nothing reached the redirect target
+    wait_for(
+        Duration::from_secs(5),
+        "three failed deliveries",
+        || async {
+            let stats = app.get("/api/v1/subscriptions/stats").await.json();
+            (stats["data"]["webhook_deliveries"]["failed"] == 3).then_some(())
+        },
+    )
+    .await;
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    for receiver in [&forbidden, &found, &temporary] {
+        assert_eq!(receiver.received().len(), 1, "one attempt, no retry");
+    }
+    assert!(target.received().is_empty(), "a redirect is not followed");
+    let stats = app.get("/api/v1/subscriptions/stats").await.json();
+    assert_eq!(stats["data"]["webhook_deliveries"]["retries"], 0);
+}
+
+#[actix_web::test]
+async fn with_private_targets_disallowed_every_loopback_and_special_use_form_is_refused() {
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.engine.webhooks.allow_private_targets = false;
+    })
+    .await;
+
+    for url in [
+        "http://127.1/",
+        "http://0x7f000001/",
+        "http://2130706433/",
+        "http://0177.0.0.1/",
+        "http://0/",
+        "http://localhost./hook",
+        "http://[::ffff:7f00:1]/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[::127.0.0.1]/",
+        "http://[64:ff9b::7f00:1]/",
+        "http://100.64.0.1/",
+        "http://198.18.0.1/",
+        "http://192.0.0.1/",
+        "http://224.0.0.1/",
+        "http://255.255.255.255/",
+    ] {
+        let reply = post_json(
+            &app,
+            "/api/v1/subscriptions",
+            json!({"subscriber_id": "x", "callback_url": url, "system_ids": [30000142]}),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{url}");
+    }
+    let listed = app.get("/api/v1/subscriptions").await.json();
+    assert_eq!(listed["data"]["count"], 0);
+}
+
+#[actix_web::test]
+async fn a_target_stored_while_private_targets_were_allowed_is_not_delivered_to_once_they_are_not()
+{
+    // Arrange: a loopback webhook created while allowed
+    let data = tempfile::tempdir().expect("a data dir");
+    let receiver = Receiver::start(|_| (200, None, Duration::ZERO));
+    let dir = data.path().to_owned();
+    let mut first = spawn_app_with(SimConfig::default(), {
+        let dir = dir.clone();
+        move |s| s.engine.storage.data_dir = dir
+    })
+    .await;
+    subscribe(
+        &first,
+        json!({"subscriber_id": "bot", "callback_url": receiver.url, "system_ids": [30000142]}),
+    )
+    .await;
+    first.shutdown();
+
+    // Act: the service starts again on the same data, with private targets disallowed
+    let second = spawn_app_with(SimConfig::default(), move |s| {
+        s.engine.storage.data_dir = dir;
+        s.engine.webhooks.allow_private_targets = false;
+    })
+    .await;
+    second.wait_following().await;
+    second.publish_in(30000142, 1);
+
+    // Assert: the delivery is refused on the resolved address, never attempted
+    wait_for(Duration::from_secs(5), "the refused delivery", || async {
+        let stats = second.get("/api/v1/subscriptions/stats").await.json();
+        (stats["data"]["webhook_deliveries"]["failed"] == 1).then_some(())
+    })
+    .await;
+    assert!(receiver.received().is_empty(), "nothing reached loopback");
 }

@@ -4,6 +4,7 @@
 //! An [`Http`] wraps one `awc::Client`, which is not `Send`: each actor builds its own.
 
 use std::cell::Cell;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use awc::error::{PayloadError, SendRequestError};
@@ -107,21 +108,25 @@ pub struct Http {
 
 impl Http {
     pub fn new(settings: &UpstreamSettings) -> Self {
-        Self::build(settings, 100)
+        Self::build(settings, 100, true)
     }
 
-    /// A client with no cap on open connections: one slow host never holds a slot another host
-    /// needs (webhook endpoints).
-    pub fn unpooled(settings: &UpstreamSettings) -> Self {
-        Self::build(settings, 0)
+    /// The client of webhook deliveries: no cap on open connections (one slow host never holds a
+    /// slot another host needs), and redirects are never followed (a 3xx is the answer).
+    pub fn for_webhooks(settings: &UpstreamSettings) -> Self {
+        Self::build(settings, 0, false)
     }
 
     /// `connections`: the pool's cap on open connections (0 = none).
-    fn build(settings: &UpstreamSettings, connections: usize) -> Self {
+    fn build(settings: &UpstreamSettings, connections: usize, redirects: bool) -> Self {
         let connector = awc::Connector::new()
             .limit(connections)
             .timeout(Duration::from_millis(settings.connect_timeout_ms));
-        let client = awc::Client::builder()
+        let mut builder = awc::Client::builder();
+        if !redirects {
+            builder = builder.disable_redirects();
+        }
+        let client = builder
             .connector(connector)
             .timeout(Duration::from_millis(settings.request_timeout_ms))
             .add_default_header((header::USER_AGENT, settings.user_agent.as_str()))
@@ -169,12 +174,17 @@ impl Http {
         body: Bytes,
         headers: &[(&str, &str)],
         timeout: Duration,
+        address: Option<SocketAddr>,
     ) -> Result<Answer, FetchError> {
         let mut request = self
             .client
             .post(url)
             .timeout(timeout)
             .insert_header((header::CONTENT_TYPE, "application/json"));
+        if let Some(address) = address {
+            // Connect to the address that was checked, not to a second lookup's answer.
+            request = request.address(address);
+        }
         for (name, value) in headers {
             request = request.insert_header((*name, *value));
         }

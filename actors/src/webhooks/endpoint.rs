@@ -14,13 +14,14 @@ use bytes::Bytes;
 use ring::hmac;
 
 use super::delivery::{backoff, header, payload, signature, USER_AGENT};
+use super::target::resolve_allowed;
 use crate::config::WebhookSettings;
 use crate::model::ids::random_token;
 use crate::model::{StoredKill, WebhookSubscription};
 use crate::registry::Push;
 use crate::stats::Stats;
 use crate::store::journal::Journal;
-use crate::upstream::http::{FetchError, Http};
+use crate::upstream::http::{Answer, Http};
 
 /// Kills that were pending when the service stopped, queued ahead of new ones.
 #[derive(Message)]
@@ -194,20 +195,27 @@ impl Endpoint {
             headers.push((header::SIGNATURE, signature.clone()));
         }
         let timeout = Duration::from_millis(self.settings.timeout_ms);
+        let guarded = !self.settings.allow_private_targets;
         let post = async move {
+            // Checked again on every attempt, on the address the connection will really use.
+            let address = match guarded {
+                true => match resolve_allowed(&url).await {
+                    Ok(address) => Some(address),
+                    Err(refused) => return Outcome::Refused(refused.to_string()),
+                },
+                false => None,
+            };
             let headers: Vec<(&str, &str)> =
                 headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            http.post_bytes(&url, body, &headers, timeout).await
-        };
-        ctx.spawn(post.into_actor(self).map(|answer, this, ctx| {
-            let outcome = match answer {
-                Ok(answer) if answer.status.is_success() => Outcome::Delivered,
-                Ok(answer) => match answer.error() {
-                    e if e.is_transient() => Outcome::Retry(retry_after(&e), e.to_string()),
-                    e => Outcome::Failed(e.to_string()),
-                },
+            match http
+                .post_bytes(&url, body, &headers, timeout, address)
+                .await
+            {
+                Ok(answer) => verdict(&answer),
                 Err(e) => Outcome::Retry(None, e.to_string()),
-            };
+            }
+        };
+        ctx.spawn(post.into_actor(self).map(|outcome, this, ctx| {
             this.finished(outcome, ctx);
         }));
     }
@@ -242,6 +250,15 @@ impl Endpoint {
                 ctx.run_later(wait, |this, ctx| this.attempt(ctx));
                 return;
             }
+            Outcome::Refused(why) => {
+                self.stats.webhook_failed.incr();
+                log::warn!(
+                    "webhook delivery refused, target not allowed url={} delivery={} kills={} reason={why}",
+                    self.url,
+                    delivery.id,
+                    delivery.kills
+                );
+            }
             Outcome::Retry(_, why) | Outcome::Failed(why) => {
                 self.stats.webhook_failed.incr();
                 log::warn!(
@@ -265,11 +282,29 @@ enum Outcome {
     Delivered,
     Retry(Option<Duration>, String),
     Failed(String),
+    /// The target resolved to an address deliveries may not go to.
+    Refused(String),
 }
 
-fn retry_after(e: &FetchError) -> Option<Duration> {
-    match e {
-        FetchError::RateLimited { retry_after, .. } => *retry_after,
-        _ => None,
+/// What an answer means for a delivery (SPEC §7): any 2xx is delivered; a 5xx or a 429 is tried
+/// again (after `Retry-After` when given); anything else ends it as failed. A redirect is not
+/// followed: it fails, and the log says where it pointed.
+fn verdict(answer: &Answer) -> Outcome {
+    let status = answer.status;
+    if status.is_success() {
+        Outcome::Delivered
+    } else if status.is_server_error() || status.as_u16() == 429 {
+        Outcome::Retry(answer.retry_after(), format!("answered {status}"))
+    } else if status.is_redirection() {
+        let location = answer
+            .headers
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or("nowhere");
+        Outcome::Failed(format!(
+            "answered {status} to {location}; redirects are not followed"
+        ))
+    } else {
+        Outcome::Failed(format!("answered {status}"))
     }
 }

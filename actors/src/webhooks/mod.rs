@@ -35,7 +35,7 @@ use crate::upstream::http::Http;
 pub use delivery::{header, USER_AGENT};
 use endpoint::{Endpoint, Resume, StopEndpoint};
 use request::WebhookRequest;
-use target::is_private_target;
+use target::check_url;
 
 /// Create a subscription from a checked request and start delivering to it: the target policy
 /// is applied, the id and creation time given. Answers the new subscription's id.
@@ -99,7 +99,7 @@ impl Webhooks {
             journal,
             stats,
             // One connection per endpoint at a time, never waiting on another endpoint's slot.
-            http: Rc::new(Http::unpooled(upstream)),
+            http: Rc::new(Http::for_webhooks(upstream)),
             running: HashMap::new(),
         }
     }
@@ -165,10 +165,13 @@ impl Handler<CreateWebhook> for Webhooks {
         CreateWebhook(request): CreateWebhook,
         ctx: &mut Context<Self>,
     ) -> Self::Result {
-        if !self.settings.allow_private_targets && is_private_target(&request.callback_url) {
-            return Err(WebhookRefused(
-                "callback_url must not point to a loopback or private address".into(),
-            ));
+        if !self.settings.allow_private_targets {
+            if let Err(refused) = check_url(&request.callback_url) {
+                log::info!("webhook subscription refused target={refused}");
+                return Err(WebhookRefused(
+                    "callback_url must not point to a loopback or private address".into(),
+                ));
+            }
         }
         let subscription = WebhookSubscription {
             id: random_token(),

@@ -393,6 +393,11 @@ async fn subscriptions_and_undelivered_kills_survive_a_restart() {
         json!({"subscriber_id": "bot", "callback_url": receiver.url, "system_ids": [30000142]}),
     )
     .await;
+    let created_at = first.get("/api/v1/subscriptions").await.json()["data"]["subscriptions"][0]
+        ["created_at"]
+        .clone();
+    // A restart a second later must show the same creation time, not the restart's.
+    actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
     let kill = first
         .sim
         .publish_with(|k| k.set_system(30000142))
@@ -423,6 +428,7 @@ async fn subscriptions_and_undelivered_kills_survive_a_restart() {
         listed["data"]["subscriptions"][0]["callback_url"],
         receiver.url
     );
+    assert_eq!(listed["data"]["subscriptions"][0]["created_at"], created_at);
 }
 
 #[actix_web::test]

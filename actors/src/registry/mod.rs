@@ -84,6 +84,8 @@ pub struct Subscribe {
     pub subscriber: String,
     /// Where a webhook subscription delivers.
     pub callback_url: Option<String>,
+    /// When the subscription was really created, for one restored from disk; `None` = now.
+    pub created_at: Option<String>,
 }
 
 /// Change the filter of a registered subscriber.
@@ -188,9 +190,11 @@ impl Handler<Subscribe> for Registry {
                 self.next_key
             }
         };
-        let created_at = self
-            .remove(key)
-            .map_or_else(|| now.clone(), |old| old.created_at);
+        let created_at = match (self.remove(key), msg.created_at) {
+            (Some(old), _) => old.created_at,
+            (None, Some(created_at)) => created_at,
+            (None, None) => now.clone(),
+        };
         self.routes.add(key, &msg.filter);
         self.subscribers.insert(
             key,

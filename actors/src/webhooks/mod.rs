@@ -132,6 +132,7 @@ impl Webhooks {
             subscription_id: subscription.id.clone(),
             subscriber: subscription.subscriber_id.clone(),
             callback_url: Some(subscription.callback_url.clone()),
+            created_at: Some(subscription.created_at.clone()),
         };
         let id = subscription.id.clone();
         self.running.insert(

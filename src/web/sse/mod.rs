@@ -128,6 +128,7 @@ async fn open(
         subscription_id: random_id(),
         subscriber: format!("sse:{ip}"),
         callback_url: None,
+        created_at: None,
     };
     let registry = &state.engine.registry;
     let (key, caught) = follow(registry, &state.engine.store, subscribe, ask).await?;

@@ -202,6 +202,7 @@ impl Session {
             subscription_id: self.subscription_id.clone(),
             subscriber: self.client.clone(),
             callback_url: None,
+            created_at: None,
         };
         self.lobby = Some(joined);
         self.follow(subscribe.into(), ask, preload, ctx);

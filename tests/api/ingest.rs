@@ -543,3 +543,42 @@ async fn invalid_ids_and_parameters_get_the_documented_400s() {
         serde_json::json!({"error": "Bad Request", "status": "400"})
     );
 }
+
+#[actix_web::test]
+async fn after_a_restart_the_feed_head_is_known_again_and_keeps_up_with_the_cursor() {
+    // Arrange: kills read, then a restart on the same data (the cursor is resumed)
+    let data = tempfile::tempdir().expect("a data dir");
+    let dir = data.path().to_owned();
+    let on_disk = move |s: &mut wanderer_kills::Settings| s.engine.storage.data_dir = dir.clone();
+    let mut first = spawn_app_with(SimConfig::default(), on_disk.clone()).await;
+    first.wait_following().await;
+    first.publish_in(30000142, 2);
+    first
+        .wait_stored(30000142, 2, Duration::from_secs(10))
+        .await;
+    first.shutdown();
+
+    // Act
+    let second = spawn_app_with(SimConfig::default(), on_disk).await;
+    second.wait_following().await;
+
+    // Assert
+    let processing = &second.status().await["metrics"]["processing"];
+    let head = processing["feed_head"].as_i64().expect("a head");
+    assert!(head > 0, "the head is read on resume: {processing}");
+    second.publish_in(30000142, 3);
+    wait_for(
+        Duration::from_secs(10),
+        "the head to follow the cursor",
+        || async {
+            let processing = second.status().await["metrics"]["processing"].clone();
+            let (head, cursor) = (
+                processing["feed_head"].as_i64(),
+                processing["feed_cursor"].as_i64(),
+            );
+            (head.is_some() && cursor.is_some() && head >= cursor.map(|c| c - 1) && head > Some(0))
+                .then_some(())
+        },
+    )
+    .await;
+}

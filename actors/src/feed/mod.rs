@@ -275,7 +275,14 @@ async fn follow_r2z2(
     // After the saved cursor; with none, the configured start, else the object after the
     // published head (the head itself was published before we started).
     let mut cursor = match resume.or(settings.r2z2_start_sequence) {
-        Some(start) => start,
+        Some(start) => {
+            // Resuming: the head is only a figure here, read once so it is not 0 until the
+            // feed next catches up.
+            if let Ok(head) = client.head().await {
+                stats.feed_head.set(gauge(head));
+            }
+            start
+        }
         None => loop {
             match client.head().await {
                 Ok(head) => {
@@ -307,6 +314,10 @@ async fn follow_r2z2(
                 stuck_since = None;
                 garbled = 0;
                 stats.feed_objects.incr();
+                // An object at the cursor means the head is at least there.
+                stats
+                    .feed_head
+                    .set(stats.feed_head.get().max(gauge(cursor)));
                 if let Some(uploaded) = object.uploaded_at {
                     stats
                         .feed_lag_seconds

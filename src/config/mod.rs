@@ -16,8 +16,10 @@ use std::time::Duration;
 use actors::config::EngineSettings;
 use serde::Deserialize;
 
-/// The environment used when `APP_ENVIRONMENT` is unset.
-pub const DEFAULT_ENVIRONMENT: &str = "development";
+/// The environment used when `APP_ENVIRONMENT` is unset: `default.toml` alone, the
+/// production-like defaults (private webhook targets refused, `info` logs, data in `./data`).
+/// Local development asks for `development` (as `make demo` does).
+pub const DEFAULT_ENVIRONMENT: &str = "default";
 
 /// Every setting of the service.
 #[derive(Clone, Debug, Deserialize)]
@@ -110,7 +112,7 @@ pub enum ConfigError {
 
 impl Settings {
     /// Loads settings for this process: `CONFIG_DIR` (default `config`), `APP_ENVIRONMENT`
-    /// (default `development`) and the process environment.
+    /// (default: `default.toml` alone) and the process environment.
     pub fn load() -> Result<Self, ConfigError> {
         let env: HashMap<String, String> = std::env::vars().collect();
         Self::load_from(|name| env.get(name).cloned())
@@ -122,9 +124,11 @@ impl Settings {
         let environment = env("APP_ENVIRONMENT").unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
         let mut table = files::read_layer(&dir, "default")?
             .ok_or_else(|| ConfigError::UnknownEnvironment("default".to_owned()))?;
-        let overlay = files::read_layer(&dir, &environment)?
-            .ok_or_else(|| ConfigError::UnknownEnvironment(environment.clone()))?;
-        files::merge(&mut table, overlay);
+        if environment != DEFAULT_ENVIRONMENT {
+            let overlay = files::read_layer(&dir, &environment)?
+                .ok_or_else(|| ConfigError::UnknownEnvironment(environment.clone()))?;
+            files::merge(&mut table, overlay);
+        }
         env::apply(&mut table, &env)?;
         let origin = format!("config/{{default,{environment}}}.toml");
         let settings: Settings =
@@ -275,6 +279,11 @@ mod tests {
             "https://r2z2.zkillboard.com/ephemeral"
         );
         assert_eq!(s.engine.storage.retention_hours, 48);
+        // Production-like unless an environment says otherwise (`cargo run --release`).
+        assert!(!s.engine.webhooks.allow_private_targets);
+        assert_eq!(s.log.level, "info");
+        let development = load(&[("APP_ENVIRONMENT", "development")]).expect("loads");
+        assert!(development.engine.webhooks.allow_private_targets);
     }
 
     #[test]

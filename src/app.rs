@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 
 use crate::config::Settings;
-use crate::web::limits::{self, RateLimiter, RequestRate};
+use crate::web::limits::{RateLimiter, RequestRate};
 use crate::web::socket::session::SessionSettings;
 use crate::web::sse::SseState;
 use crate::web::{self as routes, errors, middleware, AppState};
@@ -73,7 +73,6 @@ impl Application {
                 .configure(routes::routes)
                 .default_service(web::to(routes::not_found))
                 .wrap(NormalizePath::trim())
-                .wrap(from_fn(limits::rate_limit))
                 .wrap(from_fn(middleware::request_id))
                 .wrap(
                     Logger::new("%a \"%r\" %s %b %Dms")

@@ -116,21 +116,42 @@ fn unix_second() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The rate limit, for the REST API under `/api/` (the SSE streams have their own caps and
-/// `/api/health` is for health checks).
+/// What the limit does for one route, decided from the route's own path template when routes
+/// are mounted, so a request is judged by the route that really serves it (`//api/...` and
+/// `/%61pi/...` are served by the same route as `/api/...`, and are counted as it is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// Not part of the REST API: neither counted nor limited.
+    Off,
+    /// Counted, never refused: the SSE streams (capped by their own slots) and `/api/health`.
+    Counted,
+    /// Counted and limited per client address.
+    Limited,
+}
+
+impl Limit {
+    /// The policy of the route mounted at `template`.
+    pub fn for_route(template: &str) -> Self {
+        if !template.starts_with("/api/") {
+            Self::Off
+        } else if template.starts_with("/api/v1/kills/stream") || template == "/api/health" {
+            Self::Counted
+        } else {
+            Self::Limited
+        }
+    }
+}
+
+/// The rate limit of a REST route, run after routing (see [`Limit`]).
 pub async fn rate_limit(
+    limit: Limit,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let path = req.path();
-    let api = path.starts_with("/api/");
-    let limited = api && !path.starts_with("/api/v1/kills/stream") && path != "/api/health";
     let refused = req.app_data::<web::Data<AppState>>().and_then(|state| {
-        if api {
-            state.api_requests.record();
-        }
+        state.api_requests.record();
         let ip = peer_ip(req.peer_addr());
-        limited
+        (limit == Limit::Limited)
             .then(|| state.rate_limit.take(ip, Instant::now()).err())
             .flatten()
     });

@@ -19,6 +19,7 @@ pub mod subscriptions;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
+use actix_web::middleware::from_fn;
 use actix_web::{guard, http::StatusCode, web, HttpRequest, HttpResponse, ResponseError, Route};
 use actors::Engine;
 use serde::Serialize;
@@ -67,7 +68,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         let resource = served
             .iter()
             .fold(resource(path, allow), |r, e| r.route((e.route)()));
-        cfg.service(resource);
+        match limits::Limit::for_route(path) {
+            limits::Limit::Off => cfg.service(resource),
+            limit => cfg.service(resource.wrap(from_fn(move |req, next| {
+                limits::rate_limit(limit, req, next)
+            }))),
+        };
     }
 }
 

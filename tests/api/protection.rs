@@ -127,6 +127,16 @@ async fn the_rest_api_is_rate_limited_per_address_with_retry_after() {
     // Health checks and the service's own pages are not limited.
     assert_eq!(app.get("/api/health").await.status, StatusCode::OK);
     assert_eq!(app.get("/ping").await.status, StatusCode::OK);
+    // Other spellings of the same route are the same route, and are limited as it is.
+    for path in [
+        "//api/v1/kills/count/30000142",
+        "/%61pi/v1/kills/count/30000142",
+        "/api//v1/kills/count/30000142/",
+        "/api/v1/kills/%63ount/30000142",
+    ] {
+        let reply = app.get(path).await;
+        assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{path}");
+    }
 }
 
 #[actix_web::test]

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::web::limits::{RateLimiter, RequestRate};
+use crate::web::slots::Slots;
 use crate::web::socket::session::SessionSettings;
 use crate::web::sse::SseState;
 use crate::web::{self as routes, errors, middleware, AppState};
@@ -49,6 +50,7 @@ impl Application {
                 max_channels: ws.max_channels,
                 max_queued_kills: ws.max_queued_kills,
             },
+            socket_slots: Slots::new(ws.max_connections, ws.max_connections_per_ip),
             max_frame_bytes: ws.max_frame_bytes,
             origin_host: settings.server.origin_host.clone(),
             connections: Arc::default(),

@@ -63,6 +63,10 @@ pub struct WebSocketSettings {
     /// Kills queued for one connection before the registry counts it as full; a connection
     /// that stays full is dropped from routing.
     pub max_queued_kills: usize,
+    /// Open WebSocket connections in all, and from one client address; past either the upgrade
+    /// is refused with 503, so sockets and file descriptors stay bounded.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -33,10 +33,10 @@ pub enum ApiError {
     /// "invalid_format", "message", "details": null, "retryable": false}}`.
     #[error("{0}")]
     StreamInvalid(String),
-    /// Every stream slot (of this address, or in all) is taken: 503 `{"error": {"type":
-    /// "connection_limit_reached", "message"}}`.
-    #[error("too many streams")]
-    StreamLimit,
+    /// Every connection slot of a kind (of this address, or in all) is taken: 503
+    /// `{"error": {"type": "connection_limit_reached", "message"}}`.
+    #[error("too many {0} connections")]
+    ConnectionLimit(&'static str),
 }
 
 impl ApiError {
@@ -103,7 +103,7 @@ impl ResponseError for ApiError {
             Self::Plain(status) => *status,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::StreamInvalid(_) => StatusCode::BAD_REQUEST,
-            Self::StreamLimit => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ConnectionLimit(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -131,8 +131,8 @@ impl ResponseError for ApiError {
             Self::StreamInvalid(message) => json!({"error": {
                 "domain": "validation", "type": "invalid_format", "message": message,
                 "details": null, "retryable": false}}),
-            Self::StreamLimit => json!({"error": {"type": "connection_limit_reached",
-                "message": "Too many active SSE connections"}}),
+            Self::ConnectionLimit(kind) => json!({"error": {"type": "connection_limit_reached",
+                "message": format!("Too many active {kind} connections")}}),
         };
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header((header::CONTENT_TYPE, super::JSON_CONTENT_TYPE));

@@ -35,6 +35,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Limits and timers of every WebSocket session.
     pub socket: socket::session::SessionSettings,
+    /// WebSocket connection slots: a cap in all and per client address.
+    pub socket_slots: slots::Slots,
     pub max_frame_bytes: usize,
     /// Public host for discovery URLs; empty = the request's host.
     pub origin_host: String,

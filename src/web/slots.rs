@@ -27,6 +27,11 @@ impl Slots {
         }
     }
 
+    /// The cap per client address.
+    pub fn max_per_ip(&self) -> usize {
+        self.max_per_ip
+    }
+
     /// Open connections.
     pub fn open(&self) -> usize {
         self.lock().total

@@ -626,3 +626,57 @@ async fn a_client_resumes_with_since_offset_and_gets_what_it_missed_once() {
         "[validation:invalid_since_offset] since_offset must be a non-negative integer"
     );
 }
+
+#[actix_web::test]
+async fn websocket_connections_are_capped_per_address_and_a_closed_one_frees_its_slot() {
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.websocket.max_connections_per_ip = 2;
+    })
+    .await;
+    let url = format!("ws://127.0.0.1:{}/socket/websocket?vsn=2.0.0", app.port);
+
+    let first = Socket::connect(&app, "vsn=2.0.0").await;
+    let _second = Socket::connect(&app, "vsn=2.0.0").await;
+    let Err(refused) = client().ws(url.clone()).connect().await else {
+        panic!("a third connection from one address must be refused");
+    };
+
+    assert!(
+        matches!(refused, awc::error::WsClientError::InvalidResponseStatus(s) if s == 503),
+        "{refused}"
+    );
+    drop(first);
+    wait_for(Duration::from_secs(5), "the freed slot", || async {
+        client().ws(url.clone()).connect().await.ok().map(|_| ())
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn subscriptions_per_connection_are_capped_across_frames() {
+    let app = spawn_app().await;
+    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
+    let batch = |from: u64| (from..from + 6_000).collect::<Vec<u64>>();
+    ws.send(json!([1, 1, "killmails:lobby", "phx_join", {"systems": batch(30_000_000), "preload": {"enabled": false}}]))
+        .await;
+    assert_eq!(ws.next().await[4]["status"], "ok");
+
+    // 6 000 more in one frame is under the per-frame cap but over the connection's
+    ws.send(json!([1, 2, "killmails:lobby", "subscribe_systems", {"systems": batch(31_000_000)}]))
+        .await;
+    let reply = ws.next().await;
+
+    assert_eq!(reply[4]["status"], "error");
+    let reason = reply[4]["response"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("[validation:too_many_systems]"),
+        "{reason}"
+    );
+    ws.send(json!([1, 3, "killmails:lobby", "get_status", {}]))
+        .await;
+    let status = ws.next().await;
+    let subscribed = status[4]["response"]["subscribed_systems"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(subscribed, Some(6_000));
+}

@@ -194,14 +194,30 @@ pub fn subscribe<T: Ord + Copy + serde::Serialize>(
     asked: &BTreeSet<T>,
     key: &str,
     noun: &str,
-) -> (Value, BTreeSet<T>) {
+    max: usize,
+) -> Result<(Value, BTreeSet<T>), Invalid> {
     let new: BTreeSet<T> = asked.difference(current).copied().collect();
     if new.is_empty() {
         let message = format!("Already subscribed to all requested {noun}");
-        return (json!({ "message": message }), new);
+        return Ok((json!({ "message": message }), new));
+    }
+    // The cap holds for the connection, not per frame: many frames cannot add up past it.
+    if current.len() + new.len() > max {
+        let message = format!(
+            "Too many {noun} (max: {max} per connection; {} subscribed)",
+            current.len()
+        );
+        return Err(Invalid {
+            kind: if noun == "systems" {
+                "too_many_systems"
+            } else {
+                "too_many_characters"
+            },
+            message,
+        });
     }
     current.extend(new.iter().copied());
-    (json!({ key: current }), new)
+    Ok((json!({ key: current }), new))
 }
 
 /// Removes `asked` from `current`; the reply, and whether anything changed.
@@ -284,18 +300,29 @@ impl After {
 pub fn change(lobby: &mut Joined, event: &str, payload: &Value) -> (Result<Value, String>, After) {
     let (systems_key, characters_key) = ("subscribed_systems", "subscribed_characters");
     let result = match event {
-        "subscribe_systems" => systems(payload.get("systems")).map(|asked| {
-            let (reply, new) = subscribe(&mut lobby.systems, &asked, systems_key, "systems");
-            (reply, After::grown(new, BTreeSet::new()))
+        "subscribe_systems" => systems(payload.get("systems")).and_then(|asked| {
+            let (reply, new) = subscribe(
+                &mut lobby.systems,
+                &asked,
+                systems_key,
+                "systems",
+                MAX_SYSTEMS,
+            )?;
+            Ok((reply, After::grown(new, BTreeSet::new())))
         }),
         "unsubscribe_systems" => systems(payload.get("systems")).map(|asked| {
             let (reply, changed) = unsubscribe(&mut lobby.systems, &asked, systems_key, "systems");
             (reply, After::shrunk(changed))
         }),
-        "subscribe_characters" => characters(payload.get("character_ids")).map(|asked| {
-            let (reply, new) =
-                subscribe(&mut lobby.characters, &asked, characters_key, "characters");
-            (reply, After::grown(BTreeSet::new(), new))
+        "subscribe_characters" => characters(payload.get("character_ids")).and_then(|asked| {
+            let (reply, new) = subscribe(
+                &mut lobby.characters,
+                &asked,
+                characters_key,
+                "characters",
+                MAX_CHARACTERS,
+            )?;
+            Ok((reply, After::grown(BTreeSet::new(), new)))
         }),
         "unsubscribe_characters" => characters(payload.get("character_ids")).map(|asked| {
             let (reply, changed) =
@@ -416,7 +443,9 @@ mod tests {
             &[id(1), id(2)].into(),
             "subscribed_systems",
             "systems",
-        );
+            10,
+        )
+        .expect("under the cap");
         assert_eq!(reply, json!({"subscribed_systems": [1, 2]}));
         assert_eq!(new, [id(2)].into());
         let (reply, new) = subscribe(
@@ -424,7 +453,9 @@ mod tests {
             &[id(2)].into(),
             "subscribed_systems",
             "systems",
-        );
+            10,
+        )
+        .expect("nothing new");
         assert_eq!(
             reply,
             json!({"message": "Already subscribed to all requested systems"})
@@ -449,5 +480,24 @@ mod tests {
         );
         assert_eq!(reply, json!({"subscribed_systems": [2]}));
         assert!(changed);
+    }
+
+    #[test]
+    fn the_cap_holds_for_the_whole_connection_not_per_frame() {
+        let id = |n| SystemId::new(n).expect("non-zero");
+        let mut current: BTreeSet<SystemId> = (1..=8).map(id).collect();
+
+        let refused = subscribe(
+            &mut current,
+            &(9..=11).map(id).collect(),
+            "subscribed_systems",
+            "systems",
+            10,
+        )
+        .expect_err("8 + 3 > 10");
+
+        assert_eq!(refused.kind, "too_many_systems");
+        assert!(refused.message.contains("per connection"), "{refused:?}");
+        assert_eq!(current.len(), 8, "nothing was added");
     }
 }

@@ -38,9 +38,15 @@ pub async fn upgrade(
             || session::ANONYMOUS.to_owned(),
             |c| c.chars().take(64).collect(),
         );
+    let ip = super::limits::peer_ip(req.peer_addr());
+    let Some(slot) = state.socket_slots.acquire(ip) else {
+        log::warn!("websocket connection refused, limit reached ip={ip}");
+        return Err(ApiError::ConnectionLimit("WebSocket").into());
+    };
     let session = Session::new(
         vsn,
         client,
+        slot,
         &state.engine,
         state.socket.clone(),
         state.connections.clone(),
@@ -73,6 +79,7 @@ pub async fn discovery(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
             "max_characters_per_subscription": lobby::MAX_CHARACTERS,
             "max_frame_bytes": state.max_frame_bytes,
             "max_channels_per_socket": state.socket.max_channels,
+            "max_connections_per_ip": state.socket_slots.max_per_ip(),
             "idle_timeout_ms": state.socket.idle_timeout.as_millis(),
             "quiet_keepalive_ms": state.socket.quiet_keepalive.as_millis(),
         },

@@ -92,7 +92,7 @@ async fn open(
     let ip = super::limits::peer_ip(req.peer_addr());
     let Some(slot) = state.sse.slots.acquire(ip) else {
         log::warn!("sse connection refused, limit reached ip={ip}");
-        return Err(ApiError::StreamLimit);
+        return Err(ApiError::ConnectionLimit("SSE"));
     };
     let resume_after = (mode == Mode::Enhanced)
         .then(|| req.headers().get("last-event-id"))

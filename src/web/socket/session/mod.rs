@@ -26,6 +26,7 @@ use tokio::sync::watch;
 
 mod transport;
 
+use crate::web::slots::Slot;
 use crate::web::socket::frames::{history_pushes, preload_complete, Live, LivePayloads};
 use crate::web::socket::lobby::{self, change, After, Joined, TOPIC};
 use crate::web::socket::protocol::{self, Inbound, Vsn};
@@ -65,12 +66,15 @@ pub struct Session {
     key: Option<SubscriberKey>,
     sent: SeenKills,
     shutdown: watch::Receiver<bool>,
+    /// This connection's slot: given back when the session ends.
+    _slot: Slot,
 }
 
 impl Session {
     pub fn new(
         vsn: Vsn,
         client: String,
+        slot: Slot,
         engine: &::actors::Engine,
         settings: SessionSettings,
         connections: Arc<AtomicUsize>,
@@ -93,6 +97,7 @@ impl Session {
             key: None,
             sent: SeenKills::default(),
             shutdown,
+            _slot: slot,
         }
     }
 

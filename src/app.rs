@@ -18,7 +18,7 @@ use crate::web::limits::{RateLimiter, RequestRate};
 use crate::web::slots::Slots;
 use crate::web::socket::session::SessionSettings;
 use crate::web::sse::SseState;
-use crate::web::{self as routes, errors, middleware, AppState};
+use crate::web::{self as routes, body_deadline, errors, middleware, AppState};
 
 /// A built, not yet running, service.
 pub struct Application {
@@ -67,6 +67,7 @@ impl Application {
             shutdown: shutdown_rx,
         });
         let json_config = errors::json_config(settings.server.max_body_bytes);
+        let body_timeout = Duration::from_millis(settings.server.body_timeout_ms);
 
         let server = HttpServer::new(move || {
             App::new()
@@ -75,6 +76,9 @@ impl Application {
                 .configure(routes::routes)
                 .default_service(web::to(routes::not_found))
                 .wrap(NormalizePath::trim())
+                .wrap(from_fn(move |req, next| {
+                    body_deadline::body_deadline(body_timeout, req, next)
+                }))
                 .wrap(from_fn(middleware::request_id))
                 .wrap(
                     Logger::new("%a \"%r\" %s %b %Dms")

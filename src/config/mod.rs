@@ -43,6 +43,8 @@ pub struct ServerSettings {
     pub workers: usize,
     pub shutdown_timeout_s: u64,
     pub max_body_bytes: usize,
+    /// A request body must arrive in full within this long after the headers (else 408).
+    pub body_timeout_ms: u64,
     /// When set, creating and deleting subscriptions needs `Authorization: Bearer <token>`.
     #[serde(default)]
     pub api_token: String,

@@ -1,8 +1,9 @@
 //! The one error registry of the HTTP API: every error reaches clients in the envelope SPEC §4.1
 //! documents for its route family. Handlers return `Result<_, ApiError>` and use `?`.
 
+use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::{header, StatusCode};
-use actix_web::{error::JsonPayloadError, web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use actors::model::now_iso;
 use serde_json::{json, Value};
 
@@ -159,6 +160,11 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
             StatusCode::PAYLOAD_TOO_LARGE
         }
         JsonPayloadError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        JsonPayloadError::Payload(PayloadError::Io(e))
+            if e.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            StatusCode::REQUEST_TIMEOUT
+        }
         _ => StatusCode::BAD_REQUEST,
     };
     log::debug!("unreadable JSON body error={err}");

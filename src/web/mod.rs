@@ -1,5 +1,6 @@
 //! The HTTP layer: extracts input, asks the engine, shapes the answer. No business rules here.
 
+pub mod body_deadline;
 pub mod dashboard;
 pub mod errors;
 pub mod health;

@@ -198,3 +198,41 @@ async fn after_shutdown_the_port_no_longer_answers() {
     }
     assert!(refused, "the listener closed after shutdown");
 }
+
+#[actix_web::test]
+async fn a_body_that_trickles_in_gets_408_and_its_connection_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(SimConfig::default(), |s| s.server.body_timeout_ms = 500).await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .expect("connects");
+
+    // Headers announce 64 bytes; one byte arrives, then a byte every 200 ms.
+    tcp.write_all(
+        b"POST /api/v1/kills/systems HTTP/1.1\r\nHost: t\r\ncontent-type: application/json\r\ncontent-length: 64\r\n\r\n{",
+    )
+    .await
+    .expect("sent");
+    let mut answer = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 1024];
+        loop {
+            tokio::select! {
+                n = tcp.read(&mut buf) => match n {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                },
+                () = actix_web::rt::time::sleep(std::time::Duration::from_millis(200)) => {
+                    if tcp.write_all(b" ").await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let ended = actix_web::rt::time::timeout(std::time::Duration::from_secs(5), read).await;
+
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(ended.is_ok(), "the connection is closed after the 408");
+}

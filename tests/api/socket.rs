@@ -680,3 +680,14 @@ async fn subscriptions_per_connection_are_capped_across_frames() {
         .map(Vec::len);
     assert_eq!(subscribed, Some(6_000));
 }
+
+#[actix_web::test]
+async fn a_socket_outlives_the_request_body_deadline() {
+    let app = spawn_app_with(SimConfig::default(), |s| s.server.body_timeout_ms = 200).await;
+    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
+
+    actix_web::rt::time::sleep(Duration::from_millis(800)).await;
+    ws.send(json!([null, 1, "phoenix", "heartbeat", {}])).await;
+
+    assert_eq!(ws.next().await[4]["status"], "ok");
+}

@@ -26,6 +26,8 @@ pub struct Loaded {
     pub names: Vec<NameRecord>,
     /// Rows that could not be read back and were skipped.
     pub unreadable: usize,
+    /// The database file existed with no bytes at all (a warning was logged).
+    pub started_from_empty_file: bool,
 }
 
 pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {

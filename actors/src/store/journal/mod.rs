@@ -39,8 +39,38 @@ pub enum JournalError {
         schema::VERSION
     )]
     Newer { path: PathBuf, found: i64 },
+    #[error(
+        "the store {path} cannot be written: {reason}; check that DATA_DIR is on a filesystem mounted read-write and that the service's user may write the directory and the file (the store itself is not damaged)"
+    )]
+    ReadOnly { path: PathBuf, reason: String },
+    #[error(
+        "the store {path} cannot be opened: {reason}; check that DATA_DIR exists, is a directory, and that the service's user may read and write it"
+    )]
+    CannotOpen { path: PathBuf, reason: String },
+    #[error(
+        "the disk holding the store {path} is full ({reason}); free some space and start again"
+    )]
+    DiskFull { path: PathBuf, reason: String },
     #[error("the store could not write: {0}")]
     Write(String),
+}
+
+impl JournalError {
+    /// Says what really went wrong with the store at `path`: a read-only or unwritable place, a
+    /// full disk, a file that cannot be opened, or (only then) a damaged store. Advice to move a
+    /// good store aside would lose its kills.
+    pub fn diagnose(path: &Path, error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as Code;
+        let (path, reason) = (path.to_owned(), error.to_string());
+        match error.sqlite_error_code() {
+            Some(
+                Code::ReadOnly | Code::PermissionDenied | Code::AuthorizationForStatementDenied,
+            ) => Self::ReadOnly { path, reason },
+            Some(Code::DiskFull) => Self::DiskFull { path, reason },
+            Some(Code::CannotOpen | Code::SystemIoFailure) => Self::CannotOpen { path, reason },
+            _ => Self::Damaged { path, reason },
+        }
+    }
 }
 
 /// What the handle asks of the writer thread.
@@ -69,10 +99,14 @@ impl Journal {
     /// writer. Kills older than `retention_secs` are left out and deleted.
     pub fn open(dir: &Path, retention_secs: i64) -> Result<(Self, Loaded), JournalError> {
         let path = dir.join(FILE_NAME);
-        let damaged = |e: rusqlite::Error| JournalError::Damaged {
-            path: path.clone(),
-            reason: e.to_string(),
-        };
+        let empty_file = std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0);
+        if empty_file {
+            log::warn!(
+                "the store file is empty (0 bytes), starting with an empty store; if kills were expected, restore a backup path={}",
+                path.display()
+            );
+        }
+        let damaged = |e: rusqlite::Error| JournalError::diagnose(&path, e);
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
@@ -88,7 +122,8 @@ impl Journal {
         let cutoff = KillTime::now().minus_secs(retention_secs);
         conn.execute("DELETE FROM kills WHERE kill_time < ?1", [cutoff.unix()])
             .map_err(damaged)?;
-        let loaded = load::load(&conn).map_err(damaged)?;
+        let mut loaded = load::load(&conn).map_err(damaged)?;
+        loaded.started_from_empty_file = empty_file;
         if loaded.unreadable > 0 {
             log::warn!(
                 "store recovered what it could: {} unreadable kill rows skipped path={}",
@@ -177,6 +212,57 @@ mod tests {
             group_id: (kind == NameKind::Type).then_some(25),
             ttl_secs,
         }
+    }
+
+    #[test]
+    fn a_read_only_or_full_place_is_not_called_damaged() {
+        let path = Path::new("/data/wanderer-kills.db");
+        let failure = |code| {
+            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some("x".into()))
+        };
+
+        let read_only = JournalError::diagnose(path, failure(rusqlite::ffi::SQLITE_READONLY));
+        let full = JournalError::diagnose(path, failure(rusqlite::ffi::SQLITE_FULL));
+        let cannot_open = JournalError::diagnose(path, failure(rusqlite::ffi::SQLITE_CANTOPEN));
+        let corrupt = JournalError::diagnose(path, failure(rusqlite::ffi::SQLITE_NOTADB));
+
+        assert!(
+            matches!(read_only, JournalError::ReadOnly { .. }),
+            "{read_only}"
+        );
+        assert!(read_only.to_string().contains("read-write"), "{read_only}");
+        assert!(
+            !read_only.to_string().contains("move it aside"),
+            "{read_only}"
+        );
+        assert!(matches!(full, JournalError::DiskFull { .. }), "{full}");
+        assert!(
+            matches!(cannot_open, JournalError::CannotOpen { .. }),
+            "{cannot_open}"
+        );
+        assert!(matches!(corrupt, JournalError::Damaged { .. }), "{corrupt}");
+    }
+
+    #[test]
+    fn a_data_dir_that_is_a_file_is_reported_as_such() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let not_a_dir = dir.path().join("data");
+        std::fs::write(&not_a_dir, b"x").expect("a file");
+
+        let error = Journal::open(&not_a_dir, 3600).err().expect("refused");
+
+        assert!(matches!(error, JournalError::CannotOpen { .. }), "{error}");
+    }
+
+    #[test]
+    fn an_empty_store_file_starts_empty_and_says_so() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join(FILE_NAME), b"").expect("an empty file");
+
+        let (_, loaded) = Journal::open(dir.path(), 3600).expect("opens");
+
+        assert!(loaded.started_from_empty_file);
+        assert!(loaded.kills.is_empty());
     }
 
     #[test]

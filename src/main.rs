@@ -153,11 +153,12 @@ fn init_logging(filter: &str) {
 fn healthcheck(port: u16) -> anyhow::Result<()> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).context("service not reachable")?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    // Liveness, not readiness: an upstream outage must not get a healthy container restarted.
+    stream.write_all(b"GET /health/live HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head)?;
     match &head[9..12] {
         b"200" => Ok(()),
-        code => anyhow::bail!("/health answered {}", String::from_utf8_lossy(code)),
+        code => anyhow::bail!("/health/live answered {}", String::from_utf8_lossy(code)),
     }
 }

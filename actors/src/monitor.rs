@@ -22,11 +22,12 @@ pub const MAX_CONSECUTIVE_ERRORS: u32 = 5;
 pub struct GetHealth;
 
 /// The result of one feed call: a success closes the circuit step by step, failures open it.
-#[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Message, Clone, Debug, PartialEq, Eq)]
 #[rtype(result = "()")]
 pub enum FeedOutcome {
     Success,
-    Failure,
+    /// The call failed; the error, for `/health` and the dashboard.
+    Failure(String),
     /// The call timed out; also counted by the upstream connection monitor.
     Timeout,
 }
@@ -140,6 +141,8 @@ pub struct Monitor {
     stats: Arc<Stats>,
     breaker: CircuitBreaker,
     connection: ConnectionReport,
+    /// The feed's last error while it keeps failing; cleared by a success.
+    last_error: Option<String>,
 }
 
 impl Monitor {
@@ -149,6 +152,7 @@ impl Monitor {
             feed_source,
             stats,
             breaker: CircuitBreaker::new(MAX_CONSECUTIVE_ERRORS),
+            last_error: None,
             connection: ConnectionReport::default(),
         }
     }
@@ -167,10 +171,21 @@ impl Monitor {
             (_, CircuitState::Open, _) => ComponentHealth {
                 status: "error",
                 message: format!(
-                    "{source}: {} consecutive failures",
-                    self.breaker.consecutive_errors
+                    "{source}: {} consecutive failures, last: {}",
+                    self.breaker.consecutive_errors,
+                    self.last_error.as_deref().unwrap_or("unknown")
                 ),
             },
+            (_, CircuitState::Closed, _) if self.breaker.consecutive_errors > 0 => {
+                ComponentHealth {
+                    status: "degraded",
+                    message: format!(
+                        "{source}: {} failed calls in a row, last: {}",
+                        self.breaker.consecutive_errors,
+                        self.last_error.as_deref().unwrap_or("unknown")
+                    ),
+                }
+            }
             (_, CircuitState::HalfOpen, _) => ComponentHealth {
                 status: "degraded",
                 message: format!("{source}: recovering"),
@@ -277,13 +292,15 @@ impl Handler<FeedOutcome> for Monitor {
             FeedOutcome::Success => {
                 self.connection.consecutive_timeouts = 0;
                 self.connection.last_success_unix = Some(unix_now());
+                self.last_error = None;
             }
             FeedOutcome::Timeout => {
                 self.connection.consecutive_timeouts =
                     self.connection.consecutive_timeouts.saturating_add(1);
                 self.connection.total_timeouts = self.connection.total_timeouts.saturating_add(1);
+                self.last_error = Some("timed out".to_owned());
             }
-            FeedOutcome::Failure => {}
+            FeedOutcome::Failure(error) => self.last_error = Some(error),
         }
     }
 }
@@ -342,7 +359,7 @@ mod tests {
         assert!(monitor.send(GetHealth).await.expect("alive").healthy);
 
         for _ in 0..MAX_CONSECUTIVE_ERRORS {
-            monitor.do_send(FeedOutcome::Failure);
+            monitor.do_send(FeedOutcome::Failure("answered 503".into()));
         }
         let report = monitor.send(GetHealth).await.expect("alive");
 

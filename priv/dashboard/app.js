@@ -35,9 +35,22 @@ async function refresh() {
   }
   try {
     const res = await fetch("/health");
+    const report = await res.json();
     const health = document.getElementById("health");
-    health.textContent = res.ok ? "healthy" : "degraded";
-    health.className = `pill ${res.ok ? "ok" : "bad"}`;
+    const ok = res.ok && report.status === "ok";
+    health.textContent = ok ? "healthy" : report.status === "error" ? "unhealthy" : "degraded";
+    health.className = `pill ${ok ? "ok" : "bad"}`;
+    // The feed's own state: a live stream with no kills because zKillboard is down says so.
+    const feed = (report.details && report.details.feed) || {};
+    const notice = document.getElementById("feed");
+    const feedOk = feed.status === "ok" || feed.status === "disabled";
+    notice.hidden = feedOk;
+    notice.textContent = feedOk ? "" : `Kill feed ${feed.status}: ${feed.message}`;
+    const badge = document.getElementById("stream");
+    if (!feedOk && badge.textContent === "live") {
+      badge.textContent = "feed down";
+      badge.className = "pill bad";
+    }
   } catch (e) {
     // The next poll tries again.
   }

@@ -61,6 +61,23 @@ pub fn endpoints() -> Vec<Endpoint> {
         ),
         e(
             M::GET,
+            "/health/live",
+            || get().to(health::live),
+            || {
+                Operation::new("Service", "Liveness: 200 while the service runs, whatever its upstreams do (for container health checks).")
+                    .json(200, "Alive", json!({"type": "object", "required": ["status"], "properties": {
+                        "status": {"type": "string"}, "uptime_seconds": int(), "timestamp": timestamp()}}))
+                    .json(503, "The engine does not answer", json!({"type": "object"}))
+            },
+        ),
+        e(
+            M::GET,
+            "/health/ready",
+            || get().to(health::health),
+            health_doc,
+        ),
+        e(
+            M::GET,
             "/status",
             || get().to(status::status),
             || {

@@ -68,3 +68,39 @@ async fn the_dashboard_is_served_with_local_assets_only_and_reads_live_figures()
         assert!(path.is_number(), "{status}");
     }
 }
+
+#[actix_web::test]
+async fn while_the_feed_fails_the_service_stays_alive_and_says_why() {
+    use wanderer_kills::simulator::{Faults, SimConfig};
+    let app = crate::helpers::spawn_app_with(SimConfig::default(), |_| {}).await;
+    app.sim.set_faults(Faults {
+        r2z2_unavailable_rate: 1.0,
+        ..Faults::default()
+    });
+
+    // Readiness and the dashboard name the failing feed and its error
+    let health = crate::helpers::wait_for(
+        std::time::Duration::from_secs(10),
+        "the feed to be reported failing",
+        || async {
+            let health = app.get("/health").await.json();
+            (health["details"]["feed"]["status"] != "ok").then_some(health)
+        },
+    )
+    .await;
+    let message = health["details"]["feed"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("503"), "{health}");
+    let script = app.get("/dashboard/app.js").await.text();
+    assert!(
+        script.contains("report.details.feed"),
+        "the dashboard reads the feed's state"
+    );
+    assert!(app.get("/").await.text().contains(r#"id="feed""#));
+
+    // Liveness does not depend on zKillboard: a container is not restarted for its outage.
+    let live = app.get("/health/live").await;
+    assert_eq!(live.status, StatusCode::OK);
+    assert_eq!(live.json()["status"], "ok");
+}

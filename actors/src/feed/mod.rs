@@ -178,7 +178,7 @@ impl Sink {
         self.stats.feed_errors.incr();
         let outcome = match error {
             FetchError::Timeout => FeedOutcome::Timeout,
-            _ => FeedOutcome::Failure,
+            other => FeedOutcome::Failure(other.to_string()),
         };
         self.monitor.do_send(outcome);
     }

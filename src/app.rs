@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::web::limits::{RateLimiter, RequestRate};
+use crate::web::origin::{self, PublicOrigin};
 use crate::web::slots::Slots;
 use crate::web::socket::session::SessionSettings;
 use crate::web::sse::SseState;
@@ -52,7 +53,7 @@ impl Application {
             },
             socket_slots: Slots::new(ws.max_connections, ws.max_connections_per_ip),
             max_frame_bytes: ws.max_frame_bytes,
-            origin_host: settings.server.origin_host.clone(),
+            origin: PublicOrigin::parse(&settings.server.origin_host),
             connections: Arc::default(),
             api_requests: RequestRate::default(),
             rate_limit: RateLimiter::new(settings.server.rate_limit_per_minute),
@@ -79,6 +80,7 @@ impl Application {
                 .wrap(from_fn(move |req, next| {
                     body_deadline::body_deadline(body_timeout, req, next)
                 }))
+                .wrap(from_fn(origin::cors))
                 .wrap(from_fn(middleware::request_id))
                 .wrap(
                     Logger::new("%a \"%r\" %s %b %Dms")

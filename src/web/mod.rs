@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod notifier;
 pub mod openapi;
+pub mod origin;
 pub mod routes;
 pub mod slots;
 pub mod socket;
@@ -40,7 +41,7 @@ pub struct AppState {
     pub socket_slots: slots::Slots,
     pub max_frame_bytes: usize,
     /// Public host for discovery URLs; empty = the request's host.
-    pub origin_host: String,
+    pub origin: origin::PublicOrigin,
     /// Live WebSocket sessions.
     pub connections: Arc<AtomicUsize>,
     /// REST API request counts.

@@ -236,3 +236,56 @@ async fn a_body_that_trickles_in_gets_408_and_its_connection_is_closed() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(ended.is_ok(), "the connection is closed after the 408");
 }
+
+#[actix_web::test]
+async fn browsers_of_the_configured_site_get_cors_preflights_and_grants() {
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.server.origin_host = "https://kills.example.org".into();
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        let app = &app;
+        async move {
+            app.request(
+                Method::OPTIONS,
+                "/api/v1/kills/systems",
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "POST"),
+                    ("access-control-request-headers", "content-type"),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+
+    let own = preflight("https://kills.example.org").await;
+    assert_eq!(own.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        own.header("access-control-allow-origin"),
+        Some("https://kills.example.org")
+    );
+    assert!(own
+        .header("access-control-allow-methods")
+        .is_some_and(|m| m.contains("POST")));
+    assert!(own
+        .header("access-control-allow-headers")
+        .is_some_and(|h| h.contains("content-type")));
+    let foreign = preflight("https://elsewhere.example").await;
+    assert_eq!(foreign.header("access-control-allow-origin"), None);
+
+    let read = app
+        .request(
+            Method::GET,
+            "/api/v1/kills/count/30000142",
+            &[("origin", "https://kills.example.org")],
+            None,
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(
+        read.header("access-control-allow-origin"),
+        Some("https://kills.example.org")
+    );
+}

@@ -691,3 +691,39 @@ async fn a_socket_outlives_the_request_body_deadline() {
 
     assert_eq!(ws.next().await[4]["status"], "ok");
 }
+
+#[actix_web::test]
+async fn origin_host_as_a_url_is_advertised_right_and_restricts_browser_origins() {
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.server.origin_host = "https://kills.example.org".into();
+    })
+    .await;
+
+    let discovery = app.get("/websocket").await.json();
+    assert_eq!(discovery["websocket_url"], "wss://kills.example.org/socket");
+
+    let url = format!("ws://127.0.0.1:{}/socket/websocket?vsn=2.0.0", app.port);
+    let Err(refused) = client()
+        .ws(url.clone())
+        .origin("https://elsewhere.example")
+        .connect()
+        .await
+    else {
+        panic!("a browser of another site must be refused");
+    };
+    assert!(
+        matches!(refused, awc::error::WsClientError::InvalidResponseStatus(s) if s == 403),
+        "{refused}"
+    );
+    let own = client()
+        .ws(url.clone())
+        .origin("https://kills.example.org")
+        .connect()
+        .await;
+    assert!(own.is_ok(), "the service's own site connects");
+    let bot = client().ws(url).connect().await;
+    assert!(
+        bot.is_ok(),
+        "a client that sends no Origin is not a browser"
+    );
+}

@@ -38,6 +38,7 @@ pub async fn upgrade(
             || session::ANONYMOUS.to_owned(),
             |c| c.chars().take(64).collect(),
         );
+    super::origin::check_upgrade(&req, &state.origin)?;
     let ip = super::limits::peer_ip(req.peer_addr());
     let Some(slot) = state.socket_slots.acquire(ip) else {
         log::warn!("websocket connection refused, limit reached ip={ip}");
@@ -60,15 +61,11 @@ pub async fn upgrade(
 /// `GET /websocket`: how to connect, with the real limits.
 pub async fn discovery(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let info = req.connection_info();
-    let host = if state.origin_host.is_empty() {
-        info.host().to_owned()
-    } else {
-        state.origin_host.clone()
-    };
-    let secure = info.scheme() == "https";
-    let scheme = if secure { "wss" } else { "ws" };
+    let url = state
+        .origin
+        .websocket_url(info.host(), info.scheme() == "https");
     let body = serde_json::json!({
-        "websocket_url": format!("{scheme}://{host}/socket"),
+        "websocket_url": url,
         "protocol": "Phoenix Channels",
         "version": "2.0.0",
         "channels": {"killmails": lobby::TOPIC},

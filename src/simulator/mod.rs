@@ -254,6 +254,19 @@ impl SimHandle {
         self.record(edit, false)
     }
 
+    /// Puts a kill already known to the zKillboard API (see [`SimHandle::add_history`]) on the
+    /// feed as well, as zKillboard does when the API learns a kill before the feed carries it.
+    /// Answers its sequence; `None` for an unknown id.
+    pub fn put_on_feed(&self, killmail_id: u64) -> Option<u64> {
+        let mut s = self.shared.lock();
+        let position = *s.by_id.get(&killmail_id)?;
+        let sequence = s.push_object(R2Object::Kill(position));
+        s.kills[position].sequence = Some(sequence);
+        drop(s);
+        self.shared.published.notify_waiters();
+        Some(sequence)
+    }
+
     fn record(&self, edit: impl FnOnce(&mut SimKill), on_feed: bool) -> Published {
         let mut s = self.shared.lock();
         let now = unix_now();

@@ -727,3 +727,57 @@ async fn origin_host_as_a_url_is_advertised_right_and_restricts_browser_origins(
         "a client that sends no Origin is not a browser"
     );
 }
+
+#[actix_web::test]
+async fn kills_a_backfill_stored_first_still_reach_live_subscribers_once_when_the_feed_brings_them()
+{
+    // Arrange: a live subscriber, and five kills zKillboard's API knows before its feed does
+    let app = spawn_app().await;
+    app.wait_following().await;
+    let system = 30000142;
+    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
+    ws.send(json!([1, 1, "killmails:lobby", "phx_join", {"systems": [system], "preload": {"enabled": false}}]))
+        .await;
+    assert_eq!(ws.next().await[4]["status"], "ok");
+    let now = wanderer_kills::simulator::unix_now();
+    let ids: Vec<u64> = (0..5)
+        .map(|_| {
+            app.sim
+                .add_history(|k| {
+                    k.set_system(system);
+                    k.set_age(now, 600);
+                })
+                .kill
+                .killmail_id
+        })
+        .collect();
+    // A REST read backfills them: stored as history, not pushed
+    let read = app.get(&format!("/api/v1/kills/system/{system}")).await;
+    assert_eq!(
+        read.json()["data"]["kills"].as_array().map(Vec::len),
+        Some(5)
+    );
+
+    // Act: now the feed brings the same kills
+    for id in &ids {
+        app.sim.put_on_feed(*id).expect("a known kill");
+    }
+
+    // Assert: each reaches the live subscriber, once
+    let mut pushed = Vec::new();
+    while pushed.len() < ids.len() {
+        let (update, _) = ws.until_event("killmail_update", true).await;
+        for kill in update[4]["killmails"].as_array().into_iter().flatten() {
+            pushed.push(kill["killmail_id"].as_u64().expect("an id"));
+        }
+    }
+    pushed.sort_unstable();
+    let mut expected = ids.clone();
+    expected.sort_unstable();
+    assert_eq!(pushed, expected);
+    // Nothing is pushed twice: only count updates may still come.
+    while let Some(Frame::Text(bytes)) = ws.frame(Duration::from_millis(500)).await {
+        let frame: Value = serde_json::from_slice(&bytes).expect("a JSON frame");
+        assert_ne!(frame[3], "killmail_update", "a kill pushed twice: {frame}");
+    }
+}

@@ -30,6 +30,36 @@ use crate::stats::Stats;
 use crate::store::{Insert, Store};
 use crate::upstream::http::FetchError;
 
+/// The longest a live kill waits for a backfill copy of it in progress to settle.
+const SETTLE_WAIT: Duration = Duration::from_secs(30);
+/// Backfilled kill ids remembered until the live feed brings them; the oldest are forgotten.
+const HISTORY_ONLY_CAPACITY: usize = 100_000;
+
+/// Kill ids, bounded: past the capacity the oldest go first.
+#[derive(Default)]
+struct BoundedIds {
+    order: VecDeque<KillmailId>,
+    set: HashSet<KillmailId>,
+}
+
+impl BoundedIds {
+    fn insert(&mut self, id: KillmailId) {
+        if self.set.insert(id) {
+            self.order.push_back(id);
+        }
+        while self.order.len() > HISTORY_ONLY_CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    /// `true` when `id` was there (it is gone now).
+    fn remove(&mut self, id: KillmailId) -> bool {
+        self.set.remove(&id)
+    }
+}
+
 /// How often the retry queue is offered to ESI again.
 const RETRY_EVERY: Duration = Duration::from_secs(2);
 /// Kills held while ESI is down; beyond this they are counted as dropped and logged.
@@ -91,6 +121,9 @@ struct Pipeline {
     waiting: RefCell<HashMap<KillmailId, oneshot::Sender<Outcome>>>,
     /// Kill ids in progress, so two copies offered at once are stored once.
     in_progress: RefCell<HashSet<KillmailId>>,
+    /// Kills a backfill stored that the live feed has not brought yet: when it does, they are
+    /// delivered live then (once), instead of being dropped as duplicates.
+    history_only: RefCell<BoundedIds>,
 }
 
 pub struct Enricher {
@@ -117,6 +150,7 @@ impl Enricher {
                 retry: RefCell::new(VecDeque::new()),
                 waiting: RefCell::new(HashMap::new()),
                 in_progress: RefCell::new(HashSet::new()),
+                history_only: RefCell::new(BoundedIds::default()),
             }),
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
         }
@@ -161,6 +195,14 @@ impl Pipeline {
     async fn process(self: Rc<Self>, kill: FeedKill, origin: Origin, rounds: u32) -> Outcome {
         let started = Instant::now();
         let id = kill.killmail_id;
+        if origin == Origin::Live {
+            // A backfill copy in progress would make this live copy a "duplicate" and it would
+            // never be pushed: wait for it to settle, then go on as a stored kill's live copy.
+            let waited = Instant::now();
+            while self.in_progress.borrow().contains(&id) && waited.elapsed() < SETTLE_WAIT {
+                actix::clock::sleep(Duration::from_millis(20)).await;
+            }
+        }
         if !self.in_progress.borrow_mut().insert(id) {
             self.stats.kills_duplicate.incr();
             return Outcome::Duplicate;
@@ -170,6 +212,13 @@ impl Pipeline {
         }
         let outcome = self.complete_and_store(kill, origin, rounds, started).await;
         self.in_progress.borrow_mut().remove(&id);
+        match (&outcome, origin) {
+            (Outcome::Stored(_), Origin::Backfill) => self.history_only.borrow_mut().insert(id),
+            (Outcome::Duplicate, Origin::Live) if self.history_only.borrow_mut().remove(id) => {
+                self.deliver_late(id).await;
+            }
+            _ => {}
+        }
         match &outcome {
             Outcome::Stored(_) => self.stats.kills_stored.incr(),
             Outcome::Updated(_) => self.stats.kills_updated.incr(),
@@ -272,6 +321,24 @@ impl Pipeline {
             Ok((Insert::Duplicate, _)) => Outcome::Duplicate,
             Ok((Insert::TooOld, _)) => Outcome::TooOld,
             Err(e) => Outcome::StoreFailed(e.to_string()),
+        }
+    }
+
+    /// Delivers live a kill a backfill stored before the live feed brought it.
+    async fn deliver_late(&self, id: KillmailId) {
+        let Ok(Some(stored)) = self.store.get(id).await else {
+            return;
+        };
+        let system_count = self
+            .store
+            .count(stored.facts.system_id)
+            .await
+            .unwrap_or_default();
+        for recipient in &self.delivery {
+            recipient.do_send(KillStored {
+                kill: Arc::clone(&stored),
+                system_count,
+            });
         }
     }
 

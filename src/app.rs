@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::web::limits::{RateLimiter, RequestRate};
 use crate::web::origin::{self, PublicOrigin};
 use crate::web::slots::Slots;
+use crate::web::socket::metered::ConnectionFd;
 use crate::web::socket::session::SessionSettings;
 use crate::web::sse::SseState;
 use crate::web::{self as routes, body_deadline, errors, middleware, AppState};
@@ -50,6 +51,8 @@ impl Application {
                 quiet_keepalive: Duration::from_millis(ws.quiet_keepalive_ms),
                 max_channels: ws.max_channels,
                 max_queued_kills: ws.max_queued_kills,
+                max_queued_bytes: ws.max_queued_bytes,
+                stall_timeout: Duration::from_millis(ws.stall_timeout_ms),
             },
             socket_slots: Slots::new(ws.max_connections, ws.max_connections_per_ip),
             max_frame_bytes: ws.max_frame_bytes,
@@ -145,11 +148,14 @@ impl Application {
 /// was sent (a WebSocket or SSE client that stopped reading), the kernel drops the connection
 /// after `seconds`, which ends its session. actix-http has no write timeout of its own.
 fn stall_limit(seconds: u64) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) {
-    move |connection, _| {
-        if seconds == 0 {
+    move |connection, extensions| {
+        let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
             return;
-        }
-        if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        };
+        // A WebSocket session gets a handle to its socket from this, to cut a client that
+        // does not read.
+        extensions.insert(ConnectionFd::of(stream));
+        if seconds > 0 {
             let socket = socket2::SockRef::from(stream);
             if let Err(e) = socket.set_tcp_user_timeout(Some(Duration::from_secs(seconds))) {
                 log::debug!("TCP_USER_TIMEOUT not set error={e}");

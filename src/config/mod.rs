@@ -69,6 +69,11 @@ pub struct WebSocketSettings {
     /// is refused with 503, so sockets and file descriptors stay bounded.
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// Bytes of kill frames one connection may hold unread: history waits behind this, and a
+    /// connection that piles up more live kills is cut.
+    pub max_queued_bytes: u64,
+    /// A connection with history waiting that reads nothing for this long is cut.
+    pub stall_timeout_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

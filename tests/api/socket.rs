@@ -781,3 +781,42 @@ async fn kills_a_backfill_stored_first_still_reach_live_subscribers_once_when_th
         assert_ne!(frame[3], "killmail_update", "a kill pushed twice: {frame}");
     }
 }
+
+#[actix_web::test]
+async fn a_preload_into_a_client_that_never_reads_stops_and_the_connection_is_cut() {
+    // Arrange: about 7 MB of stored kills in four systems, and a small per-connection budget
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.websocket.max_queued_bytes = 64 * 1024;
+        s.websocket.stall_timeout_ms = 500;
+    })
+    .await;
+    app.wait_following().await;
+    let systems = [30000142u64, 30002187, 30002659, 30045349];
+    for (i, system) in systems.iter().cycle().take(60).enumerate() {
+        app.sim.publish_with(|k| {
+            k.set_system(*system);
+            let items: Vec<Value> = (0..1500)
+                .map(|n| json!({"item_type_id": 2048 + n + i, "flag": 5, "singleton": 0, "quantity_destroyed": 1}))
+                .collect();
+            k.esi["victim"]["items"] = json!(items);
+        });
+    }
+    for system in systems {
+        app.wait_stored(system, 15, Duration::from_secs(30)).await;
+    }
+
+    // Act: a 120-byte join asks for all of it, and the client never reads
+    let join = r#"[1,1,"killmails:lobby","phx_join",{"systems":[30000142,30002187,30002659,30045349],"preload":{"limit_per_system":50}}]"#;
+    let _stalled = stalled_client(&app, join).await;
+
+    // Assert: the preload stops and the connection is cut, long before TCP_USER_TIMEOUT
+    wait_for(
+        Duration::from_secs(10),
+        "the stalled connection cut",
+        || async {
+            let status = app.get("/websocket/status").await.json();
+            (status["active_connections"] == 0).then_some(())
+        },
+    )
+    .await;
+}

@@ -29,32 +29,56 @@ pub fn killmail_update(system: SystemId, kills: &[Arc<StoredKill>], preload: boo
     out
 }
 
-/// The `killmail_update` payloads of a history read, in the order they go out: resumed kills
-/// first, one push per run of the same system (`preload: false`: they are live kills the client
-/// missed), then one preload push per system. A kill already sent on this connection is left
-/// out. Also answers how many kills the preload pushes hold.
-pub fn history_pushes(caught: CaughtUp, sent: &mut SeenKills) -> (Vec<Vec<u8>>, usize) {
-    let mut pushes = Vec::new();
-    let missed: Vec<Arc<StoredKill>> = caught
+/// One `killmail_update` of history still to send: its system, its kills (shared with the
+/// store, so a waiting preload costs pointers, not copies), and whether it is a preload.
+pub struct HistoryPush {
+    pub system: SystemId,
+    pub kills: Vec<Arc<StoredKill>>,
+    pub preload: bool,
+}
+
+/// The pushes of a history read, in the order they go out: resumed kills first, one push per
+/// run of the same system (`preload: false`: live kills the client missed), then one preload
+/// push per system.
+pub fn history_pushes(caught: CaughtUp) -> Vec<HistoryPush> {
+    let mut pushes: Vec<HistoryPush> = caught
         .missed
-        .into_iter()
-        .filter(|k| sent.first_time(k.facts.killmail_id))
+        .chunk_by(|a, b| a.facts.system_id == b.facts.system_id)
+        .map(|run| HistoryPush {
+            system: run[0].facts.system_id,
+            kills: run.to_vec(),
+            preload: false,
+        })
         .collect();
-    for run in missed.chunk_by(|a, b| a.facts.system_id == b.facts.system_id) {
-        pushes.push(killmail_update(run[0].facts.system_id, run, false));
-    }
-    let mut total = 0;
-    for (system, kills) in caught.batches {
-        let fresh: Vec<Arc<StoredKill>> = kills
+    pushes.extend(
+        caught
+            .batches
+            .into_iter()
+            .map(|(system, kills)| HistoryPush {
+                system,
+                kills,
+                preload: true,
+            }),
+    );
+    pushes
+}
+
+impl HistoryPush {
+    /// The payload, without the kills already sent on this connection (`None` when that is all
+    /// of them), and how many kills it carries.
+    pub fn payload(self, sent: &mut SeenKills) -> Option<(Vec<u8>, usize)> {
+        let fresh: Vec<Arc<StoredKill>> = self
+            .kills
             .into_iter()
             .filter(|k| sent.first_time(k.facts.killmail_id))
             .collect();
-        if !fresh.is_empty() {
-            total += fresh.len();
-            pushes.push(killmail_update(system, &fresh, true));
-        }
+        (!fresh.is_empty()).then(|| {
+            (
+                killmail_update(self.system, &fresh, self.preload),
+                fresh.len(),
+            )
+        })
     }
-    (pushes, total)
 }
 
 /// `{"total_kills", "systems_processed", "errors"}`: `errors` names each part of the history

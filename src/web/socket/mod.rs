@@ -3,6 +3,7 @@
 
 pub mod frames;
 pub mod lobby;
+pub mod metered;
 pub mod protocol;
 pub mod session;
 
@@ -14,8 +15,9 @@ use actix_web_actors::ws;
 
 use super::errors::ApiError;
 use super::AppState;
+use metered::{ConnectionFd, Drain, Metered};
 use protocol::Vsn;
-use session::Session;
+use session::{Link, Session};
 
 /// `GET /socket/websocket`: negotiates the serializer from `vsn` (403 when unknown), names the
 /// client from its connect params, and starts a session.
@@ -44,18 +46,25 @@ pub async fn upgrade(
         log::warn!("websocket connection refused, limit reached ip={ip}");
         return Err(ApiError::ConnectionLimit("WebSocket").into());
     };
+    let socket = req.conn_data::<ConnectionFd>().and_then(|fd| fd.socket());
+    let drain = Drain::new(socket);
+    let link = Link {
+        slot,
+        drain: drain.clone(),
+        connections: state.connections.clone(),
+    };
     let session = Session::new(
         vsn,
         client,
-        slot,
+        link,
         &state.engine,
         state.socket.clone(),
-        state.connections.clone(),
         state.shutdown.clone(),
     );
-    ws::WsResponseBuilder::new(session, &req, stream)
-        .frame_size(state.max_frame_bytes)
-        .start()
+    let mut response = ws::handshake(&req)?;
+    let codec = awc::ws::Codec::new().max_size(state.max_frame_bytes);
+    let frames = ws::WebsocketContext::with_codec(session, stream, codec);
+    Ok(response.streaming(Metered::new(Box::pin(frames), drain)))
 }
 
 /// `GET /websocket`: how to connect, with the real limits.

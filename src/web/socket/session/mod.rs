@@ -24,12 +24,15 @@ use actix_web_actors::ws;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+mod outbox;
 mod transport;
 
 use crate::web::slots::Slot;
-use crate::web::socket::frames::{history_pushes, preload_complete, Live, LivePayloads};
+use crate::web::socket::frames::{history_pushes, Live, LivePayloads};
 use crate::web::socket::lobby::{self, change, After, Joined, TOPIC};
+use crate::web::socket::metered::Drain;
 use crate::web::socket::protocol::{self, Inbound, Vsn};
+use outbox::Outbox;
 
 /// At most this many missed kills are replayed on a resume (`since_offset`).
 const MAX_RESUMED: usize = 10_000;
@@ -44,6 +47,20 @@ pub struct SessionSettings {
     pub max_channels: usize,
     /// Kills queued for a session before the registry counts it as full (see the registry).
     pub max_queued_kills: usize,
+    /// Bytes of kill frames a connection may hold unread (see [`outbox`]).
+    pub max_queued_bytes: u64,
+    /// A connection with history waiting that drains nothing for this long is cut.
+    pub stall_timeout: Duration,
+}
+
+/// What ties a session to its connection.
+pub struct Link {
+    /// The connection's slot, given back when the session ends.
+    pub slot: Slot,
+    /// What the connection has drained.
+    pub drain: Drain,
+    /// Live sessions, shown by `/websocket/status`.
+    pub connections: Arc<AtomicUsize>,
 }
 
 pub struct Session {
@@ -66,6 +83,7 @@ pub struct Session {
     key: Option<SubscriberKey>,
     sent: SeenKills,
     shutdown: watch::Receiver<bool>,
+    outbox: Outbox,
     /// This connection's slot: given back when the session ends.
     _slot: Slot,
 }
@@ -74,10 +92,9 @@ impl Session {
     pub fn new(
         vsn: Vsn,
         client: String,
-        slot: Slot,
+        link: Link,
         engine: &::actors::Engine,
         settings: SessionSettings,
-        connections: Arc<AtomicUsize>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let now = Instant::now();
@@ -88,7 +105,7 @@ impl Session {
             store: engine.store.clone(),
             stats: Arc::clone(&engine.stats),
             settings,
-            connections,
+            connections: link.connections,
             subscription_id: crate::web::middleware::random_id(),
             connected_at: now_iso(),
             last_seen: now,
@@ -97,7 +114,8 @@ impl Session {
             key: None,
             sent: SeenKills::default(),
             shutdown,
-            _slot: slot,
+            outbox: Outbox::new(link.drain),
+            _slot: link.slot,
         }
     }
 
@@ -108,6 +126,7 @@ impl Session {
             .map_or(Value::Null, |l| l.join_ref.clone());
         let frame = protocol::push_raw(self.vsn, &join_ref, TOPIC, event, payload);
         self.last_push = Instant::now();
+        self.outbox.count(frame.len());
         ctx.text(frame);
     }
 
@@ -298,14 +317,8 @@ impl Session {
                     }
                 };
                 let errors: Vec<String> = caught.errors.iter().map(ToString::to_string).collect();
-                let (pushes, total) = history_pushes(caught, &mut this.sent);
-                for payload in pushes {
-                    this.push(ctx, "killmail_update", &payload);
-                }
-                if complete {
-                    let done = preload_complete(total, systems_processed, &errors);
-                    this.push(ctx, "preload_complete", &done);
-                }
+                let complete = complete.then_some((systems_processed, errors));
+                this.queue_history(history_pushes(caught), complete, ctx);
             })
             .wait(ctx);
     }
@@ -319,20 +332,25 @@ impl Session {
         let Some(lobby) = &self.lobby else {
             return;
         };
+        if self.history_waits() {
+            // Behind the history, in order; its count update is left out (the next is absolute).
+            self.queue_live(kill);
+            return;
+        }
         let counts = lobby.systems.contains(&kill.facts.system_id);
         let join_ref = lobby.join_ref.clone();
         let payloads = LivePayloads::of(&kill, system_count);
         if self.sent.first_time(kill.facts.killmail_id) {
             let frame = payloads.frame(self.vsn, &join_ref, Live::Update);
             self.last_push = Instant::now();
-            ctx.text(frame);
+            self.send_live(ctx, frame);
             self.stats
                 .delivery_websocket_seconds
                 .observe(kill.stored_at.elapsed());
         }
         if counts {
             let frame = payloads.frame(self.vsn, &join_ref, Live::Count);
-            ctx.text(frame);
+            self.send_live(ctx, frame);
         }
     }
 }

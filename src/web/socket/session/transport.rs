@@ -63,10 +63,25 @@ impl Actor for Session {
                 }
             }),
         );
+        // Its own task: a session whose client does not read is not polled, timers included.
+        let (drain, stall, client) = (
+            self.outbox.drain.clone(),
+            self.settings.stall_timeout,
+            self.client.clone(),
+        );
+        actix_web::rt::spawn(async move {
+            if drain.watch(stall).await {
+                log::warn!(
+                    "ws client not reading, connection cut client={client} stall_ms={}",
+                    stall.as_millis()
+                );
+            }
+        });
         log::debug!("ws connected client={} vsn={:?}", self.client, self.vsn);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.outbox.drain.end();
         self.connections.fetch_sub(1, Ordering::Relaxed);
         if let Some(key) = self.key.take() {
             self.registry.do_send(Unsubscribe(key));

@@ -1,0 +1,162 @@
+//! What a connection has really drained, and a watchdog that ends one that does not read.
+//!
+//! A session's frames queue in its context until the HTTP layer takes them for the socket,
+//! which it does only while its own write buffer has room, that is as fast as the client reads.
+//! The wrapper around that outgoing stream ([`Metered`]) counts what was taken (the session
+//! counts what it wrote; the difference waits in the session) and notes when it was last asked
+//! for more. A session is asked at least every second while its connection moves (its own timer
+//! wakes it); when a client reads nothing, the HTTP layer stops asking, and the session (timers
+//! too) stands still. So the watchdog runs as a task of its own: when the stream has not been
+//! asked for `stall` it shuts the socket down, which ends the connection and frees what was
+//! queued at once, instead of at `TCP_USER_TIMEOUT`.
+
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+use futures_util::Stream;
+
+/// How often the watchdog looks.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// The accepted connection's descriptor, recorded when it is accepted (see `app.rs`), so a
+/// WebSocket session can get a handle to its own socket.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionFd(pub RawFd);
+
+impl ConnectionFd {
+    /// Records the descriptor of an accepted TCP connection.
+    pub fn of(stream: &actix_web::rt::net::TcpStream) -> Self {
+        Self(stream.as_raw_fd())
+    }
+
+    /// A handle of its own to the socket (a duplicated descriptor).
+    pub fn socket(self) -> Option<socket2::Socket> {
+        // SAFETY: called while a request of this very connection is being served, so the
+        // descriptor is open and is this connection's; it is only borrowed to be duplicated.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(self.0) };
+        borrowed
+            .try_clone_to_owned()
+            .ok()
+            .map(socket2::Socket::from)
+    }
+}
+
+/// Shared between the session, its outgoing stream and its watchdog.
+#[derive(Clone, Debug)]
+pub struct Drain {
+    /// The clock `polled_at` counts from.
+    epoch: Instant,
+    drained: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
+    /// When the HTTP layer last asked for more (milliseconds on the watchdog's clock).
+    polled_at: Arc<AtomicU64>,
+    /// Set when the session has ended: the watchdog stops.
+    ended: Arc<AtomicBool>,
+    socket: Option<Arc<socket2::Socket>>,
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+impl Drain {
+    pub fn new(socket: Option<socket2::Socket>) -> Self {
+        Self {
+            epoch: Instant::now(),
+            drained: Arc::default(),
+            written: Arc::default(),
+            polled_at: Arc::default(),
+            ended: Arc::default(),
+            socket: socket.map(Arc::new),
+        }
+    }
+
+    /// Milliseconds since the drain was made.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Counts a frame the session wrote.
+    pub fn wrote(&self, bytes: usize) {
+        self.written.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes the HTTP layer has taken for the socket so far.
+    pub fn drained(&self) -> u64 {
+        self.drained.load(Ordering::Relaxed)
+    }
+
+    /// Bytes written and not yet taken: what waits for the client.
+    pub fn queued(&self) -> u64 {
+        self.written
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.drained())
+    }
+
+    pub fn end(&self) {
+        self.ended.store(true, Ordering::Relaxed);
+    }
+
+    /// Ends the connection now, whatever it has queued.
+    pub fn cut(&self) {
+        if let Some(socket) = &self.socket {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Watches the connection until the session ends; cuts it when the HTTP layer has not asked
+    /// for more for `stall`. Answers whether it cut.
+    pub async fn watch(self, stall: Duration) -> bool {
+        let stall_ms = u64::try_from(stall.as_millis()).unwrap_or(u64::MAX);
+        loop {
+            actix_web::rt::time::sleep(WATCH_EVERY).await;
+            if self.ended.load(Ordering::Relaxed) {
+                return false;
+            }
+            let now = self.now();
+            let polled = self.polled_at.load(Ordering::Relaxed);
+            if now.saturating_sub(polled) >= stall_ms {
+                self.cut();
+                return true;
+            }
+        }
+    }
+}
+
+/// The session's outgoing stream, counted.
+pub struct Metered<S> {
+    inner: S,
+    drain: Drain,
+}
+
+impl<S> Metered<S> {
+    pub fn new(inner: S, drain: Drain) -> Self {
+        Self { inner, drain }
+    }
+}
+
+impl<S, E> Stream for Metered<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    type Item = Result<Bytes, E>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let now = self.drain.now();
+        self.drain.polled_at.store(now, Ordering::Relaxed);
+        let polled = Pin::new(&mut self.inner).poll_next(cx);
+        if let Poll::Ready(Some(Ok(bytes))) = &polled {
+            self.drain
+                .drained
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+}

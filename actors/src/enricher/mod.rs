@@ -9,8 +9,10 @@
 //! back-pressure. A kill whose killmail must come from ESI while ESI is down waits in a bounded
 //! retry queue instead of being lost.
 
+mod bounded;
 pub mod names;
 pub mod resolver;
+mod retry;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -24,49 +26,16 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::model::{FeedKill, Killmail, KillmailId, StoredKill, SystemId};
 use crate::registry::KillStored;
+use bounded::BoundedIds;
 use resolver::Resolver;
+pub use retry::RETRY_CAPACITY;
+use retry::{waits_for_esi, RETRY_EVERY};
 
 use crate::stats::Stats;
 use crate::store::{Insert, Store};
-use crate::upstream::http::FetchError;
 
 /// The longest a live kill waits for a backfill copy of it in progress to settle.
 const SETTLE_WAIT: Duration = Duration::from_secs(30);
-/// Backfilled kill ids remembered until the live feed brings them; the oldest are forgotten.
-const HISTORY_ONLY_CAPACITY: usize = 100_000;
-
-/// Kill ids, bounded: past the capacity the oldest go first.
-#[derive(Default)]
-struct BoundedIds {
-    order: VecDeque<KillmailId>,
-    set: HashSet<KillmailId>,
-}
-
-impl BoundedIds {
-    fn insert(&mut self, id: KillmailId) {
-        if self.set.insert(id) {
-            self.order.push_back(id);
-        }
-        while self.order.len() > HISTORY_ONLY_CAPACITY {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-    }
-
-    /// `true` when `id` was there (it is gone now).
-    fn remove(&mut self, id: KillmailId) -> bool {
-        self.set.remove(&id)
-    }
-}
-
-/// How often the retry queue is offered to ESI again.
-const RETRY_EVERY: Duration = Duration::from_secs(2);
-/// Kills held while ESI is down; beyond this they are counted as dropped and logged.
-pub const RETRY_CAPACITY: usize = 10_000;
-/// A kill whose killmail ESI keeps failing on is given up after this many rounds.
-const MAX_ROUNDS: u32 = 50;
-
 /// Where a kill comes from. Only live kills are delivered to subscribers; a backfilled kill is
 /// history, served by REST and preload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -382,32 +351,6 @@ impl Pipeline {
             log::warn!("late names not stored killmail_id={id} error={e}");
         }
     }
-
-    /// Parks a kill until ESI answers again.
-    fn defer(&self, kill: FeedKill, origin: Origin, rounds: u32, error: &FetchError) -> Outcome {
-        let id = kill.killmail_id;
-        if rounds >= MAX_ROUNDS {
-            log::error!("kill given up killmail_id={id} rounds={rounds} error={error}");
-            self.stats.retry_dropped.incr();
-            return Outcome::Dropped;
-        }
-        let mut queue = self.retry.borrow_mut();
-        if queue.len() >= RETRY_CAPACITY {
-            log::error!("retry queue full, kill dropped killmail_id={id} error={error}");
-            self.stats.retry_dropped.incr();
-            return Outcome::Dropped;
-        }
-        log::debug!("kill waits for esi killmail_id={id} error={error}");
-        queue.push_back((kill, origin, rounds + 1));
-        self.stats.retry_queue.set(queue.len() as i64);
-        Outcome::Deferred
-    }
-}
-
-/// ESI had a bad moment (down, slow, limiting us, or a garbled answer): the killmail exists and
-/// asking again later will work. A 404 or 422 (wrong hash) will not.
-fn waits_for_esi(error: &FetchError) -> bool {
-    error.is_transient() || matches!(error, FetchError::Malformed(_))
 }
 
 impl Actor for Enricher {
@@ -415,21 +358,6 @@ impl Actor for Enricher {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(RETRY_EVERY, |this, _| this.retry_waiting());
-    }
-}
-
-impl Enricher {
-    /// Offers the retry queue to ESI again, unless ESI asked us to wait.
-    fn retry_waiting(&mut self) {
-        if self.pipeline.resolver.esi_paused_until().is_some() {
-            return;
-        }
-        let waiting: Vec<_> = self.pipeline.retry.borrow_mut().drain(..).collect();
-        self.pipeline.stats.retry_queue.set(0);
-        for (kill, origin, rounds) in waiting {
-            let done = self.pipeline.waiting.borrow_mut().remove(&kill.killmail_id);
-            self.run(kill, origin, rounds, None, done);
-        }
     }
 }
 

@@ -9,10 +9,11 @@
 //! circuit breaker the health route shows; a kill that fails later in the pipeline never slows
 //! the feed.
 
+mod backoff;
 pub mod queue_id;
+mod watermark;
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +29,8 @@ use crate::store::journal::Journal;
 use crate::upstream::http::FetchError;
 use crate::upstream::r2z2::R2z2Client;
 use crate::upstream::redisq::RedisqClient;
+use backoff::Backoff;
+use watermark::Watermark;
 
 /// A garbled R2Z2 body is asked for again this many times before the sequence is skipped.
 const MALFORMED_TRIES: u32 = 8;
@@ -184,83 +187,8 @@ impl Sink {
     }
 }
 
-/// Exponential backoff between a first delay and a cap.
-struct Backoff {
-    first: Duration,
-    cap: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    fn new((first, cap): (Duration, Duration)) -> Self {
-        Self {
-            first,
-            cap,
-            next: first,
-        }
-    }
-
-    fn next(&mut self) -> Duration {
-        let now = self.next;
-        self.next = (self.next * 2).min(self.cap);
-        now
-    }
-
-    fn reset(&mut self) {
-        self.next = self.first;
-    }
-}
-
 fn gauge(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-/// The R2Z2 cursor as saved: the last sequence such that every kill up to it is settled. Kills
-/// are enriched concurrently, so it trails the cursor by the kills still in progress; a restart
-/// resumes after it and the store drops any kill it already holds.
-struct Watermark {
-    journal: Journal,
-    /// Sequences handed over and not yet settled.
-    unsettled: BTreeSet<u64>,
-    /// The next sequence the feed will ask for (everything before it was handed over or skipped).
-    next: u64,
-    saved: Option<u64>,
-}
-
-impl Watermark {
-    fn new(journal: Journal) -> Rc<RefCell<Self>> {
-        Rc::new(RefCell::new(Self {
-            journal,
-            unsettled: BTreeSet::new(),
-            next: 0,
-            saved: None,
-        }))
-    }
-
-    fn handed(&mut self, sequence: u64) {
-        self.unsettled.insert(sequence);
-    }
-
-    fn moved_to(&mut self, next: u64) {
-        self.next = next;
-        self.save();
-    }
-
-    fn settled(&mut self, sequence: u64) {
-        self.unsettled.remove(&sequence);
-        self.save();
-    }
-
-    fn save(&mut self) {
-        let first_open = self.unsettled.first().copied().unwrap_or(self.next);
-        let Some(mark) = first_open.checked_sub(1) else {
-            return;
-        };
-        if self.saved.is_none_or(|saved| mark > saved) {
-            self.saved = Some(mark);
-            self.journal.save_cursor(mark);
-        }
-    }
 }
 
 async fn follow_r2z2(
@@ -403,47 +331,5 @@ async fn follow_redisq(client: RedisqClient, sink: Sink) {
             }
             Err(e) => sink.fail_and_wait("redisq", &e, &mut backoff).await,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_saved_cursor_trails_the_oldest_unsettled_kill() {
-        let dir = std::env::temp_dir().join(format!("wk-watermark-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (journal, _) = Journal::open(&dir, 3600).expect("opens");
-        let mark = Watermark::new(journal.clone());
-        let saved = || mark.borrow().saved;
-
-        mark.borrow_mut().moved_to(100);
-        assert_eq!(saved(), Some(99), "nothing handed over yet");
-        for sequence in [100, 101, 102] {
-            mark.borrow_mut().handed(sequence);
-            mark.borrow_mut().moved_to(sequence + 1);
-        }
-        assert_eq!(saved(), Some(99), "100 is still being enriched");
-        mark.borrow_mut().settled(101);
-        assert_eq!(saved(), Some(99));
-        mark.borrow_mut().settled(100);
-        assert_eq!(saved(), Some(101), "102 is still open");
-        mark.borrow_mut().settled(102);
-        assert_eq!(saved(), Some(102));
-
-        actix::System::new().block_on(journal.flush());
-        let (_, loaded) = Journal::open(&dir, 3600).expect("opens again");
-        assert_eq!(loaded.r2z2_cursor, Some(102));
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap_and_resets() {
-        let mut b = Backoff::new((Duration::from_secs(1), Duration::from_secs(30)));
-        let delays: Vec<u64> = (0..7).map(|_| b.next().as_secs()).collect();
-        assert_eq!(delays, vec![1, 2, 4, 8, 16, 30, 30]);
-        b.reset();
-        assert_eq!(b.next(), Duration::from_secs(1));
     }
 }

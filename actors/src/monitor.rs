@@ -201,14 +201,18 @@ impl Monitor {
         }
     }
 
-    /// Degraded once a kill could not be written to disk, or the store did not answer for one.
+    /// Degraded while kills wait for the disk (they hold the feed), or once the store did not
+    /// answer for one.
     fn store_health(&self) -> ComponentHealth {
-        let refused = self.stats.store_write_errors.get();
+        let waiting = self.stats.store_unsaved.get();
         let unanswered = self.stats.kills_store_failed.get();
         let mut problems = Vec::new();
-        if refused > 0 {
+        if waiting > 0 {
             problems.push(format!(
-                "{refused} kills could not be written to disk (served from memory)"
+                "{waiting} kills wait to be written to disk ({}); the feed holds until they are",
+                self.stats
+                    .disk_error()
+                    .unwrap_or_else(|| "the disk refused them".to_owned())
             ));
         }
         if unanswered > 0 {

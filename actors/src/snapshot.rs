@@ -77,6 +77,8 @@ pub struct StoreFigures {
     pub write_errors: u64,
     /// Kills not stored because the store did not answer.
     pub unavailable: u64,
+    /// Kills the disk refused that wait to be written again.
+    pub waiting_for_disk: i64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -142,6 +144,7 @@ impl Snapshot {
                 expired: s.kills_expired.get(),
                 write_errors: s.store_write_errors.get(),
                 unavailable: s.kills_store_failed.get(),
+                waiting_for_disk: s.store_unsaved.get(),
             },
             webhooks: WebhookFigures {
                 delivered: s.webhook_delivered.get(),

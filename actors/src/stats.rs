@@ -5,6 +5,7 @@
 //! own threads without a message hop, and a reader reads each value at any time.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -191,6 +192,10 @@ pub struct Stats {
     pub kills_expired: Counter,
     /// Kills the disk refused (they are still served from memory).
     pub store_write_errors: Counter,
+    /// Kills the disk refused that wait to be written again (they hold the feed's cursor).
+    pub store_unsaved: Gauge,
+    /// Why the disk last refused a kill.
+    disk_error: Mutex<Option<String>>,
     /// Kills not stored because the store did not answer (an actor stopped).
     pub kills_store_failed: Counter,
     pub backfills: Counter,
@@ -216,6 +221,24 @@ pub struct Stats {
 }
 
 impl Stats {
+    pub fn set_disk_error(&self, error: Option<String>) {
+        *self
+            .disk_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error;
+    }
+
+    /// Why the disk last refused a kill, while kills still wait for it.
+    pub fn disk_error(&self) -> Option<String> {
+        if self.store_unsaved.get() <= 0 {
+            return None;
+        }
+        self.disk_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub fn uptime_seconds(&self) -> u64 {
         self.started.0.elapsed().as_secs()
     }

@@ -53,6 +53,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
                 "expired": snap.store.expired,
                 "write_errors": snap.store.write_errors,
                 "unavailable": snap.store.unavailable,
+                "waiting_for_disk": snap.store.waiting_for_disk,
             },
             "esi": {
                 "requests": esi.requests,

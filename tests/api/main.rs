@@ -2,6 +2,7 @@
 //! simulator on loopback. One test binary; each module is one area of behaviour.
 
 mod dashboard;
+mod disk_full;
 mod dockerfile;
 mod durability;
 mod helpers;

@@ -11,6 +11,7 @@ pub mod shard_actor;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::StorageSettings;
 use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, StoredKill, SystemId};
@@ -21,6 +22,10 @@ use journal::Journal;
 pub use shard::{Insert, Shard, ShardLimits};
 pub use shard_actor::Inserted;
 use shard_actor::{CharacterKills, Count, Get, Put, Replay, ShardActor, SystemKills, Update};
+
+/// The first wait before a kill the disk refused is written again, and the longest.
+const DISK_RETRY_FIRST: Duration = Duration::from_millis(200);
+const DISK_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Shards in memory. Systems spread over them by id; more shards means shorter mailboxes.
 pub const SHARDS: usize = 4;
@@ -140,22 +145,45 @@ impl Store {
     }
 
     /// Stores a kill; the answer carries the system's count after it. A stored kill is
-    /// answered once it is on disk (or the disk refused it, which is logged and counted: the kill
-    /// is still served from memory).
+    /// answered only once it is on disk: when the disk refuses it (full, read-only), it is
+    /// written again until the disk takes it, and the answer waits. So the kill is delivered
+    /// only once durable, the feed's cursor never passes it, and the feed pauses while every
+    /// enrichment slot waits (back-pressure). It is served from memory meanwhile, and `/health`
+    /// says how many kills wait for the disk.
     pub async fn insert(&self, killmail: Killmail) -> Result<Inserted, StoreError> {
         let shard = self.shard(killmail.system_id);
         let now = KillTime::now();
         let inserted = shard.send(Put { killmail, now }).await?;
         if let Insert::Stored(kill) = &inserted.outcome {
-            if let Err(e) = self.journal.append(kill).await {
+            self.write_until_durable(kill).await;
+        }
+        Ok(inserted)
+    }
+
+    async fn write_until_durable(&self, kill: &Arc<StoredKill>) {
+        let mut wait = DISK_RETRY_FIRST;
+        let mut refused = false;
+        while let Err(e) = self.journal.append(kill).await {
+            if !refused {
+                refused = true;
                 self.stats.store_write_errors.incr();
+                self.stats.store_unsaved.add(1);
                 log::error!(
-                    "kill not written to disk killmail_id={} error={e}",
+                    "kill not written to disk, trying again until it is killmail_id={} error={e}",
                     kill.facts.killmail_id
                 );
             }
+            self.stats.set_disk_error(Some(e.to_string()));
+            actix::clock::sleep(wait).await;
+            wait = (wait * 2).min(DISK_RETRY_MAX);
         }
-        Ok(inserted)
+        if refused {
+            self.stats.store_unsaved.add(-1);
+            log::info!(
+                "kill written to disk after all killmail_id={}",
+                kill.facts.killmail_id
+            );
+        }
     }
 
     /// Changes a stored kill of `system` in place; `None` when it is not stored.

@@ -154,6 +154,12 @@ async fn families(state: &AppState) -> Result<Vec<Family>, ApiError> {
             n(store.expired),
         ),
         one(
+            "store_waiting_for_disk",
+            "Kills the disk refused that wait to be written again (the feed holds meanwhile).",
+            Gauge,
+            store.waiting_for_disk as f64,
+        ),
+        one(
             "store_write_errors_total",
             "Kills the disk refused.",
             Counter,

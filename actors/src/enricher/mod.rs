@@ -98,6 +98,9 @@ struct Pipeline {
 pub struct Enricher {
     pipeline: Rc<Pipeline>,
     permits: Arc<Semaphore>,
+    /// Backfilled kills take one of these before a slot: they never hold more than half of
+    /// the slots, so a burst of history cannot keep live kills (and their names) waiting.
+    backfill_permits: Arc<Semaphore>,
 }
 
 impl Enricher {
@@ -122,6 +125,7 @@ impl Enricher {
                 history_only: RefCell::new(BoundedIds::default()),
             }),
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            backfill_permits: Arc::new(Semaphore::new((concurrency / 2).max(1))),
         }
     }
 
@@ -136,8 +140,14 @@ impl Enricher {
     ) {
         let pipeline = Rc::clone(&self.pipeline);
         let permits = Arc::clone(&self.permits);
+        let backfill_permits =
+            (origin == Origin::Backfill).then(|| Arc::clone(&self.backfill_permits));
         actix::spawn(async move {
-            // The semaphore is never closed, so acquiring only waits.
+            // The semaphores are never closed, so acquiring only waits.
+            let _history = match backfill_permits {
+                Some(permits) => Some(permits.acquire_owned().await),
+                None => None,
+            };
             let _permit = permits.acquire_owned().await;
             if let Some(started) = started {
                 let _ = started.send(());

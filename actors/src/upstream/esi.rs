@@ -28,6 +28,11 @@ pub const ERROR_BUDGET_RESERVE: u32 = 10;
 pub const NAMES_PER_CALL: usize = 1000;
 /// First retry delay; doubled per attempt, with ±50 % jitter.
 const RETRY_BASE: Duration = Duration::from_millis(200);
+/// First retry delay after a connection failed to open (refused, reset): ESI is there, its
+/// listen queue was full for a moment, and asking again at once usually works.
+const RECONNECT_BASE: Duration = Duration::from_millis(20);
+/// Connections to ESI open at once, at most; they are kept alive and reused.
+pub const POOL: usize = 16;
 /// Pause after a 420/429 that did not say for how long.
 const DEFAULT_PAUSE: Duration = Duration::from_secs(30);
 
@@ -93,7 +98,7 @@ pub struct EsiClient {
 impl EsiClient {
     pub fn new(esi: &EsiSettings, upstream: &UpstreamSettings) -> Self {
         Self {
-            http: Http::new(upstream),
+            http: Http::pooled(upstream, POOL),
             base: esi.base_url.trim_end_matches('/').to_owned(),
             compatibility_date: esi.compatibility_date.clone(),
             max_retries: esi.max_retries,
@@ -206,7 +211,11 @@ impl EsiClient {
                 return Err(error);
             }
             attempt += 1;
-            actix::clock::sleep(backoff(attempt)).await;
+            let base = match error {
+                FetchError::Transport(_) => RECONNECT_BASE,
+                _ => RETRY_BASE,
+            };
+            actix::clock::sleep(backoff(base, attempt)).await;
         }
     }
 
@@ -278,9 +287,9 @@ fn bucket_pause(limit: Option<&str>, remaining: Option<u64>) -> Option<Duration>
     Some(Duration::from_secs(seconds) / tokens)
 }
 
-/// `RETRY_BASE · 2^(attempt-1)`, ±50 %.
-fn backoff(attempt: u32) -> Duration {
-    let base = RETRY_BASE.saturating_mul(1 << attempt.saturating_sub(1).min(6));
+/// `base · 2^(attempt-1)`, ±50 %.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let base = base.saturating_mul(1 << attempt.saturating_sub(1).min(6));
     base.mul_f64(rand::rng().random_range(0.5..1.5))
 }
 
@@ -309,7 +318,7 @@ mod tests {
         for attempt in 1..=4 {
             let nominal = RETRY_BASE * (1 << (attempt - 1));
             for _ in 0..20 {
-                let d = backoff(attempt);
+                let d = backoff(RETRY_BASE, attempt);
                 assert!(
                     d >= nominal / 2 && d <= nominal * 3 / 2,
                     "attempt {attempt}: {d:?}"

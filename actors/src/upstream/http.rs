@@ -18,6 +18,8 @@ use crate::config::UpstreamSettings;
 
 /// Bodies larger than this are refused (the largest real killmails are a few hundred KB).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// How long an idle connection stays open for the next call.
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
 
 /// Why an upstream call gave nothing usable. "Not yet" and "slow down" are kept apart from
 /// "broken", because the caller waits on the first two and counts the others.
@@ -117,10 +119,18 @@ impl Http {
         Self::build(settings, 0, false)
     }
 
+    /// A client for one busy upstream (ESI): at most `connections` open at once, kept alive and
+    /// reused, so a burst of lookups queues for a warm connection instead of opening a storm of
+    /// new ones the upstream may refuse.
+    pub fn pooled(settings: &UpstreamSettings, connections: usize) -> Self {
+        Self::build(settings, connections.max(1), true)
+    }
+
     /// `connections`: the pool's cap on open connections (0 = none).
     fn build(settings: &UpstreamSettings, connections: usize, redirects: bool) -> Self {
         let connector = awc::Connector::new()
             .limit(connections)
+            .conn_keep_alive(KEEP_ALIVE)
             .timeout(Duration::from_millis(settings.connect_timeout_ms));
         let mut builder = awc::Client::builder();
         if !redirects {

@@ -195,6 +195,16 @@ impl NameCache {
         n
     }
 
+    /// Solar system names that never expire (from the static data); returns how many.
+    pub fn seed_systems(&mut self, systems: impl IntoIterator<Item = (u64, String)>) -> usize {
+        let mut n = 0;
+        for (id, name) in systems {
+            self.systems.put_forever(id, name);
+            n += 1;
+        }
+        n
+    }
+
     /// Entries held, all kinds together.
     pub fn len(&self) -> usize {
         self.characters.len()

@@ -1,5 +1,6 @@
-//! Ship types from a static-data CSV (CCP's `invTypes.csv`, or the ships-only `shipTypes.csv`
-//! shipped in `priv/data/`), seeded into the name cache so ESI is not asked for them.
+//! Static data (CCP's Static Data Export, shipped in `priv/data/`): ship types with their groups
+//! (`shipTypes.csv`, or a fuller `invTypes.csv`) and solar system names (`systems.csv`), seeded
+//! into the name cache so ESI is never asked for them.
 
 use std::path::Path;
 
@@ -18,9 +19,14 @@ pub enum CsvError {
     Column { path: String, column: &'static str },
 }
 
-/// Reads ship types from a static-data CSV with a header row holding `typeID`, `groupID` and
-/// `typeName` (EVE's `invTypes.csv`, or a ships-only extract). Rows that do not parse are skipped.
-pub fn read_types_csv(path: &Path) -> Result<Vec<(u64, TypeInfo)>, CsvError> {
+/// Reads the rows of a static-data CSV whose header names every one of `columns`; `row` gets
+/// each row's values in the order of `columns` and keeps what it can read. Rows it cannot read
+/// are skipped.
+fn read_csv<T>(
+    path: &Path,
+    columns: &[&'static str],
+    row: impl Fn(&[&str]) -> Option<T>,
+) -> Result<Vec<T>, CsvError> {
     let shown = path.display().to_string();
     let read_error = |source| CsvError::Read {
         path: shown.clone(),
@@ -28,55 +34,87 @@ pub fn read_types_csv(path: &Path) -> Result<Vec<(u64, TypeInfo)>, CsvError> {
     };
     let mut reader = csv::Reader::from_path(path).map_err(read_error)?;
     let header = reader.headers().map_err(read_error)?.clone();
-    let column = |name: &'static str| {
-        header
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| CsvError::Column {
-                path: shown.clone(),
-                column: name,
-            })
-    };
-    let (id_at, group_at, name_at) = (column("typeID")?, column("groupID")?, column("typeName")?);
+    let at: Vec<usize> = columns
+        .iter()
+        .map(|&name| {
+            header
+                .iter()
+                .position(|h| h.trim() == name)
+                .ok_or_else(|| CsvError::Column {
+                    path: shown.clone(),
+                    column: name,
+                })
+        })
+        .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
     for record in reader.records().map_while(Result::ok) {
-        let id = record.get(id_at).and_then(|v| v.trim().parse::<u64>().ok());
-        let name = record.get(name_at).map(str::trim).filter(|n| !n.is_empty());
-        if let (Some(id), Some(name)) = (id, name) {
-            let group_id = record
-                .get(group_at)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .and_then(GroupId::new);
-            out.push((
-                id,
-                TypeInfo {
-                    name: name.to_owned(),
-                    group_id,
-                },
-            ));
-        }
+        let values: Vec<&str> = at
+            .iter()
+            .map(|&i| record.get(i).map_or("", str::trim))
+            .collect();
+        out.extend(row(&values));
     }
     Ok(out)
 }
 
+/// Reads ship types from a static-data CSV with a header row holding `typeID`, `groupID` and
+/// `typeName` (EVE's `invTypes.csv`, or a ships-only extract).
+pub fn read_types_csv(path: &Path) -> Result<Vec<(u64, TypeInfo)>, CsvError> {
+    read_csv(path, &["typeID", "groupID", "typeName"], |v| {
+        let id = v[0].parse::<u64>().ok()?;
+        let name = Some(v[2]).filter(|n| !n.is_empty())?;
+        let group_id = v[1].parse::<u64>().ok().and_then(GroupId::new);
+        Some((
+            id,
+            TypeInfo {
+                name: name.to_owned(),
+                group_id,
+            },
+        ))
+    })
+}
+
+/// Reads solar system names from the shipped `systems.csv` (`system_id`, `system_name`, ...).
+pub fn read_systems_csv(path: &Path) -> Result<Vec<(u64, String)>, CsvError> {
+    read_csv(path, &["system_id", "system_name"], |v| {
+        let id = v[0].parse::<u64>().ok()?;
+        let name = Some(v[1]).filter(|n| !n.is_empty())?;
+        Some((id, name.to_owned()))
+    })
+}
+
 /// Where static ship data may be found, relative to the working directory and the data dir.
 const TYPE_CSV_NAMES: [&str; 2] = ["invTypes.csv", "shipTypes.csv"];
+/// The system list's file name.
+const SYSTEMS_CSV: &str = "systems.csv";
 
-/// The name caches, with ship types seeded from the first static-data CSV found in `priv/data/`
-/// or the data dir. The service works without any.
+/// The name caches, with ship types and system names seeded from the static data found in
+/// `priv/data/` or the data dir, so ESI is never asked for them. The service works without it.
 pub fn seeded_cache(settings: &EngineSettings, data_dir: &Path) -> NameCache {
     let mut cache = NameCache::new(CacheLimits {
         ttl: Duration::from_secs(settings.cache.esi_ttl_s),
         ..CacheLimits::default()
     });
-    let candidates = [Path::new("priv/data"), data_dir]
-        .into_iter()
+    let dirs = [Path::new("priv/data"), data_dir];
+    let types = dirs
+        .iter()
         .flat_map(|dir| TYPE_CSV_NAMES.map(|name| dir.join(name)));
-    for path in candidates.filter(|p| p.is_file()) {
+    for path in types.filter(|p| p.is_file()) {
         match read_types_csv(&path) {
             Ok(types) => {
                 let n = cache.seed_types(types);
                 log::info!("ship types seeded path={} types={n}", path.display());
+                break;
+            }
+            Err(e) => log::warn!("static data not loaded error={e}"),
+        }
+    }
+    let systems = dirs.iter().map(|dir| dir.join(SYSTEMS_CSV));
+    for path in systems.filter(|p| p.is_file()) {
+        match read_systems_csv(&path) {
+            Ok(systems) => {
+                let n = cache.seed_systems(systems);
+                log::info!("system names seeded path={} systems={n}", path.display());
                 break;
             }
             Err(e) => log::warn!("static data not loaded error={e}"),
@@ -130,6 +168,17 @@ mod tests {
         let rifter = types.iter().find(|(id, _)| *id == 587).expect("the Rifter");
         assert_eq!(rifter.1.name, "Rifter");
         assert_eq!(rifter.1.group_id.map(GroupId::get), Some(25), "a frigate");
+    }
+
+    #[test]
+    fn the_shipped_system_list_names_every_system() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../priv/data/systems.csv");
+
+        let systems = read_systems_csv(&path).expect("priv/data/systems.csv is shipped and reads");
+
+        assert!(systems.len() > 8000, "{} systems", systems.len());
+        assert!(systems.contains(&(30000142, "Jita".to_owned())));
+        assert!(systems.iter().any(|(id, _)| *id == 31000005), "w-space too");
     }
 
     #[test]

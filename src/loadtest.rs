@@ -142,7 +142,13 @@ pub async fn run(workload: Workload, service: PathBuf) -> anyhow::Result<Report>
     .context("cannot start the simulator")?;
     let port = free_port()?;
     let data_dir = std::env::temp_dir().join(format!("wanderer-kills-loadtest-{}", port));
-    let mut child = ServiceProcess(spawn_service(&service, &sim, port, &data_dir)?);
+    let mut child = ServiceProcess(spawn_service(
+        &service,
+        &sim,
+        port,
+        &data_dir,
+        workload.clients,
+    )?);
     let result = drive(&workload, &sim, port).await;
     child.stop();
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -339,6 +345,7 @@ fn spawn_service(
     sim: &SimHandle,
     port: u16,
     data_dir: &std::path::Path,
+    clients: usize,
 ) -> anyhow::Result<Child> {
     Command::new(service)
         .arg("serve")
@@ -346,6 +353,9 @@ fn spawn_service(
         .env("RUST_LOG", "warn")
         .env("PORT", port.to_string())
         .env("BIND_IP", "127.0.0.1")
+        // Every client connects from this machine's one address.
+        .env("WS_MAX_CONNECTIONS", (clients + 100).to_string())
+        .env("WS_MAX_CONNECTIONS_PER_IP", (clients + 100).to_string())
         .env("DATA_DIR", data_dir)
         .env("KILL_FEED", "redisq")
         .env("REDISQ_BASE_URL", sim.redisq_url())

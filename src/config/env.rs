@@ -183,6 +183,18 @@ const VARS: &[Var] = &[
         POSITIVE_MS,
     ),
     Var(
+        "WS_MAX_CONNECTIONS",
+        "websocket.max_connections",
+        Kind::Positive,
+        "a positive number",
+    ),
+    Var(
+        "WS_MAX_CONNECTIONS_PER_IP",
+        "websocket.max_connections_per_ip",
+        Kind::Positive,
+        "a positive number",
+    ),
+    Var(
         "LOG_LEVEL",
         "log.level",
         Kind::LogLevel,

@@ -20,9 +20,6 @@ use std::time::{Duration, Instant};
 use actix_web::web::Bytes;
 use futures_util::Stream;
 
-/// How often the watchdog looks.
-const WATCH_EVERY: Duration = Duration::from_millis(100);
-
 /// The accepted connection's descriptor, recorded when it is accepted (see `app.rs`), so a
 /// WebSocket session can get a handle to its own socket.
 #[derive(Clone, Copy, Debug)]
@@ -115,8 +112,10 @@ impl Drain {
     /// for more for `stall`. Answers whether it cut.
     pub async fn watch(self, stall: Duration) -> bool {
         let stall_ms = u64::try_from(stall.as_millis()).unwrap_or(u64::MAX);
+        // A few looks per stall period, at most one a second: thousands of sessions each run one.
+        let every = (stall / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
         loop {
-            actix_web::rt::time::sleep(WATCH_EVERY).await;
+            actix_web::rt::time::sleep(every).await;
             if self.ended.load(Ordering::Relaxed) {
                 return false;
             }

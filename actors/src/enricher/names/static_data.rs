@@ -2,7 +2,7 @@
 //! (`shipTypes.csv`, or a fuller `invTypes.csv`) and solar system names (`systems.csv`), seeded
 //! into the name cache so ESI is never asked for them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
@@ -88,6 +88,20 @@ const TYPE_CSV_NAMES: [&str; 2] = ["invTypes.csv", "shipTypes.csv"];
 /// The system list's file name.
 const SYSTEMS_CSV: &str = "systems.csv";
 
+/// The rows of the first of `paths` that exists and reads; a file that does not read is logged.
+fn first_readable<T>(
+    paths: impl Iterator<Item = PathBuf>,
+    read: impl Fn(&Path) -> Result<Vec<T>, CsvError>,
+) -> Option<(PathBuf, Vec<T>)> {
+    for path in paths.filter(|p| p.is_file()) {
+        match read(&path) {
+            Ok(rows) => return Some((path, rows)),
+            Err(e) => log::warn!("static data not loaded error={e}"),
+        }
+    }
+    None
+}
+
 /// The name caches, with ship types and system names seeded from the static data found in
 /// `priv/data/` or the data dir, so ESI is never asked for them. The service works without it.
 pub fn seeded_cache(settings: &EngineSettings, data_dir: &Path) -> NameCache {
@@ -99,26 +113,14 @@ pub fn seeded_cache(settings: &EngineSettings, data_dir: &Path) -> NameCache {
     let types = dirs
         .iter()
         .flat_map(|dir| TYPE_CSV_NAMES.map(|name| dir.join(name)));
-    for path in types.filter(|p| p.is_file()) {
-        match read_types_csv(&path) {
-            Ok(types) => {
-                let n = cache.seed_types(types);
-                log::info!("ship types seeded path={} types={n}", path.display());
-                break;
-            }
-            Err(e) => log::warn!("static data not loaded error={e}"),
-        }
+    if let Some((path, types)) = first_readable(types, read_types_csv) {
+        let n = cache.seed_types(types);
+        log::info!("ship types seeded path={} types={n}", path.display());
     }
     let systems = dirs.iter().map(|dir| dir.join(SYSTEMS_CSV));
-    for path in systems.filter(|p| p.is_file()) {
-        match read_systems_csv(&path) {
-            Ok(systems) => {
-                let n = cache.seed_systems(systems);
-                log::info!("system names seeded path={} systems={n}", path.display());
-                break;
-            }
-            Err(e) => log::warn!("static data not loaded error={e}"),
-        }
+    if let Some((path, systems)) = first_readable(systems, read_systems_csv) {
+        let n = cache.seed_systems(systems);
+        log::info!("system names seeded path={} systems={n}", path.display());
     }
     cache
 }

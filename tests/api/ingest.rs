@@ -35,7 +35,21 @@ async fn published_kills_become_readable_over_rest_fully_enriched_within_a_secon
     // Act
     let published = app.sim.publish_with(|k| k.set_system(30000142));
     let published_at = Instant::now();
-    let kills = app.wait_stored(30000142, 1, Duration::from_secs(5)).await;
+    // Names come with the first copy; tickers follow into the stored copy moments later.
+    let has_tickers = |kill: &Value| {
+        std::iter::once(&kill["victim"])
+            .chain(kill["attackers"].as_array().into_iter().flatten())
+            .all(|who| who.get("corporation_id").is_none() || who["corporation_ticker"].is_string())
+    };
+    let kills = wait_for(
+        Duration::from_secs(5),
+        "the kill with its tickers",
+        || async {
+            let kills = app.cached(30000142).await;
+            kills.first().is_some_and(has_tickers).then_some(kills)
+        },
+    )
+    .await;
     let took = published_at.elapsed();
 
     // Assert

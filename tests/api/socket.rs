@@ -820,3 +820,94 @@ async fn a_preload_into_a_client_that_never_reads_stops_and_the_connection_is_cu
     )
     .await;
 }
+
+/// Whether a pushed killmail names everyone and everything it has an id for (tickers may follow).
+fn complete(kill: &Value) -> bool {
+    let parties =
+        std::iter::once(&kill["victim"]).chain(kill["attackers"].as_array().into_iter().flatten());
+    let named =
+        |party: &Value, id: &str, name: &str| party.get(id).is_none() || party[name].is_string();
+    kill["solar_system_name"].is_string()
+        && parties.into_iter().all(|p| {
+            named(p, "character_id", "character_name")
+                && named(p, "corporation_id", "corporation_name")
+                && named(p, "alliance_id", "alliance_name")
+                && named(p, "ship_type_id", "ship_name")
+        })
+}
+
+#[actix_web::test]
+async fn a_burst_of_kills_with_never_seen_pilots_is_complete_at_its_first_push() {
+    // Arrange: a cold service, a live subscriber, ESI answering in 50 ms, and history for the
+    // same system that a REST read will backfill at the same moment
+    let app = spawn_app().await;
+    app.wait_following().await;
+    app.sim.set_faults(wanderer_kills::simulator::Faults {
+        esi_latency_ms: 50,
+        ..wanderer_kills::simulator::Faults::default()
+    });
+    let system = 30002187;
+    let now = wanderer_kills::simulator::unix_now();
+    for _ in 0..10 {
+        app.sim.add_history(|k| {
+            k.set_system(system);
+            k.set_age(now, 900);
+        });
+    }
+    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
+    ws.send(json!([1, 1, "killmails:lobby", "phx_join", {"systems": [system], "preload": {"enabled": false}}]))
+        .await;
+    assert_eq!(ws.next().await[4]["status"], "ok");
+
+    // Act: 20 kills at once, and the REST read
+    let published: Vec<u64> = app.publish_in(system, 20);
+    let path = format!("/api/v1/kills/system/{system}");
+    let read = app.get(&path);
+
+    // Assert: every first push names everyone
+    let (_, mut pushes) = tokio::join!(read, async {
+        let mut pushes: Vec<Value> = Vec::new();
+        while pushes.len() < published.len() {
+            let (update, _) = ws.until_event("killmail_update", true).await;
+            pushes.extend(
+                update[4]["killmails"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        pushes
+    });
+    pushes.retain(|k| published.contains(&k["killmail_id"].as_u64().unwrap_or_default()));
+    let incomplete: Vec<&Value> = pushes.iter().filter(|k| !complete(k)).collect();
+    assert_eq!(pushes.len(), 20);
+    assert!(
+        incomplete.is_empty(),
+        "{} of 20 incomplete: {:?}",
+        incomplete.len(),
+        incomplete.first()
+    );
+    // Characters, corporations and alliances of a kill are named in one call, not one per id
+    // (30 kills: 20 live, 10 backfilled).
+    let names = app
+        .sim
+        .requests(wanderer_kills::simulator::route::ESI_NAMES);
+    let corporations = app
+        .sim
+        .requests(wanderer_kills::simulator::route::ESI_CORPORATION);
+    assert!(names <= 30, "{names} name calls for 30 kills");
+    // Tickers follow into the stored copies.
+    wait_for(Duration::from_secs(10), "the tickers", || async {
+        let kills = app.cached(system).await;
+        let with_tickers = kills
+            .iter()
+            .filter(|k| published.contains(&k["killmail_id"].as_u64().unwrap_or_default()))
+            .all(|k| {
+                k["victim"].get("corporation_id").is_none()
+                    || k["victim"]["corporation_ticker"].is_string()
+            });
+        with_tickers.then_some(())
+    })
+    .await;
+    assert!(corporations > 0, "tickers come from the corporation route");
+}

@@ -9,6 +9,7 @@
 //! back-pressure. A kill whose killmail must come from ESI while ESI is down waits in a bounded
 //! retry queue instead of being lost.
 
+mod after_store;
 mod bounded;
 pub mod names;
 pub mod resolver;
@@ -21,13 +22,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use futures_util::future::{select, Either};
+use futures_util::future::{select, Either, LocalBoxFuture};
 use tokio::sync::{oneshot, Semaphore};
 
-use crate::model::{FeedKill, Killmail, KillmailId, StoredKill, SystemId};
+use crate::model::{FeedKill, Killmail, KillmailId, StoredKill};
 use crate::registry::KillStored;
 use bounded::BoundedIds;
-use resolver::Resolver;
+use resolver::{Resolver, Resolving};
 pub use retry::RETRY_CAPACITY;
 use retry::{waits_for_esi, RETRY_EVERY};
 
@@ -259,14 +260,30 @@ impl Pipeline {
             return Outcome::TooOld;
         }
 
-        let mut late = None;
+        // What arrives after the kill is stored (names past the deadline, tickers) is written
+        // into the stored copy then.
+        let mut late: Option<LocalBoxFuture<'static, ()>> = None;
+        let mut past_deadline = false;
         let missing = self.resolver.fill(&mut killmail);
         if !missing.is_empty() {
-            let names = Box::pin(self.resolver.resolve(&missing));
+            let Resolving { names, tickers } = self.resolver.resolve(&missing);
             let deadline = Box::pin(actix::clock::sleep(self.deadline));
-            if let Either::Right((_, names)) = select(names, deadline).await {
-                late = Some(names);
-            }
+            let rest = match select(names, deadline).await {
+                Either::Right((_, names)) => {
+                    past_deadline = true;
+                    Some(names)
+                }
+                Either::Left(_) => None,
+            };
+            late = match (rest, tickers) {
+                (None, None) => None,
+                (Some(rest), None) => Some(rest),
+                (None, Some(tickers)) => Some(tickers),
+                (Some(rest), Some(tickers)) => Some(Box::pin(async move {
+                    rest.await;
+                    tickers.await;
+                })),
+            };
             self.resolver.fill(&mut killmail);
         }
 
@@ -287,8 +304,10 @@ impl Pipeline {
                         });
                     }
                 }
-                if let Some(names) = late {
+                if past_deadline {
                     self.stats.kills_enriched_late.incr();
+                }
+                if let Some(names) = late {
                     let this = Rc::clone(self);
                     actix::spawn(async move {
                         names.await;
@@ -303,24 +322,6 @@ impl Pipeline {
         }
     }
 
-    /// Delivers live a kill a backfill stored before the live feed brought it.
-    async fn deliver_late(&self, id: KillmailId) {
-        let Ok(Some(stored)) = self.store.get(id).await else {
-            return;
-        };
-        let system_count = self
-            .store
-            .count(stored.facts.system_id)
-            .await
-            .unwrap_or_default();
-        for recipient in &self.delivery {
-            recipient.do_send(KillStored {
-                kill: Arc::clone(&stored),
-                system_count,
-            });
-        }
-    }
-
     /// A re-published object: the stored kill takes its zkb block; it is not delivered again.
     async fn refresh_zkb(&self, fresh: &Killmail) -> Outcome {
         let zkb = fresh.zkb.clone();
@@ -332,33 +333,6 @@ impl Pipeline {
             Ok(Some(updated)) => Outcome::Updated(updated),
             Ok(None) => Outcome::Duplicate,
             Err(e) => Outcome::StoreFailed(e.to_string()),
-        }
-    }
-
-    /// Fills the names that arrived after the deadline into the stored copy.
-    async fn complete_later(&self, system: SystemId, id: KillmailId) {
-        let Ok(Some(stored)) = self.store.get_in(system, id).await else {
-            return;
-        };
-        let Some(original) = stored.killmail() else {
-            return;
-        };
-        let mut filled = original.clone();
-        self.resolver.fill(&mut filled);
-        if filled == original {
-            return;
-        }
-        let result = self
-            .store
-            .update(system, id, move |km| {
-                // A zkb refresh may have landed meanwhile; keep it.
-                let zkb = km.zkb.take();
-                *km = filled;
-                km.zkb = zkb;
-            })
-            .await;
-        if let Err(e) = result {
-            log::warn!("late names not stored killmail_id={id} error={e}");
         }
     }
 }

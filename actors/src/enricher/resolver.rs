@@ -2,9 +2,11 @@
 //! time: a second kill needing an id already being fetched waits for that fetch instead of
 //! asking again (20 attackers from one corporation = one request).
 //!
-//! Characters are resolved in bulk through `/universe/names/`; corporations and alliances through
-//! their own routes (the ticker is only there); ship types through `/universe/types/` (the group
-//! is only there); systems through `/universe/systems/`. Not an actor: it lives inside the
+//! The names of a kill's characters, corporations and alliances come in one `/universe/names/`
+//! call; the tickers of corporations and alliances follow from their own routes (the ticker is
+//! only there) and are written into the stored kill when they arrive. Ship types come from
+//! `/universe/types/` (the group is only there) and systems from `/universe/systems/` when the
+//! static data lacks them. Not an actor: it lives inside the
 //! enricher's arbiter, and its fetches run as tasks there, so a fetch finishes (and fills the
 //! cache) even when the kill that started it has already moved on at its deadline.
 
@@ -27,6 +29,13 @@ use crate::upstream::http::FetchError;
 
 /// Completes when the fetch it stands for is over (whatever its result).
 type Pending = Shared<LocalBoxFuture<'static, ()>>;
+
+/// What a kill waits for: its names, and then (not waited for before it is stored) the tickers
+/// of the corporations and alliances whose names came from `/universe/names/`.
+pub struct Resolving {
+    pub names: LocalBoxFuture<'static, ()>,
+    pub tickers: Option<LocalBoxFuture<'static, ()>>,
+}
 
 pub struct Resolver {
     esi: EsiClient,
@@ -86,38 +95,93 @@ impl Resolver {
         result
     }
 
-    /// Starts (or joins) the fetches of every id in `missing`; the future completes when all of
-    /// them are over. Dropping it does not stop the fetches.
-    pub fn resolve(self: &Rc<Self>, missing: &Missing) -> impl Future<Output = ()> + 'static {
+    /// Starts (or joins) the fetches of every id in `missing`. The names of every character,
+    /// corporation and alliance come in one `/universe/names/` call; ship types and systems (rare:
+    /// the static data names them) from their own routes. Answers when the names are in, and,
+    /// when corporations or alliances were asked, a second future for their tickers, which
+    /// follow from their own routes. Dropping either does not stop the fetches.
+    pub fn resolve(self: &Rc<Self>, missing: &Missing) -> Resolving {
         let mut waits = Vec::new();
-        let mut characters = Vec::new();
+        let mut people: Vec<(NameKind, u64)> = Vec::new();
         for &(kind, id) in &missing.0 {
             if let Some(pending) = self.inflight.borrow().get(&(kind, id)) {
                 waits.push(pending.clone());
                 continue;
             }
-            if kind == NameKind::Character {
-                characters.push(id);
-                continue;
+            match kind {
+                NameKind::Character | NameKind::Corporation | NameKind::Alliance => {
+                    people.push((kind, id));
+                }
+                NameKind::Type | NameKind::System => {
+                    let this = Rc::clone(self);
+                    let pending =
+                        self.spawn(&[(kind, id)], async move { this.fetch_one(kind, id).await });
+                    waits.push(pending);
+                }
             }
-            let this = Rc::clone(self);
-            let pending = self.spawn(&[(kind, id)], async move { this.fetch_one(kind, id).await });
-            waits.push(pending);
         }
-        if !characters.is_empty() {
-            let keys: Vec<(NameKind, u64)> = characters
+        // Tickers of names known already (from another kill's names call): joined, or fetched.
+        let mut ticker_waits: Vec<Pending> = missing
+            .1
+            .iter()
+            .map(|&(kind, id)| self.ticker(kind, id))
+            .collect();
+        if !people.is_empty() {
+            let this = Rc::clone(self);
+            let asked = people.clone();
+            let names = self.spawn(&people, async move { this.fetch_names(&asked).await });
+            waits.push(names.clone());
+            let orgs: Vec<(NameKind, u64)> = people
                 .iter()
-                .map(|&id| (NameKind::Character, id))
+                .filter(|(kind, _)| *kind != NameKind::Character)
+                .copied()
                 .collect();
-            let this = Rc::clone(self);
-            waits.push(self.spawn(
-                &keys,
-                async move { this.fetch_characters(characters).await },
-            ));
+            if !orgs.is_empty() {
+                // Once the names are in, the tickers follow on their own: the kill does not
+                // wait for them before it is stored.
+                let (told, tickers_done) = oneshot::channel::<()>();
+                let this = Rc::clone(self);
+                actix::spawn(async move {
+                    names.await;
+                    let now = Instant::now();
+                    let fetches: Vec<Pending> = orgs
+                        .into_iter()
+                        .filter(|&(kind, id)| this.cache.borrow_mut().ticker_pending(kind, id, now))
+                        .map(|(kind, id)| this.ticker(kind, id))
+                        .collect();
+                    join_all(fetches).await;
+                    let _ = told.send(());
+                });
+                ticker_waits.push(
+                    async move {
+                        let _ = tickers_done.await;
+                    }
+                    .boxed_local()
+                    .shared(),
+                );
+            }
         }
-        async move {
-            join_all(waits).await;
+        Resolving {
+            names: async move {
+                join_all(waits).await;
+            }
+            .boxed_local(),
+            tickers: (!ticker_waits.is_empty()).then(|| {
+                async move {
+                    join_all(ticker_waits).await;
+                }
+                .boxed_local()
+            }),
         }
+    }
+
+    /// The fetch of a corporation's or an alliance's ticker: joined when one is under way.
+    fn ticker(self: &Rc<Self>, kind: NameKind, id: u64) -> Pending {
+        if let Some(pending) = self.inflight.borrow().get(&(kind, id)) {
+            return pending.clone();
+        }
+        let this = Rc::clone(self);
+        self.spawn(&[(kind, id)], async move { this.fetch_one(kind, id).await })
     }
 
     /// Runs `fetch` as its own task, registered under `keys` until it is over.
@@ -150,17 +214,31 @@ impl Resolver {
         pending
     }
 
-    async fn fetch_characters(&self, ids: Vec<u64>) {
+    /// One `/universe/names/` call for characters, corporations and alliances.
+    async fn fetch_names(&self, asked: &[(NameKind, u64)]) {
         self.stats.esi_requests.incr();
+        let ids: Vec<u64> = asked.iter().map(|(_, id)| *id).collect();
         match self.esi.names(&ids).await {
             Ok(names) => {
                 let now = Instant::now();
                 let mut cache = self.cache.borrow_mut();
                 for name in names.resolved {
-                    cache.put_character(name.id, name.name, now);
+                    let kind = asked
+                        .iter()
+                        .find(|(_, id)| *id == name.id)
+                        .map(|(kind, _)| *kind);
+                    match kind {
+                        Some(NameKind::Character) => cache.put_character(name.id, name.name, now),
+                        Some(kind @ (NameKind::Corporation | NameKind::Alliance)) => {
+                            cache.put_org_name(kind, name.id, name.name, now);
+                        }
+                        _ => {}
+                    }
                 }
                 for id in names.unknown {
-                    cache.put_unknown(NameKind::Character, id, now);
+                    if let Some((kind, _)) = asked.iter().find(|(_, asked)| *asked == id) {
+                        cache.put_unknown(*kind, id, now);
+                    }
                 }
             }
             Err(e) => self.failed(NameKind::Character, ids.len(), &e),

@@ -13,6 +13,7 @@ impl NameCache {
     pub fn fill(&mut self, km: &mut Killmail, now: Instant) -> (Missing, Lookups) {
         let mut missing = Missing::default();
         let mut lookups = Lookups::default();
+        let mut tickers = std::collections::BTreeSet::new();
         let mut note = |found: bool, kind: NameKind, id: u64| {
             if found {
                 lookups.hits += 1;
@@ -40,6 +41,7 @@ impl NameCache {
             v.ship_type_id,
         );
         let names = self.person(&ids, now, &mut note);
+        names.tickers_to_come(&ids, &mut tickers);
         let ship = names.ship.clone();
         names.write(Slots {
             character_name: &mut v.character_name,
@@ -60,7 +62,9 @@ impl NameCache {
                 a.alliance_id,
                 a.ship_type_id,
             );
-            self.person(&ids, now, &mut note).write(Slots {
+            let names = self.person(&ids, now, &mut note);
+            names.tickers_to_come(&ids, &mut tickers);
+            names.write(Slots {
                 character_name: &mut a.character_name,
                 corporation_name: &mut a.corporation_name,
                 corporation_ticker: &mut a.corporation_ticker,
@@ -69,6 +73,7 @@ impl NameCache {
                 ship_name: &mut a.ship_name,
             });
         }
+        missing.1 = tickers;
         (missing, lookups)
     }
 
@@ -139,6 +144,17 @@ struct PersonNames {
 }
 
 impl PersonNames {
+    /// The corporation and alliance known by name only, their tickers still coming.
+    fn tickers_to_come(&self, ids: &Person, out: &mut std::collections::BTreeSet<(NameKind, u64)>) {
+        let pending = |org: &Option<Org>| org.as_ref().is_some_and(|o| o.ticker.is_empty());
+        if let (true, Some(id)) = (pending(&self.corporation), ids.corporation_id) {
+            out.insert((NameKind::Corporation, id));
+        }
+        if let (true, Some(id)) = (pending(&self.alliance), ids.alliance_id) {
+            out.insert((NameKind::Alliance, id));
+        }
+    }
+
     /// Writes each known name; a slot whose name is not known keeps what it had.
     fn write(self, slots: Slots<'_>) {
         fn set(slot: &mut Option<String>, value: Option<String>) {
@@ -157,8 +173,13 @@ impl PersonNames {
     }
 }
 
+/// A name and its ticker; a ticker not known yet (the name came from `/universe/names/`) is
+/// left out, never written empty.
 fn split(org: Option<Org>) -> (Option<String>, Option<String>) {
-    org.map_or((None, None), |o| (Some(o.name), Some(o.ticker)))
+    org.map_or((None, None), |o| {
+        let ticker = Some(o.ticker).filter(|t| !t.is_empty());
+        (Some(o.name), ticker)
+    })
 }
 
 fn lookup<V: Clone>(

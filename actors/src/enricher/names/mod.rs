@@ -46,13 +46,14 @@ impl Default for CacheLimits {
     }
 }
 
-/// The ids of a killmail no cache could answer, by kind.
+/// The ids of a killmail no cache could answer, by kind; then the corporations and alliances
+/// whose name is known but whose ticker is still coming.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Missing(pub BTreeSet<(NameKind, u64)>);
+pub struct Missing(pub BTreeSet<(NameKind, u64)>, pub BTreeSet<(NameKind, u64)>);
 
 impl Missing {
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_empty() && self.1.is_empty()
     }
 
     pub fn len(&self) -> usize {
@@ -172,6 +173,31 @@ impl NameCache {
             }
             NameKind::System => self.systems.put_until(id, name, expires),
         }
+    }
+
+    /// A corporation's or an alliance's name without its ticker (from `/universe/names/`), good
+    /// for a short while: the full entry with the ticker replaces it when it comes. Not saved.
+    pub fn put_org_name(&mut self, kind: NameKind, id: u64, name: String, now: Instant) {
+        let org = Org {
+            name,
+            ticker: String::new(),
+        };
+        let until = now + NEGATIVE_TTL;
+        match kind {
+            NameKind::Corporation => self.corporations.put_until(id, org, until),
+            NameKind::Alliance => self.alliances.put_until(id, org, until),
+            _ => {}
+        }
+    }
+
+    /// Whether a corporation or an alliance is known by name only (its ticker still to fetch).
+    pub fn ticker_pending(&mut self, kind: NameKind, id: u64, now: Instant) -> bool {
+        let cache = match kind {
+            NameKind::Corporation => &mut self.corporations,
+            NameKind::Alliance => &mut self.alliances,
+            _ => return false,
+        };
+        matches!(cache.get(id, now), ttl::Found::Known(org) if org.ticker.is_empty())
     }
 
     /// Remembers briefly that ESI does not know `id`.

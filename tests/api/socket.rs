@@ -911,3 +911,88 @@ async fn a_burst_of_kills_with_never_seen_pilots_is_complete_at_its_first_push()
     .await;
     assert!(corporations > 0, "tickers come from the corporation route");
 }
+
+/// A modest ESI in front of the simulator's: a listen backlog of 5 and an accept loop that takes
+/// `accept_ms` per connection, as a small threaded HTTP server does. Connection attempts beyond
+/// what it can take are refused or dropped by the kernel.
+fn modest_esi(upstream: &str, accept_ms: u64) -> String {
+    let upstream: std::net::SocketAddr = upstream
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the simulator's address");
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("binds");
+    socket.listen(5).expect("listens with a backlog of 5");
+    socket.set_nonblocking(true).expect("non-blocking");
+    let listener: std::net::TcpListener = socket.into();
+    let address = listener.local_addr().expect("an address");
+    let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+    actix_web::rt::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                continue;
+            };
+            actix_web::rt::spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+            actix_web::rt::time::sleep(Duration::from_millis(accept_ms)).await;
+        }
+    });
+    format!("http://{address}")
+}
+
+#[actix_web::test]
+async fn kills_are_complete_at_their_first_push_against_a_modest_esi_after_a_cold_start() {
+    // Arrange: a cold service whose ESI is a small server with a backlog of 5, history that a
+    // REST read backfills at the same moment, and a live subscriber
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.engine.esi.base_url = modest_esi(&s.engine.esi.base_url, 5);
+    })
+    .await;
+    app.wait_following().await;
+    let system = 30002659;
+    let now = wanderer_kills::simulator::unix_now();
+    for _ in 0..10 {
+        app.sim.add_history(|k| {
+            k.set_system(system);
+            k.set_age(now, 900);
+        });
+    }
+    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
+    ws.send(json!([1, 1, "killmails:lobby", "phx_join", {"systems": [system], "preload": {"enabled": false}}]))
+        .await;
+    assert_eq!(ws.next().await[4]["status"], "ok");
+
+    // Act
+    let published = app.publish_in(system, 20);
+    let path = format!("/api/v1/kills/system/{system}");
+    let read = app.get(&path);
+    let (_, mut pushes) = tokio::join!(read, async {
+        let mut pushes: Vec<Value> = Vec::new();
+        while pushes.len() < published.len() {
+            let (update, _) = ws.until_event("killmail_update", true).await;
+            pushes.extend(
+                update[4]["killmails"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        pushes
+    });
+
+    // Assert: every kill named in full at its first push
+    pushes.retain(|k| published.contains(&k["killmail_id"].as_u64().unwrap_or_default()));
+    let incomplete = pushes.iter().filter(|k| !complete(k)).count();
+    assert_eq!(
+        incomplete,
+        0,
+        "{incomplete} of {} pushed incomplete",
+        pushes.len()
+    );
+}

@@ -2,8 +2,9 @@
 //! time: a second kill needing an id already being fetched waits for that fetch instead of
 //! asking again (20 attackers from one corporation = one request).
 //!
-//! The names of a kill's characters, corporations and alliances come in one `/universe/names/`
-//! call; the tickers of corporations and alliances follow from their own routes (the ticker is
+//! The names of the characters, corporations and alliances of every kill that arrives within a
+//! few milliseconds come in one `/universe/names/` call (a burst of kills after a cold start costs
+//! one request and one connection, not one per kill or per id); the tickers of corporations and alliances follow from their own routes (the ticker is
 //! only there) and are written into the stored kill when they arrive. Ship types come from
 //! `/universe/types/` (the group is only there) and systems from `/universe/systems/` when the
 //! static data lacks them. Not an actor: it lives inside the
@@ -30,6 +31,16 @@ use crate::upstream::http::FetchError;
 /// Completes when the fetch it stands for is over (whatever its result).
 type Pending = Shared<LocalBoxFuture<'static, ()>>;
 
+/// How long the `/universe/names/` call about to leave waits for more ids.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(15);
+
+/// The `/universe/names/` call about to leave: the ids it will ask for, and what completes
+/// when it is over.
+struct Batch {
+    ids: Rc<RefCell<Vec<(NameKind, u64)>>>,
+    pending: Pending,
+}
+
 /// What a kill waits for: its names, and then (not waited for before it is stored) the tickers
 /// of the corporations and alliances whose names came from `/universe/names/`.
 pub struct Resolving {
@@ -42,6 +53,8 @@ pub struct Resolver {
     cache: RefCell<NameCache>,
     /// Fetches under way, by the id they resolve; joined instead of repeated.
     inflight: RefCell<HashMap<(NameKind, u64), Pending>>,
+    /// The names call still gathering ids.
+    open_batch: RefCell<Option<Batch>>,
     stats: Arc<Stats>,
     /// Where learned names are saved, when there is a store.
     journal: Option<Journal>,
@@ -53,6 +66,7 @@ impl Resolver {
             esi,
             cache: RefCell::new(cache),
             inflight: RefCell::new(HashMap::new()),
+            open_batch: RefCell::new(None),
             stats,
             journal: None,
         }
@@ -127,9 +141,7 @@ impl Resolver {
             .map(|&(kind, id)| self.ticker(kind, id))
             .collect();
         if !people.is_empty() {
-            let this = Rc::clone(self);
-            let asked = people.clone();
-            let names = self.spawn(&people, async move { this.fetch_names(&asked).await });
+            let names = self.join_batch(&people);
             waits.push(names.clone());
             let orgs: Vec<(NameKind, u64)> = people
                 .iter()
@@ -173,6 +185,44 @@ impl Resolver {
                 .boxed_local()
             }),
         }
+    }
+
+    /// Adds `keys` to the `/universe/names/` call about to leave, opening one when none is: the
+    /// ids of every kill that arrives within [`BATCH_WINDOW`] leave in one call, so a burst of
+    /// kills costs one request (and one connection), not one each.
+    fn join_batch(self: &Rc<Self>, keys: &[(NameKind, u64)]) -> Pending {
+        let mut open = self.open_batch.borrow_mut();
+        let batch = open.get_or_insert_with(|| {
+            let ids: Rc<RefCell<Vec<(NameKind, u64)>>> = Rc::default();
+            let (done, finished) = oneshot::channel::<()>();
+            let this = Rc::clone(self);
+            let asked = Rc::clone(&ids);
+            actix::spawn(async move {
+                actix::clock::sleep(BATCH_WINDOW).await;
+                this.open_batch.borrow_mut().take();
+                let asked: Vec<(NameKind, u64)> = asked.borrow().clone();
+                this.fetch_names(&asked).await;
+                let mut inflight = this.inflight.borrow_mut();
+                for key in &asked {
+                    inflight.remove(key);
+                }
+                drop(inflight);
+                // The receiver may be gone when every waiter moved on.
+                let _ = done.send(());
+            });
+            let pending = async move {
+                let _ = finished.await;
+            }
+            .boxed_local()
+            .shared();
+            Batch { ids, pending }
+        });
+        batch.ids.borrow_mut().extend_from_slice(keys);
+        let mut inflight = self.inflight.borrow_mut();
+        for key in keys {
+            inflight.insert(*key, batch.pending.clone());
+        }
+        batch.pending.clone()
     }
 
     /// The fetch of a corporation's or an alliance's ticker: joined when one is under way.

@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -57,7 +56,6 @@ impl Application {
             socket_slots: Slots::new(ws.max_connections, ws.max_connections_per_ip),
             max_frame_bytes: ws.max_frame_bytes,
             origin: PublicOrigin::parse(&settings.server.origin_host),
-            connections: Arc::default(),
             api_requests: RequestRate::default(),
             rate_limit: RateLimiter::new(settings.server.rate_limit_per_minute),
             api_token: settings.server.api_token.clone(),

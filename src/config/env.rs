@@ -12,10 +12,8 @@ use super::{http_url, iso_date, log_level, ConfigError};
 enum Kind {
     Port,
     Ip,
-    /// Any text, as given.
+    /// Any text (trimmed, as every value is).
     Text,
-    /// Any text, trimmed.
-    Trimmed,
     /// Text that must not be empty.
     NonEmpty,
     Bool,
@@ -66,7 +64,7 @@ const VARS: &[Var] = &[
         Kind::Bool,
         "true or false",
     ),
-    Var("API_TOKEN", "server.api_token", Kind::Trimmed, "a token"),
+    Var("API_TOKEN", "server.api_token", Kind::Text, "a token"),
     Var(
         "RATE_LIMIT_PER_MINUTE",
         "server.rate_limit_per_minute",
@@ -237,7 +235,6 @@ fn read(kind: Kind, raw: &str) -> Option<Value> {
             .ok()
             .map(|ip| Value::String(ip.to_string())),
         Kind::Text => Some(Value::String(text.to_owned())),
-        Kind::Trimmed => Some(Value::String(text.to_owned())),
         Kind::NonEmpty => (!text.is_empty()).then(|| Value::String(text.to_owned())),
         Kind::Bool => text.parse::<bool>().ok().map(Value::Boolean),
         Kind::Number => number().and_then(integer),

@@ -18,9 +18,6 @@ pub mod sse;
 pub mod status;
 pub mod subscriptions;
 
-use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
-
 use actix_web::middleware::from_fn;
 use actix_web::{guard, http::StatusCode, web, HttpRequest, HttpResponse, ResponseError, Route};
 use actors::Engine;
@@ -42,8 +39,6 @@ pub struct AppState {
     pub max_frame_bytes: usize,
     /// Public host for discovery URLs; empty = the request's host.
     pub origin: origin::PublicOrigin,
-    /// Live WebSocket sessions.
-    pub connections: Arc<AtomicUsize>,
     /// REST API request counts.
     pub api_requests: limits::RequestRate,
     /// The per-address REST rate limit.

@@ -5,7 +5,6 @@
 //! are the HTTP layer's own.
 
 use actix_web::{http::StatusCode, web, HttpResponse};
-use std::sync::atomic::Ordering;
 
 use actors::model::now_iso;
 use serde_json::json;
@@ -16,7 +15,7 @@ use super::{json, AppState};
 pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let engine = &state.engine;
     let snap = engine.snapshot().await?;
-    let connections = state.connections.load(Ordering::Relaxed);
+    let connections = state.socket_slots.open();
     let (feed, kills, esi, routing) = (&snap.feed, &snap.kills, &snap.esi, &snap.routing);
     let (uptime_seconds, cache_hit_rate) = (snap.uptime_seconds, esi.cache_hit_rate);
     let memory_mb = snap.memory_mb;

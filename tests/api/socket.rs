@@ -821,6 +821,40 @@ async fn a_preload_into_a_client_that_never_reads_stops_and_the_connection_is_cu
     .await;
 }
 
+/// Ten kills of `system` only zKillboard's API knows (a REST read backfills them), a live
+/// subscriber, then 20 kills with never-seen pilots published at once while that REST read runs.
+/// Answers the published ids and the first push of each of them.
+async fn burst_during_backfill(app: &TestApp, system: u64) -> (Vec<u64>, Vec<Value>) {
+    let now = wanderer_kills::simulator::unix_now();
+    for _ in 0..10 {
+        app.sim.add_history(|k| {
+            k.set_system(system);
+            k.set_age(now, 900);
+        });
+    }
+    let mut ws = Socket::connect(app, "vsn=2.0.0").await;
+    ws.send(json!([1, 1, "killmails:lobby", "phx_join", {"systems": [system], "preload": {"enabled": false}}]))
+        .await;
+    assert_eq!(ws.next().await[4]["status"], "ok");
+    let published = app.publish_in(system, 20);
+    let path = format!("/api/v1/kills/system/{system}");
+    let (_, mut pushes) = tokio::join!(app.get(&path), async {
+        let mut pushes: Vec<Value> = Vec::new();
+        while pushes.len() < published.len() {
+            let (update, _) = ws.until_event("killmail_update", true).await;
+            pushes.extend(
+                update[4]["killmails"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        pushes
+    });
+    pushes.retain(|k| published.contains(&k["killmail_id"].as_u64().unwrap_or_default()));
+    (published, pushes)
+}
+
 /// Whether a pushed killmail names everyone and everything it has an id for (tickers may follow).
 fn complete(kill: &Value) -> bool {
     let parties =
@@ -847,38 +881,11 @@ async fn a_burst_of_kills_with_never_seen_pilots_is_complete_at_its_first_push()
         ..wanderer_kills::simulator::Faults::default()
     });
     let system = 30002187;
-    let now = wanderer_kills::simulator::unix_now();
-    for _ in 0..10 {
-        app.sim.add_history(|k| {
-            k.set_system(system);
-            k.set_age(now, 900);
-        });
-    }
-    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
-    ws.send(json!([1, 1, "killmails:lobby", "phx_join", {"systems": [system], "preload": {"enabled": false}}]))
-        .await;
-    assert_eq!(ws.next().await[4]["status"], "ok");
 
-    // Act: 20 kills at once, and the REST read
-    let published: Vec<u64> = app.publish_in(system, 20);
-    let path = format!("/api/v1/kills/system/{system}");
-    let read = app.get(&path);
+    // Act: 20 kills at once while a REST read backfills the same system
+    let (published, pushes) = burst_during_backfill(&app, system).await;
 
     // Assert: every first push names everyone
-    let (_, mut pushes) = tokio::join!(read, async {
-        let mut pushes: Vec<Value> = Vec::new();
-        while pushes.len() < published.len() {
-            let (update, _) = ws.until_event("killmail_update", true).await;
-            pushes.extend(
-                update[4]["killmails"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-        }
-        pushes
-    });
-    pushes.retain(|k| published.contains(&k["killmail_id"].as_u64().unwrap_or_default()));
     let incomplete: Vec<&Value> = pushes.iter().filter(|k| !complete(k)).collect();
     assert_eq!(pushes.len(), 20);
     assert!(
@@ -955,39 +962,11 @@ async fn kills_are_complete_at_their_first_push_against_a_modest_esi_after_a_col
     })
     .await;
     app.wait_following().await;
-    let system = 30002659;
-    let now = wanderer_kills::simulator::unix_now();
-    for _ in 0..10 {
-        app.sim.add_history(|k| {
-            k.set_system(system);
-            k.set_age(now, 900);
-        });
-    }
-    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
-    ws.send(json!([1, 1, "killmails:lobby", "phx_join", {"systems": [system], "preload": {"enabled": false}}]))
-        .await;
-    assert_eq!(ws.next().await[4]["status"], "ok");
 
     // Act
-    let published = app.publish_in(system, 20);
-    let path = format!("/api/v1/kills/system/{system}");
-    let read = app.get(&path);
-    let (_, mut pushes) = tokio::join!(read, async {
-        let mut pushes: Vec<Value> = Vec::new();
-        while pushes.len() < published.len() {
-            let (update, _) = ws.until_event("killmail_update", true).await;
-            pushes.extend(
-                update[4]["killmails"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-        }
-        pushes
-    });
+    let (_, pushes) = burst_during_backfill(&app, 30002659).await;
 
     // Assert: every kill named in full at its first push
-    pushes.retain(|k| published.contains(&k["killmail_id"].as_u64().unwrap_or_default()));
     let incomplete = pushes.iter().filter(|k| !complete(k)).count();
     assert_eq!(
         incomplete,

@@ -268,16 +268,14 @@ impl Resolver {
     async fn fetch_names(&self, asked: &[(NameKind, u64)]) {
         self.stats.esi_requests.incr();
         let ids: Vec<u64> = asked.iter().map(|(_, id)| *id).collect();
+        // A batch gathers many kills' ids: look each answer's kind up, not through the list.
+        let kind_of: HashMap<u64, NameKind> = asked.iter().map(|&(kind, id)| (id, kind)).collect();
         match self.esi.names(&ids).await {
             Ok(names) => {
                 let now = Instant::now();
                 let mut cache = self.cache.borrow_mut();
                 for name in names.resolved {
-                    let kind = asked
-                        .iter()
-                        .find(|(_, id)| *id == name.id)
-                        .map(|(kind, _)| *kind);
-                    match kind {
+                    match kind_of.get(&name.id).copied() {
                         Some(NameKind::Character) => cache.put_character(name.id, name.name, now),
                         Some(kind @ (NameKind::Corporation | NameKind::Alliance)) => {
                             cache.put_org_name(kind, name.id, name.name, now);
@@ -286,8 +284,8 @@ impl Resolver {
                     }
                 }
                 for id in names.unknown {
-                    if let Some((kind, _)) = asked.iter().find(|(_, asked)| *asked == id) {
-                        cache.put_unknown(*kind, id, now);
+                    if let Some(&kind) = kind_of.get(&id) {
+                        cache.put_unknown(kind, id, now);
                     }
                 }
             }

@@ -3,8 +3,6 @@
 
 mod format;
 
-use std::sync::atomic::Ordering;
-
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -169,7 +167,7 @@ async fn families(state: &AppState) -> Result<Vec<Family>, ApiError> {
             "websocket_connections",
             "Open WebSocket connections.",
             Gauge,
-            state.connections.load(Ordering::Relaxed) as f64,
+            state.socket_slots.open() as f64,
         ),
         one(
             "sse_connections",

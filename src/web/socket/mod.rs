@@ -51,7 +51,6 @@ pub async fn upgrade(
     let link = Link {
         slot,
         drain: drain.clone(),
-        connections: state.connections.clone(),
     };
     let session = Session::new(
         vsn,
@@ -103,7 +102,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .await?;
     let body = serde_json::json!({
         "status": "ok",
-        "active_connections": state.connections.load(std::sync::atomic::Ordering::Relaxed),
+        "active_connections": state.socket_slots.open(),
         "active_subscriptions": stats.websocket_subscribers,
         "uptime_seconds": state.engine.stats.uptime_seconds(),
         "timestamp": actors::model::now_iso(),

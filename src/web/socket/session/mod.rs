@@ -8,7 +8,6 @@
 //! `WS_IDLE_TIMEOUT_MS` without any inbound frame; it never pings the client.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,8 +58,6 @@ pub struct Link {
     pub slot: Slot,
     /// What the connection has drained.
     pub drain: Drain,
-    /// Live sessions, shown by `/websocket/status`.
-    pub connections: Arc<AtomicUsize>,
 }
 
 pub struct Session {
@@ -71,8 +68,6 @@ pub struct Session {
     store: Store,
     stats: Arc<Stats>,
     settings: SessionSettings,
-    /// Live sessions, shown by `/websocket/status`.
-    connections: Arc<AtomicUsize>,
     subscription_id: String,
     connected_at: String,
     /// Any inbound frame (text, binary, ping, pong) refreshes it.
@@ -105,7 +100,6 @@ impl Session {
             store: engine.store.clone(),
             stats: Arc::clone(&engine.stats),
             settings,
-            connections: link.connections,
             subscription_id: crate::web::middleware::random_id(),
             connected_at: now_iso(),
             last_seen: now,

@@ -1,7 +1,6 @@
 //! The session's transport: its life as an actor (timers, shutdown, connection count), the
 //! WebSocket messages it reads, the pushes the registry sends it, and how it closes.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ::actors::registry::{Push, Unsubscribe};
@@ -46,7 +45,6 @@ impl Actor for Session {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.settings.max_queued_kills);
-        self.connections.fetch_add(1, Ordering::Relaxed);
         let every = (self
             .settings
             .idle_timeout
@@ -82,7 +80,6 @@ impl Actor for Session {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.outbox.drain.end();
-        self.connections.fetch_sub(1, Ordering::Relaxed);
         if let Some(key) = self.key.take() {
             self.registry.do_send(Unsubscribe(key));
         }

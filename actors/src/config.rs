@@ -20,6 +20,8 @@ pub struct EngineSettings {
     pub enrich: EnrichSettings,
     pub monitor: MonitorSettings,
     pub webhooks: WebhookSettings,
+    /// Rules per subscription and values per rule, on every channel.
+    pub filters: crate::model::FilterLimits,
 }
 
 /// How every upstream HTTP call identifies itself and how long it may take.

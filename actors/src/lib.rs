@@ -15,6 +15,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod store;
 pub mod supervisor;
+pub mod universe;
 pub mod upstream;
 pub mod webhooks;
 

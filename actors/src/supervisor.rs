@@ -9,7 +9,7 @@
 //! `Supervisor` keeps across restarts (the original lost every subscription index when one
 //! process crashed).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,12 +22,14 @@ use crate::enricher::resolver::Resolver;
 use crate::enricher::Enricher;
 use crate::feed::queue_id::queue_id;
 use crate::feed::{Feed, Place, StopFeed};
+use crate::model::FilterLimits;
 use crate::monitor::Monitor;
 use crate::registry::{GetStats, KillStored, Registry};
 use crate::snapshot::{report_every, Snapshot};
 use crate::stats::Stats;
 use crate::store::journal::{Journal, JournalError};
 use crate::store::Store;
+use crate::universe::Universe;
 use crate::upstream::esi::EsiClient;
 use crate::upstream::zkb::ZkbClient;
 use crate::webhooks::{Restore, Webhooks};
@@ -57,6 +59,10 @@ pub struct Engine {
     pub webhooks: Addr<Webhooks>,
     pub stats: Arc<Stats>,
     pub feed_source: FeedSource,
+    /// The static data: systems, constellations, regions and ship types.
+    pub universe: Arc<Universe>,
+    /// Bounds on the filter rules of one subscription, on every channel.
+    pub filter_limits: FilterLimits,
 }
 
 impl Engine {
@@ -111,7 +117,8 @@ impl Engine {
         let registry = Supervisor::start(|_| Registry::default());
         let delivery: Vec<Recipient<KillStored>> = vec![registry.clone().recipient()];
 
-        let mut cache = seeded_cache(&settings, data_dir);
+        let universe = Arc::new(Universe::load(&[Path::new("priv/data"), data_dir]));
+        let mut cache = seeded_cache(&settings, Arc::clone(&universe));
         let names = loaded.names.len();
         let now = std::time::Instant::now();
         for record in loaded.names {
@@ -211,6 +218,8 @@ impl Engine {
             webhooks,
             stats,
             feed_source,
+            universe,
+            filter_limits: settings.filters,
         })
     }
 }

@@ -72,6 +72,18 @@ const VARS: &[Var] = &[
         "a number (0 = no limit)",
     ),
     Var(
+        "FILTER_MAX_RULES",
+        "filters.max_rules",
+        Kind::Range(1, 10_000),
+        "a number of rules 1-10000",
+    ),
+    Var(
+        "FILTER_MAX_VALUES",
+        "filters.max_values_per_rule",
+        Kind::Range(1, 100_000),
+        "a number of values 1-100000",
+    ),
+    Var(
         "HTTP_WORKERS",
         "server.workers",
         Kind::Positive,

@@ -3,6 +3,7 @@
 pub mod body_deadline;
 pub mod dashboard;
 pub mod errors;
+pub mod filter_query;
 pub mod health;
 pub mod kills;
 pub mod limits;

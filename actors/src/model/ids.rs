@@ -105,6 +105,14 @@ id_newtype!(
     SystemId
 );
 id_newtype!(
+    /// A constellation (20M..): a group of systems within a region.
+    ConstellationId
+);
+id_newtype!(
+    /// A region (10M..; w-space regions 11M.., Abyssal 12M..).
+    RegionId
+);
+id_newtype!(
     /// A pilot.
     CharacterId
 );

@@ -10,9 +10,11 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::ids::{
-    AllianceId, CharacterId, CorporationId, FactionId, GroupId, KillmailId, SystemId, TypeId,
+    AllianceId, CharacterId, ConstellationId, CorporationId, FactionId, GroupId, KillmailId,
+    RegionId, SystemId, TypeId,
 };
 use super::lenient;
+use super::space::Space;
 use super::time::{BadTimestamp, KillTime};
 use super::wire::wire_struct;
 
@@ -21,7 +23,6 @@ wire_struct! {
     #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
     pub struct Victim {
         ..party,
-        ship_group_id: "lenient::id_opt" => Option<GroupId>,
         damage_taken: "lenient::u64_opt" => Option<u64>,
         position: "lenient::object_opt" => Option<Position>,
         /// ESI's fitted and cargo items, one nesting level (containers hold items). The original
@@ -151,6 +152,10 @@ impl EsiKillmail {
             kill_time,
             system_id,
             solar_system_name: None,
+            constellation_id: None,
+            region_id: None,
+            region_name: None,
+            security_status: None,
             moon_id: self.moon_id,
             war_id: self.war_id,
             victim,
@@ -171,6 +176,16 @@ pub struct Killmail {
     pub system_id: SystemId,
     #[serde(default, deserialize_with = "lenient::string_opt")]
     pub solar_system_name: Option<String>,
+    /// Where the system lies, from the static data (absent for a system it does not know).
+    #[serde(default, deserialize_with = "lenient::id_opt")]
+    pub constellation_id: Option<ConstellationId>,
+    #[serde(default, deserialize_with = "lenient::id_opt")]
+    pub region_id: Option<RegionId>,
+    #[serde(default, deserialize_with = "lenient::string_opt")]
+    pub region_name: Option<String>,
+    /// The system's true security status (4 decimals, as CCP's data gives it).
+    #[serde(default, deserialize_with = "lenient::f64_opt")]
+    pub security_status: Option<f64>,
     #[serde(default, deserialize_with = "lenient::u64_opt")]
     pub moon_id: Option<u64>,
     #[serde(default, deserialize_with = "lenient::u64_opt")]
@@ -183,6 +198,11 @@ pub struct Killmail {
 }
 
 impl Killmail {
+    /// The space class of the kill's system, when it can be told.
+    pub fn space(&self) -> Option<Space> {
+        Space::of(self.system_id, self.region_id, self.security_status)
+    }
+
     /// Every character on the kill: the victim first, then each attacker, duplicates included.
     pub fn character_ids(&self) -> impl Iterator<Item = CharacterId> + '_ {
         self.victim
@@ -194,13 +214,28 @@ impl Killmail {
 
 impl Serialize for Killmail {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut out = s.serialize_struct("Killmail", 12)?;
+        let mut out = s.serialize_struct("Killmail", 17)?;
         out.serialize_field("killmail_id", &self.killmail_id)?;
         out.serialize_field("kill_time", &self.kill_time)?;
         out.serialize_field("system_id", &self.system_id)?;
         out.serialize_field("solar_system_id", &self.system_id)?;
         if let Some(name) = &self.solar_system_name {
             out.serialize_field("solar_system_name", name)?;
+        }
+        if let Some(id) = self.constellation_id {
+            out.serialize_field("constellation_id", &id)?;
+        }
+        if let Some(id) = self.region_id {
+            out.serialize_field("region_id", &id)?;
+        }
+        if let Some(name) = &self.region_name {
+            out.serialize_field("region_name", name)?;
+        }
+        if let Some(security) = self.security_status {
+            out.serialize_field("security_status", &security)?;
+        }
+        if let Some(space) = self.space() {
+            out.serialize_field("space", &space)?;
         }
         if let Some(moon) = self.moon_id {
             out.serialize_field("moon_id", &moon)?;

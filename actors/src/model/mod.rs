@@ -9,6 +9,7 @@ pub mod ids;
 pub mod killmail;
 pub mod lenient;
 pub mod name;
+pub mod space;
 pub mod stored;
 pub mod time;
 pub mod webhook;
@@ -16,15 +17,16 @@ mod wire;
 
 pub use facts::KillFacts;
 pub use feed::{FeedKill, R2z2Entry, R2z2Object, RedisqPackage, RedisqResponse, SequenceFile};
-pub use filter::Filter;
+pub use filter::{Filter, FilterError, FilterLimits, Role, Rule};
 pub use ids::{
-    AllianceId, CharacterId, CorporationId, FactionId, GroupId, IdParseError, KillmailId, SystemId,
-    TypeId,
+    AllianceId, CharacterId, ConstellationId, CorporationId, FactionId, GroupId, IdParseError,
+    KillmailId, RegionId, SystemId, TypeId,
 };
 pub use killmail::{
     Attacker, EsiKillmail, InvalidKillmail, Item, Killmail, NestedItem, Position, Victim, Zkb,
 };
 pub use name::{NameKind, NameRecord};
-pub use stored::{write_json_array, StoredKill};
+pub use space::{Space, SpaceSet};
+pub use stored::{write_json_array, write_json_array_with, StoredKill};
 pub use time::{now_iso, KillTime};
 pub use webhook::WebhookSubscription;

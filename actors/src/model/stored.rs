@@ -51,6 +51,24 @@ impl StoredKill {
         }
     }
 
+    /// The JSON with `"matched_filters": [...]` added: the names of the subscriber's rules this
+    /// kill matched. As stored when there are none.
+    pub fn json_matched(&self, names: &[&str]) -> std::borrow::Cow<'_, [u8]> {
+        let Some((b'}', head)) = self.json.split_last() else {
+            return self.json.as_ref().into();
+        };
+        if names.is_empty() {
+            return self.json.as_ref().into();
+        }
+        let mut out = Vec::with_capacity(self.json.len() + 24 + names.len() * 16);
+        out.extend_from_slice(head);
+        out.extend_from_slice(b",\"matched_filters\":");
+        // A list of strings always serializes.
+        let _ = serde_json::to_writer(&mut out, names);
+        out.push(b'}');
+        out.into()
+    }
+
     /// The full killmail, parsed from the stored JSON (only to change a kill).
     pub fn killmail(&self) -> Option<Killmail> {
         serde_json::from_slice(&self.json).ok()
@@ -59,13 +77,22 @@ impl StoredKill {
 
 /// Appends `[k1,k2,...]` to `out`, each kill as the JSON bytes the store holds (no re-serializing).
 pub fn write_json_array(out: &mut Vec<u8>, kills: &[Arc<StoredKill>]) {
+    write_json_array_with(out, kills, |k| k.json.as_ref().into());
+}
+
+/// Appends `[k1,k2,...]` to `out`, each kill as `json` gives it.
+pub fn write_json_array_with<'a>(
+    out: &mut Vec<u8>,
+    kills: &'a [Arc<StoredKill>],
+    json: impl Fn(&'a StoredKill) -> std::borrow::Cow<'a, [u8]>,
+) {
     out.reserve(kills.iter().map(|k| k.json.len() + 1).sum::<usize>() + 2);
     out.push(b'[');
     for (i, kill) in kills.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&kill.json);
+        out.extend_from_slice(&json(kill));
     }
     out.push(b']');
 }

@@ -16,7 +16,7 @@
 //! ```
 //!
 //! `..party,` stands for the fields a victim and an attacker share (character, corporation,
-//! alliance and faction ids and names, ship type and name), so both declare them once.
+//! alliance and faction ids and names, ship type, name and group), so both declare them once.
 
 /// Expands the short field list into a struct with the serde attributes each field needs.
 macro_rules! wire_struct {
@@ -40,6 +40,7 @@ macro_rules! wire_struct {
             faction_id: "lenient::id_opt" => Option<FactionId>,
             ship_type_id: "lenient::id_opt" => Option<TypeId>,
             ship_name: "lenient::string_opt" => Option<String>,
+            ship_group_id: "lenient::id_opt" => Option<GroupId>,
             $($rest)*
         );
     };

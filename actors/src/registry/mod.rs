@@ -15,10 +15,11 @@ use actix::prelude::*;
 use serde::Serialize;
 
 pub use crate::model::Filter;
-use crate::model::{CharacterId, StoredKill, SystemId};
+use crate::model::{CharacterId, Rule, StoredKill, SystemId};
 
 mod follow;
 mod index;
+mod rule_index;
 pub mod seen;
 
 pub use follow::{
@@ -64,6 +65,8 @@ pub struct SubscriptionView {
     pub channel: Channel,
     pub system_ids: Vec<SystemId>,
     pub character_ids: Vec<CharacterId>,
+    /// The subscription's filter rules (JSON form).
+    pub filters: Vec<Arc<Rule>>,
     pub callback_url: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -124,6 +127,9 @@ pub struct RegistryStats {
     /// Distinct systems and characters followed by anyone.
     pub systems: usize,
     pub characters: usize,
+    /// Filter rules, and those checked for every kill (no anchor).
+    pub rules: usize,
+    pub unanchored_rules: usize,
     /// Kills pushed (one per recipient), and pushes refused by a full mailbox.
     pub pushed: u64,
     pub dropped_full: u64,
@@ -290,6 +296,8 @@ impl Handler<GetStats> for Registry {
         let mut stats = RegistryStats {
             systems: self.routes.systems(),
             characters: self.routes.characters(),
+            rules: self.routes.rules().0,
+            unanchored_rules: self.routes.rules().1,
             pushed: self.pushed,
             dropped_full: self.dropped_full,
             index_bytes: self.routes.bytes()
@@ -320,6 +328,7 @@ impl Handler<ListSubscriptions> for Registry {
                 channel: s.channel,
                 system_ids: s.filter.systems.iter().copied().collect(),
                 character_ids: s.filter.characters.iter().copied().collect(),
+                filters: s.filter.rules.clone(),
                 callback_url: s.callback_url.clone(),
                 created_at: s.created_at.clone(),
                 updated_at: s.updated_at.clone(),

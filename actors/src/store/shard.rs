@@ -216,8 +216,14 @@ impl Shard {
     /// in offset order (the order they were accepted).
     pub fn replay(&self, filter: &Filter, after: u64, since: KillTime) -> Vec<Arc<StoredKill>> {
         let fresh = |k: &&Arc<StoredKill>| k.offset > after && k.facts.kill_time >= since;
-        let mut kills: Vec<Arc<StoredKill>> = if filter.all {
-            self.by_id.values().filter(fresh).cloned().collect()
+        let mut kills: Vec<Arc<StoredKill>> = if filter.all || !filter.rules.is_empty() {
+            // Rules can match any kill: every fresh kill is checked.
+            self.by_id
+                .values()
+                .filter(fresh)
+                .filter(|k| filter.admits(&k.facts))
+                .cloned()
+                .collect()
         } else {
             let by_system = filter
                 .systems
@@ -309,6 +315,10 @@ mod tests {
             kill_time: KillTime::from_unix(NOW - age_secs),
             system_id: SystemId::new(system).expect("non-zero"),
             solar_system_name: None,
+            constellation_id: None,
+            region_id: None,
+            region_name: None,
+            security_status: None,
             moon_id: None,
             war_id: None,
             victim: Victim {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ::actors::model::{now_iso, write_json_array, StoredKill};
+use ::actors::model::{now_iso, write_json_array_with, Filter, StoredKill};
 use ::actors::registry::seen::REMEMBERED_KILLS;
 use ::actors::registry::{Push, SeenKills};
 use actix_web::web;
@@ -43,6 +43,8 @@ pub struct Body {
     quiet_until: Instant,
     shutdown: watch::Receiver<bool>,
     ended: bool,
+    /// What the stream follows: the names of its rules a kill matched go with the kill.
+    filter: Arc<Filter>,
     _slot: Slot,
     _registration: Registration,
 }
@@ -58,8 +60,8 @@ impl Body {
         mode: Mode,
         state: &AppState,
         rx: mpsc::Receiver<Push>,
-        slot: Slot,
-        registration: Registration,
+        filter: Arc<Filter>,
+        (slot, registration): (Slot, Registration),
     ) -> Self {
         Self {
             mode,
@@ -72,6 +74,7 @@ impl Body {
             quiet_until: Instant::now() + period(mode, &state.sse),
             shutdown: state.shutdown.clone(),
             ended: false,
+            filter,
             _slot: slot,
             _registration: registration,
         }
@@ -88,7 +91,8 @@ impl Body {
                 self.pending
                     .push_back(web::Bytes::from_static(b"retry: 2000\n\n"));
                 for kill in history {
-                    self.pending.push_back(data_event(kill));
+                    let matched = self.filter.matched_names(&kill.facts);
+                    self.pending.push_back(data_event(kill, &matched));
                 }
             }
             Mode::Enhanced => {
@@ -98,13 +102,19 @@ impl Body {
                     .push_back(named("connected", None, connected.to_string().as_bytes()));
                 if resumed {
                     for kill in history {
-                        self.pending.push_back(killmail_event(kill));
+                        let matched = self.filter.matched_names(&kill.facts);
+                        self.pending.push_back(killmail_event(kill, &matched));
                     }
                 } else if query.preload_days > 0 {
                     let total_batches = history.len().div_ceil(BATCH);
                     for (n, batch) in history.chunks(BATCH).enumerate() {
                         let mut data = b"{\"kills\":".to_vec();
-                        write_json_array(&mut data, batch);
+                        let filter = &self.filter;
+                        write_json_array_with(&mut data, batch, |k| {
+                            k.json_matched(&filter.matched_names(&k.facts))
+                                .into_owned()
+                                .into()
+                        });
                         data.extend_from_slice(
                             format!(
                                 ",\"count\":{},\"batch_number\":{},\"total_batches\":{total_batches}}}",
@@ -159,12 +169,13 @@ impl Body {
                         self.stats
                             .delivery_sse_seconds
                             .observe(kill.stored_at.elapsed());
+                        let matched = self.filter.matched_names(&kill.facts);
                         self.pending.push_back(match self.mode {
                             Mode::Plain => {
                                 self.quiet_until = Instant::now() + self.idle;
-                                data_event(&kill)
+                                data_event(&kill, &matched)
                             }
-                            Mode::Enhanced => killmail_event(&kill),
+                            Mode::Enhanced => killmail_event(&kill, &matched),
                         });
                     }
                 }

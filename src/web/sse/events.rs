@@ -4,17 +4,19 @@
 use ::actors::model::StoredKill;
 use actix_web::web;
 
-/// `data: <killmail>\n\n`: an unnamed event, what a browser's `onmessage` gets.
-pub fn data_event(kill: &StoredKill) -> web::Bytes {
-    let mut out = Vec::with_capacity(kill.json.len() + 8);
+/// `data: <killmail>\n\n`: an unnamed event, what a browser's `onmessage` gets; `matched`
+/// names the stream's rules the kill matched.
+pub fn data_event(kill: &StoredKill, matched: &[&str]) -> web::Bytes {
+    let json = kill.json_matched(matched);
+    let mut out = Vec::with_capacity(json.len() + 8);
     out.extend_from_slice(b"data: ");
-    out.extend_from_slice(&kill.json);
+    out.extend_from_slice(&json);
     out.extend_from_slice(b"\n\n");
     out.into()
 }
 
-pub fn killmail_event(kill: &StoredKill) -> web::Bytes {
-    named("killmail", Some(kill.offset), &kill.json)
+pub fn killmail_event(kill: &StoredKill, matched: &[&str]) -> web::Bytes {
+    named("killmail", Some(kill.offset), &kill.json_matched(matched))
 }
 
 /// `event: <name>\n[id: <offset>\n]data: <json>\n\n` (the JSON holds no raw newline).

@@ -13,7 +13,7 @@ mod events;
 mod forwarder;
 mod query;
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::actors::model::KillTime;
@@ -85,10 +85,8 @@ async fn open(
     state: web::Data<AppState>,
     mode: Mode,
 ) -> Result<HttpResponse, ApiError> {
-    let params = web::Query::<HashMap<String, String>>::from_query(req.query_string())
-        .map(web::Query::into_inner)
-        .unwrap_or_default();
-    let query = StreamQuery::parse(&params).map_err(ApiError::StreamInvalid)?;
+    let query = StreamQuery::read(req.query_string(), &state.engine.filter_limits)
+        .map_err(ApiError::StreamInvalid)?;
     let ip = super::limits::peer_ip(req.peer_addr());
     let Some(slot) = state.sse.slots.acquire(ip) else {
         log::warn!("sse connection refused, limit reached ip={ip}");
@@ -100,6 +98,7 @@ async fn open(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let filter = query.filter();
+    let matching = Arc::new(filter.clone());
     let ask = CatchUp {
         filter: filter.clone(),
         resume: match resume_after {
@@ -146,7 +145,7 @@ async fn open(
         history.len()
     );
 
-    let mut body = Body::new(mode, &state, rx, slot, registration);
+    let mut body = Body::new(mode, &state, rx, matching, (slot, registration));
     body.opening(&query, &history, resume_after.is_some());
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream; charset=utf-8")

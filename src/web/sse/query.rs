@@ -1,10 +1,13 @@
-//! The query both streams take: `system_ids`, `character_ids`, `min_value`, `preload_days`,
-//! checked with the documented messages.
+//! The query both streams take: `system_ids`, `character_ids`, `min_value`, `preload_days` and
+//! repeated `filter=` rules, checked with the documented messages.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use ::actors::model::{CharacterId, Filter, SystemId};
+use ::actors::model::{CharacterId, Filter, FilterLimits, Rule, SystemId};
 use serde_json::{json, Value};
+
+use crate::web::filter_query::QueryPairs;
 
 /// At most this many ids in `system_ids` and in `character_ids`.
 const MAX_IDS: usize = 100;
@@ -18,9 +21,18 @@ pub struct StreamQuery {
     pub characters: Vec<CharacterId>,
     pub min_value: Option<f64>,
     pub preload_days: u64,
+    pub rules: Vec<Arc<Rule>>,
 }
 
 impl StreamQuery {
+    /// Reads a raw query string.
+    pub fn read(query: &str, limits: &FilterLimits) -> Result<Self, String> {
+        let pairs = QueryPairs::parse(query)?;
+        let mut out = Self::parse(&pairs.singles())?;
+        out.rules = pairs.rules(limits)?.into_iter().map(Arc::new).collect();
+        Ok(out)
+    }
+
     pub fn parse(query: &HashMap<String, String>) -> Result<Self, String> {
         let systems = id_list(query, "system_ids", SystemId::new)?;
         let characters = id_list(query, "character_ids", CharacterId::new)?;
@@ -50,15 +62,17 @@ impl StreamQuery {
             characters,
             min_value,
             preload_days,
+            rules: Vec::new(),
         })
     }
 
-    /// No system and no character: every kill (still subject to `min_value`).
+    /// No system, no character and no rule: every kill (still subject to `min_value`).
     pub fn filter(&self) -> Filter {
         Filter {
             systems: self.systems.iter().copied().collect(),
             characters: self.characters.iter().copied().collect(),
-            all: self.systems.is_empty() && self.characters.is_empty(),
+            rules: self.rules.clone(),
+            all: self.systems.is_empty() && self.characters.is_empty() && self.rules.is_empty(),
             min_value: self.min_value,
         }
     }
@@ -69,6 +83,7 @@ impl StreamQuery {
             "character_ids": self.characters,
             "min_value": self.min_value,
             "preload_days": self.preload_days,
+            "filters": self.rules,
         })
     }
 }

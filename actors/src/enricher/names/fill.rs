@@ -24,13 +24,17 @@ impl NameCache {
         };
 
         let system = km.system_id.get();
-        match self.systems.get(system, now) {
-            Found::Known(name) => {
-                km.solar_system_name = Some(name.clone());
-                note(true, NameKind::System, system);
+        if self.universe.place(km) {
+            note(true, NameKind::System, system);
+        } else {
+            match self.systems.get(system, now) {
+                Found::Known(name) => {
+                    km.solar_system_name = Some(name.clone());
+                    note(true, NameKind::System, system);
+                }
+                Found::Unknown => note(true, NameKind::System, system),
+                Found::Missing => note(false, NameKind::System, system),
             }
-            Found::Unknown => note(true, NameKind::System, system),
-            Found::Missing => note(false, NameKind::System, system),
         }
 
         let v = &mut km.victim;
@@ -64,6 +68,9 @@ impl NameCache {
             );
             let names = self.person(&ids, now, &mut note);
             names.tickers_to_come(&ids, &mut tickers);
+            if let Some(group) = names.ship.as_ref().and_then(|s| s.group_id) {
+                a.ship_group_id = Some(group);
+            }
             names.write(Slots {
                 character_name: &mut a.character_name,
                 corporation_name: &mut a.corporation_name,

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use crate::model::{NameKind, NameRecord};
 use ttl::TtlCache;
 
-pub use static_data::{read_types_csv, CsvError};
+use std::sync::Arc;
 
+use crate::universe::Universe;
 /// A type's name and, for ships, its group, as ESI gives it.
 pub use crate::upstream::esi::InventoryType as TypeInfo;
 /// A corporation's or an alliance's name and ticker, as ESI gives it.
@@ -74,6 +75,8 @@ pub struct NameCache {
     alliances: TtlCache<Org>,
     types: TtlCache<TypeInfo>,
     systems: TtlCache<String>,
+    /// The static data: systems and their places, ship types.
+    universe: Arc<Universe>,
     /// Answers learned from ESI since the last [`NameCache::take_learned`], to be saved.
     learned: Vec<NameRecord>,
 }
@@ -86,8 +89,19 @@ impl NameCache {
             alliances: TtlCache::new(limits.capacity / 16, limits.ttl),
             types: TtlCache::new(limits.capacity / 4, STATIC_TTL),
             systems: TtlCache::new(limits.capacity / 16, STATIC_TTL),
+            universe: Arc::default(),
             learned: Vec::new(),
         }
+    }
+
+    /// The caches answering from the static data: its ship types are seeded (they never
+    /// expire) and its systems are placed without asking anyone.
+    pub fn with_universe(mut self, universe: Arc<Universe>) -> Self {
+        for (id, info) in universe.ships() {
+            self.types.put_forever(id, info.clone());
+        }
+        self.universe = universe;
+        self
     }
 
     fn learn(
@@ -209,26 +223,6 @@ impl NameCache {
             NameKind::Type => self.types.put_unknown(id, now),
             NameKind::System => self.systems.put_unknown(id, now),
         }
-    }
-
-    /// Static ship types that never expire (from a CSV); returns how many were added.
-    pub fn seed_types(&mut self, types: impl IntoIterator<Item = (u64, TypeInfo)>) -> usize {
-        let mut n = 0;
-        for (id, info) in types {
-            self.types.put_forever(id, info);
-            n += 1;
-        }
-        n
-    }
-
-    /// Solar system names that never expire (from the static data); returns how many.
-    pub fn seed_systems(&mut self, systems: impl IntoIterator<Item = (u64, String)>) -> usize {
-        let mut n = 0;
-        for (id, name) in systems {
-            self.systems.put_forever(id, name);
-            n += 1;
-        }
-        n
     }
 
     /// Entries held, all kinds together.

@@ -321,7 +321,17 @@ fn back_to_esi(mut out: Value) -> Value {
         Some(&system),
         "both system keys carry the same id"
     );
-    for key in ["attacker_count", "zkb", "solar_system_name"] {
+    let added = [
+        "attacker_count",
+        "zkb",
+        "solar_system_name",
+        "constellation_id",
+        "region_id",
+        "region_name",
+        "security_status",
+        "space",
+    ];
+    for key in added {
         top.remove(key);
     }
     let strip = |person: &mut Value| {

@@ -14,7 +14,7 @@ const EMBEDDED: [(&str, &str); 4] = [
 ];
 
 /// The sections a config file may have.
-pub const SECTIONS: [&str; 13] = [
+pub const SECTIONS: [&str; 14] = [
     "server",
     "websocket",
     "sse",
@@ -28,6 +28,7 @@ pub const SECTIONS: [&str; 13] = [
     "enrich",
     "monitor",
     "webhooks",
+    "filters",
 ];
 
 /// Reads `<dir>/<name>.toml`, falling back to the compiled-in copy when the directory lacks it.

@@ -15,7 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::backfill::BackfillError;
 use actors::model::{now_iso, KillTime, KillmailId, SystemId};
-use actors::model::{write_json_array, StoredKill};
+use actors::model::{write_json_array, write_json_array_with, Filter, StoredKill};
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
@@ -50,14 +50,14 @@ impl Default for Window {
 
 /// Which part of a window was out of range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum BadWindow {
+pub enum BadWindow {
     Hours,
     Limit,
 }
 
 impl Window {
     /// Hours back (1..=a year) and a limit (1..=1000), each defaulted when absent.
-    pub(super) fn new(hours: Option<u64>, limit: Option<u64>) -> Result<Self, BadWindow> {
+    pub fn new(hours: Option<u64>, limit: Option<u64>) -> Result<Self, BadWindow> {
         let since_hours = hours.unwrap_or(DEFAULT_SINCE_HOURS);
         if !(1..=MAX_SINCE_HOURS).contains(&since_hours) {
             return Err(BadWindow::Hours);
@@ -331,6 +331,13 @@ impl RawJson {
 
     pub(super) fn kills(&mut self, kills: &[Arc<StoredKill>]) {
         write_json_array(&mut self.0, kills);
+    }
+
+    /// The kills, each with the names of `filter`'s rules it matched.
+    pub(super) fn kills_matched(&mut self, kills: &[Arc<StoredKill>], filter: &Filter) {
+        write_json_array_with(&mut self.0, kills, |k| {
+            k.json_matched(&filter.matched_names(&k.facts))
+        });
     }
 
     /// `,"timestamp":"<ts>"}` — closes the object it ends. `ts` is ISO-8601 (nothing to escape).

@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod errors;
 pub mod filter_query;
 pub mod health;
+pub mod kill_search;
 pub mod kills;
 pub mod limits;
 pub mod metrics;

@@ -8,7 +8,10 @@ use serde_json::json;
 
 use super::openapi::schemas::*;
 use super::openapi::{self, Operation};
-use super::{dashboard, get, health, kills, metrics, notifier, socket, sse, status, subscriptions};
+use super::{
+    dashboard, get, health, kill_search, kills, metrics, notifier, socket, sse, status,
+    subscriptions,
+};
 
 /// One route: method, actix path (`{name}` segments), how to mount it, and how to describe it.
 pub struct Endpoint {
@@ -162,6 +165,20 @@ pub fn endpoints() -> Vec<Endpoint> {
         ),
         e(
             M::GET,
+            "/api/v1/kills",
+            || get().to(kill_search::search),
+            || {
+                Operation::new("Kills", "Stored kills any `filter=` rule matches (none: every kill), newest first; each kill lists the names of the rules it matched in `matched_filters`. No upstream call.")
+                .query_repeated("filter", FILTER_PARAM)
+                .query("since_hours", "integer", "Hours back (default 24)")
+                .query("limit", "integer", "At most this many, 1..1000 (default 50)")
+                .json(200, "Kills", data(json!({"type": "object", "properties": {
+                    "kills": killmails(), "filters": filter_rules(), "timestamp": timestamp()}})))
+                .json(400, "INVALID_FILTER or INVALID_PARAMETERS", error_ref())
+            },
+        ),
+        e(
+            M::GET,
             "/api/v1/kills/system/{system_id}",
             || get().to(kills::system_kills),
             || {
@@ -281,6 +298,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                         "id": {"type": "string"}, "subscriber_id": {"type": "string"},
                         "type": {"type": "string", "enum": ["webhook", "websocket", "sse"]},
                         "system_ids": {"type": "array", "items": int()}, "character_ids": {"type": "array", "items": int()},
+                        "filters": filter_rules(),
                         "callback_url": {"type": "string", "nullable": true},
                         "created_at": timestamp(), "updated_at": timestamp()}}}}}}}))
                 .json(401, "API token missing or wrong (when one is set)", subscription_error())
@@ -295,6 +313,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 .body(json!({"type": "object", "required": ["subscriber_id", "callback_url"], "properties": {
                     "subscriber_id": {"type": "string"}, "callback_url": {"type": "string", "format": "uri"},
                     "system_ids": {"type": "array", "items": int()}, "character_ids": {"type": "array", "items": int()},
+                    "filters": filter_rules(),
                     "secret": {"type": "string", "description": "Signs each body: X-Wanderer-Signature: sha256=<hex HMAC>"}}}))
                 .json(201, "Created", json!({"type": "object", "properties": {"data": {"type": "object", "properties": {
                     "subscription_id": {"type": "string"}, "message": {"type": "string"}}}}}))

@@ -47,7 +47,8 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.api_token)?;
-    let request = WebhookRequest::parse(&body).map_err(ApiError::Subscription)?;
+    let request = WebhookRequest::parse(&body, &state.engine.filter_limits)
+        .map_err(ApiError::Subscription)?;
     let id = state
         .engine
         .webhooks

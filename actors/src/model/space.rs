@@ -102,7 +102,7 @@ impl SpaceSet {
         Space::ALL.into_iter().filter(move |s| self.contains(*s))
     }
 
-    pub fn len(self) -> usize {
+    pub fn len(&self) -> usize {
         self.0.count_ones() as usize
     }
 }

@@ -5,13 +5,13 @@
 //! history and live, never neither; the subscriber's [`super::SeenKills`] drops the second copy.
 //! A store that fails to answer is reported part by part, never passed off as "no kills".
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use actix::prelude::*;
 
 use super::{Registry, SetFilter, Subscribe, SubscriberKey};
-use crate::model::{CharacterId, Filter, KillTime, StoredKill, SystemId};
+use crate::model::{CharacterId, Filter, KillTime, Rule, StoredKill, SystemId};
 use crate::store::{Store, StoreError};
 
 /// Kills stored after an offset the subscriber already has (a reconnecting client).
@@ -25,11 +25,13 @@ pub struct Resume {
     pub limit: usize,
 }
 
-/// Stored kills of some systems and characters, newest first per system.
+/// Stored kills of some systems, characters and rules, newest first per system.
 #[derive(Clone, Debug)]
 pub struct Preload {
     pub systems: BTreeSet<SystemId>,
     pub characters: BTreeSet<CharacterId>,
+    /// Kills any of these rules matches, at most `limit_per_system` per system.
+    pub rules: Vec<Arc<Rule>>,
     pub since: KillTime,
     pub limit_per_system: usize,
 }
@@ -132,25 +134,47 @@ pub async fn catch_up(store: &Store, ask: CatchUp) -> CaughtUp {
         }
     }
     for character in preload.characters {
-        let kills = match store
+        match store
             .character_kills(character, preload.since, preload.limit_per_system)
             .await
         {
-            Ok(kills) => kills,
-            Err(e) => {
-                out.errors.push(failed(format!("character {character}"), e));
-                continue;
-            }
+            Ok(kills) => out.add_to_batches(kills),
+            Err(e) => out.errors.push(failed(format!("character {character}"), e)),
+        }
+    }
+    if !preload.rules.is_empty() {
+        let rules = Filter {
+            rules: preload.rules,
+            ..Filter::default()
         };
-        for kill in kills {
-            let system = kill.facts.system_id;
-            match out.batches.iter_mut().find(|(s, _)| *s == system) {
-                Some((_, list)) => list.push(kill),
-                None => out.batches.push((system, vec![kill])),
+        match store.replay(rules, 0, preload.since, usize::MAX).await {
+            Ok(mut kills) => {
+                kills.sort_unstable_by_key(|k| std::cmp::Reverse((k.facts.kill_time, k.offset)));
+                let mut per_system: HashMap<SystemId, usize> = HashMap::new();
+                kills.retain(|k| {
+                    let n = per_system.entry(k.facts.system_id).or_default();
+                    *n += 1;
+                    *n <= preload.limit_per_system
+                });
+                out.add_to_batches(kills);
             }
+            Err(e) => out.errors.push(failed("filters".into(), e)),
         }
     }
     out
+}
+
+impl CaughtUp {
+    /// Adds kills to the preload batch of their system (a new batch for a new system).
+    fn add_to_batches(&mut self, kills: Vec<Arc<StoredKill>>) {
+        for kill in kills {
+            let system = kill.facts.system_id;
+            match self.batches.iter_mut().find(|(s, _)| *s == system) {
+                Some((_, list)) => list.push(kill),
+                None => self.batches.push((system, vec![kill])),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +197,7 @@ mod tests {
             preload: Some(Preload {
                 systems: SystemId::new(30000142).into_iter().collect(),
                 characters: CharacterId::new(90000001).into_iter().collect(),
+                rules: vec![Arc::new(Rule::default())],
                 since: KillTime::now().minus_secs(3600),
                 limit_per_system: 5,
             }),
@@ -181,7 +206,10 @@ mod tests {
         let caught = catch_up(&store, ask).await;
 
         let parts: Vec<&str> = caught.errors.iter().map(|e| e.part.as_str()).collect();
-        assert_eq!(parts, ["resume", "system 30000142", "character 90000001"]);
+        assert_eq!(
+            parts,
+            ["resume", "system 30000142", "character 90000001", "filters"]
+        );
         assert!(caught.missed.is_empty() && caught.batches.is_empty());
     }
 }

@@ -212,7 +212,7 @@ mod tests {
         pub fn rule(rng: &mut Rng) -> Rule {
             let roles = [Role::Any, Role::Victim, Role::Attacker, Role::FinalBlow];
             let mut rule = Rule::default();
-            let mut pick = |rng: &mut Rng| rng.chance(25);
+            let pick = |rng: &mut Rng| rng.chance(25);
             if pick(rng) {
                 rule.systems =
                     sorted(rng.some(2, |n| SystemId::new(30000001 + n % 4).expect("id")));

@@ -8,7 +8,7 @@ use rand::Rng;
 use ring::hmac;
 
 use crate::config::WebhookSettings;
-use crate::model::{now_iso, write_json_array, StoredKill};
+use crate::model::{now_iso, write_json_array_with, Filter, StoredKill};
 
 /// Header names of a delivery.
 pub mod header {
@@ -36,11 +36,15 @@ pub fn backoff(settings: &WebhookSettings, attempt: u32) -> Duration {
 }
 
 /// `{"type":"killmail_update","system_id":..,"kills":[..],"timestamp":".."}`, from the stored
-/// JSON of each kill.
-pub fn payload(system: u64, kills: &[Arc<StoredKill>]) -> Vec<u8> {
+/// JSON of each kill, with the names of the subscription's rules it matched.
+pub fn payload(system: u64, kills: &[Arc<StoredKill>], filter: &Filter) -> Vec<u8> {
     let mut out =
         format!(r#"{{"type":"killmail_update","system_id":{system},"kills":"#).into_bytes();
-    write_json_array(&mut out, kills);
+    write_json_array_with(&mut out, kills, |k| {
+        k.json_matched(&filter.matched_names(&k.facts))
+            .into_owned()
+            .into()
+    });
     out.extend_from_slice(format!(r#","timestamp":"{}"}}"#, now_iso()).as_bytes());
     out
 }

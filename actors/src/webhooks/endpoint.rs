@@ -17,7 +17,7 @@ use super::delivery::{backoff, header, payload, signature, USER_AGENT};
 use super::target::resolve_allowed;
 use crate::config::WebhookSettings;
 use crate::model::ids::random_token;
-use crate::model::{StoredKill, WebhookSubscription};
+use crate::model::{Filter, StoredKill, WebhookSubscription};
 use crate::registry::Push;
 use crate::stats::Stats;
 use crate::store::journal::Journal;
@@ -51,6 +51,8 @@ pub struct Endpoint {
     id: String,
     url: String,
     signing_key: Option<hmac::Key>,
+    /// The subscription's filter: the names of its rules a kill matched go with the kill.
+    filter: Filter,
     http: Rc<Http>,
     settings: Rc<WebhookSettings>,
     journal: Journal,
@@ -74,6 +76,7 @@ impl Endpoint {
                 .secret
                 .as_ref()
                 .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_bytes())),
+            filter: subscription.filter.clone(),
             http,
             settings,
             journal,
@@ -161,7 +164,7 @@ impl Endpoint {
         {
             kills.extend(self.queue.pop_front());
         }
-        let body = Bytes::from(payload(system.get(), &kills));
+        let body = Bytes::from(payload(system.get(), &kills, &self.filter));
         let signature = self.signing_key.as_ref().map(|key| signature(key, &body));
         self.in_flight = Some(Delivery {
             offsets: kills.iter().map(|k| k.offset).collect(),

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::model::{CharacterId, Filter, SystemId};
+use crate::model::filter::rules_from_json;
+use crate::model::{CharacterId, Filter, FilterLimits, SystemId};
 
 /// System ids one subscription may name.
 pub const MAX_SYSTEMS: usize = 100;
@@ -22,8 +23,8 @@ pub struct WebhookRequest {
 }
 
 impl WebhookRequest {
-    /// Validates in SPEC §4.2's order; the first failure is the message.
-    pub fn parse(body: &Value) -> Result<Self, String> {
+    /// Validates in SPEC §4.2's order, then the filter rules; the first failure is the message.
+    pub fn parse(body: &Value, limits: &FilterLimits) -> Result<Self, String> {
         let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::trim);
         let subscriber_id = text("subscriber_id")
             .filter(|s| !s.is_empty())
@@ -43,7 +44,8 @@ impl WebhookRequest {
             .ok_or("system_ids must be an array of positive integers")?;
         let characters: BTreeSet<CharacterId> = ids(body.get("character_ids"))
             .ok_or("character_ids must be an array of positive integers")?;
-        if systems.is_empty() && characters.is_empty() {
+        let rules = rules_from_json(body.get("filters"), 1, limits).map_err(|e| e.to_string())?;
+        if systems.is_empty() && characters.is_empty() && rules.is_empty() {
             return Err("At least one system_id or character_id is required".into());
         }
         if systems.len() > MAX_SYSTEMS {
@@ -68,7 +70,7 @@ impl WebhookRequest {
             filter: Filter {
                 systems,
                 characters,
-                ..Filter::default()
+                ..Filter::of_rules(rules)
             },
         })
     }
@@ -104,7 +106,7 @@ mod tests {
     use serde_json::json;
 
     fn error(body: Value) -> String {
-        WebhookRequest::parse(&body).expect_err("refused")
+        WebhookRequest::parse(&body, &FilterLimits::default()).expect_err("refused")
     }
 
     #[test]
@@ -167,10 +169,13 @@ mod tests {
 
     #[test]
     fn id_lists_are_deduplicated_and_sorted() {
-        let request = WebhookRequest::parse(&json!({
-            "subscriber_id": "bot", "callback_url": "http://127.0.0.1:9/hook",
-            "system_ids": [30002187, 30000142, 30002187], "secret": "s3cret"
-        }))
+        let request = WebhookRequest::parse(
+            &json!({
+                "subscriber_id": "bot", "callback_url": "http://127.0.0.1:9/hook",
+                "system_ids": [30002187, 30000142, 30002187], "secret": "s3cret"
+            }),
+            &FilterLimits::default(),
+        )
         .expect("valid");
 
         let systems: Vec<u64> = request.filter.systems.iter().map(|s| s.get()).collect();

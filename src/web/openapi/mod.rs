@@ -69,6 +69,18 @@ impl Operation {
         self.parameter(name, "query", kind, description)
     }
 
+    /// A query parameter that may be repeated (`filter=a&filter=b`), each one a string.
+    pub fn query_repeated(mut self, name: &str, description: &str) -> Self {
+        if let Some(list) = self.0["parameters"].as_array_mut() {
+            list.push(
+                json!({"name": name, "in": "query", "required": false, "description": description,
+                             "style": "form", "explode": true,
+                             "schema": {"type": "array", "items": {"type": "string"}}}),
+            );
+        }
+        self
+    }
+
     pub fn body(mut self, schema: Value) -> Self {
         self.0["requestBody"] =
             json!({"required": true, "content": {"application/json": {"schema": schema}}});

@@ -62,6 +62,7 @@ pub fn stream_doc(enhanced: bool) -> Operation {
             "integer",
             "Replay stored kills of this many days first (at most 90)",
         )
+        .query_repeated("filter", FILTER_PARAM)
         .response(
             200,
             "An event stream",
@@ -75,6 +76,30 @@ pub fn stream_doc(enhanced: bool) -> Operation {
             "details": {"nullable": true}, "retryable": {"type": "boolean"}}}}}),
         )
         .json(503, "Connection limit reached", json!({"type": "object"}))
+}
+
+/// How the `filter=` parameter is written (README "Filters").
+pub const FILTER_PARAM: &str = "A filter rule (repeatable; a kill matching any rule is sent): conditions separated by `;`, values by `,`, e.g. `region:10000002;ship_group:30,659;role:victim`, `value>=1e9`, `attackers<=1`, `label:solo`, `!label:npc`, `space:lowsec`, `name:caps`.";
+
+/// A filter rule in its JSON form, as clients send it and listings show it (with its `id`).
+pub fn filter_rule() -> Value {
+    let ids = || json!({"type": "array", "items": {"type": "integer", "minimum": 1}});
+    let role = || json!({"type": "string", "enum": ["any", "victim", "attacker", "final_blow"]});
+    let labels = || json!({"type": "array", "items": {"type": "string", "pattern": "^[a-zA-Z0-9:#+._-]{1,40}$"}});
+    json!({"type": "object", "additionalProperties": false, "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string", "minLength": 1, "maxLength": 64},
+        "systems": ids(), "constellations": ids(), "regions": ids(),
+        "space": {"type": "array", "items": {"type": "string",
+                  "enum": ["highsec", "lowsec", "nullsec", "wspace", "abyssal", "pochven"]}},
+        "characters": ids(), "corporations": ids(), "alliances": ids(), "role": role(),
+        "ship_types": ids(), "ship_groups": ids(), "ship_role": role(),
+        "min_value": {"type": "number", "minimum": 0}, "max_value": {"type": "number", "minimum": 0},
+        "labels": labels(), "exclude_labels": labels(),
+        "min_attackers": {"type": "integer", "minimum": 0}, "max_attackers": {"type": "integer", "minimum": 0}}})
+}
+
+pub fn filter_rules() -> Value {
+    json!({"type": "array", "items": filter_rule()})
 }
 
 pub fn int() -> Value {
@@ -167,6 +192,15 @@ pub fn killmail_schema() -> Value {
         ("system_id", int()),
         ("solar_system_id", int()),
         ("solar_system_name", s()),
+        ("constellation_id", int()),
+        ("region_id", int()),
+        ("region_name", s()),
+        ("security_status", n()),
+        (
+            "space",
+            json!({"type": "string", "enum": ["highsec", "lowsec", "nullsec", "wspace", "abyssal", "pochven"]}),
+        ),
+        ("matched_filters", json!({"type": "array", "items": s()})),
         ("moon_id", int()),
         ("war_id", int()),
         ("victim", named(&victim)),

@@ -3,8 +3,9 @@
 //! actor does the I/O.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use actors::model::{CharacterId, Filter, KillTime, SystemId};
+use actors::model::{CharacterId, Filter, FilterLimits, KillTime, Rule, SystemId};
 use actors::registry;
 use serde_json::{json, Value};
 
@@ -56,17 +57,20 @@ impl Default for Preload {
 }
 
 /// A valid join payload.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Join {
     pub systems: BTreeSet<SystemId>,
     pub characters: BTreeSet<CharacterId>,
+    /// Filter rules, numbered from 1.
+    pub rules: Vec<Arc<Rule>>,
     pub preload: Preload,
     /// Replay the matching kills stored after this offset before live ones (resume).
     pub since_offset: Option<u64>,
 }
 
-/// Reads a join payload: systems first, then characters, each checked for count, type and range.
-pub fn parse_join(payload: &Value) -> Result<Join, Invalid> {
+/// Reads a join payload: systems first, then characters, each checked for count, type and range,
+/// then the filter rules.
+pub fn parse_join(payload: &Value, limits: &FilterLimits) -> Result<Join, Invalid> {
     let systems = systems(payload.get("systems"))?;
     let characters = characters(
         payload
@@ -82,9 +86,11 @@ pub fn parse_join(payload: &Value) -> Result<Join, Invalid> {
             )
         })?),
     };
+    let rules = super::lobby_filters::join_filters(payload, limits)?;
     Ok(Join {
         systems,
         characters,
+        rules,
         preload: preload(payload.get("preload")),
         since_offset,
     })
@@ -174,18 +180,18 @@ fn preload(value: Option<&Value>) -> Preload {
     out
 }
 
-/// The ok reply of a join.
-pub fn join_reply(
-    subscription_id: &str,
-    systems: &BTreeSet<SystemId>,
-    characters: &BTreeSet<CharacterId>,
-) -> Value {
-    json!({
+/// The ok reply of a join; `filters` only when the join has rules.
+pub fn join_reply(subscription_id: &str, join: &Join) -> Value {
+    let mut reply = json!({
         "subscription_id": subscription_id,
-        "subscribed_systems": systems,
-        "subscribed_characters": characters,
+        "subscribed_systems": join.systems,
+        "subscribed_characters": join.characters,
         "status": "connected",
-    })
+    });
+    if !join.rules.is_empty() {
+        reply["filters"] = json!(join.rules);
+    }
+    reply
 }
 
 /// Adds `asked` to `current`; the reply, and what was new.
@@ -241,6 +247,7 @@ pub struct Joined {
     pub join_ref: Value,
     pub systems: BTreeSet<SystemId>,
     pub characters: BTreeSet<CharacterId>,
+    pub rules: Vec<Arc<Rule>>,
     pub preload: Preload,
 }
 
@@ -250,20 +257,28 @@ impl Joined {
         Filter {
             systems: self.systems.clone(),
             characters: self.characters.clone(),
+            rules: self.rules.clone(),
             ..Filter::default()
         }
     }
 
-    /// The preload of `systems` and `characters` with the channel's preload options.
+    /// Whether the channel follows anything.
+    pub fn follows_any(&self) -> bool {
+        !self.systems.is_empty() || !self.characters.is_empty() || !self.rules.is_empty()
+    }
+
+    /// The preload of `systems`, `characters` and `rules` with the channel's preload options.
     pub fn preload_of(
         &self,
         systems: BTreeSet<SystemId>,
         characters: BTreeSet<CharacterId>,
+        rules: Vec<Arc<Rule>>,
     ) -> registry::Preload {
         let since_secs = i64::try_from(self.preload.since_hours * 3600).unwrap_or(0);
         registry::Preload {
             systems,
             characters,
+            rules,
             since: KillTime::now().minus_secs(since_secs),
             limit_per_system: self.preload.limit_per_system,
         }
@@ -276,6 +291,8 @@ pub enum After {
     Refilter,
     /// The filter grew: tell the registry, then preload what is new.
     Preload(BTreeSet<SystemId>, BTreeSet<CharacterId>),
+    /// Rules were added or replaced: tell the registry, then preload what they match.
+    PreloadRules(Vec<Arc<Rule>>),
 }
 
 impl After {
@@ -296,9 +313,21 @@ impl After {
     }
 }
 
-/// Applies a (un)subscribe event to the channel's sets; an unknown event is an error reply.
-pub fn change(lobby: &mut Joined, event: &str, payload: &Value) -> (Result<Value, String>, After) {
+/// Applies a (un)subscribe event to the channel's sets and rules; an unknown event is an error
+/// reply.
+pub fn change(
+    lobby: &mut Joined,
+    event: &str,
+    payload: &Value,
+    limits: &FilterLimits,
+) -> (Result<Value, String>, After) {
     let (systems_key, characters_key) = ("subscribed_systems", "subscribed_characters");
+    if let Some(result) = super::lobby_filters::change(lobby, event, payload, limits) {
+        return match result {
+            Ok((reply, after)) => (Ok(reply), after),
+            Err(invalid) => (Err(invalid.reason()), After::Nothing),
+        };
+    }
     let result = match event {
         "subscribe_systems" => systems(payload.get("systems")).and_then(|asked| {
             let (reply, new) = subscribe(
@@ -340,6 +369,10 @@ pub fn change(lobby: &mut Joined, event: &str, payload: &Value) -> (Result<Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_join(payload: &Value) -> Result<Join, Invalid> {
+        super::parse_join(payload, &FilterLimits::default())
+    }
 
     fn reason(payload: Value) -> String {
         parse_join(&payload).expect_err("refused").reason()

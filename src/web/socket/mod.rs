@@ -3,6 +3,7 @@
 
 pub mod frames;
 pub mod lobby;
+pub mod lobby_filters;
 pub mod metered;
 pub mod protocol;
 pub mod session;

@@ -71,6 +71,8 @@ enum Condition {
     MinAttackers,
     MaxAttackers,
     Name,
+    /// The id a listing shows; ignored on input (rules are numbered where they are read).
+    Id,
 }
 
 impl Condition {
@@ -96,6 +98,7 @@ impl Condition {
             "min_attackers" | "attackers>=" => MinAttackers,
             "max_attackers" | "attackers<=" => MaxAttackers,
             "name" => Name,
+            "id" => Id,
             _ => return None,
         })
     }
@@ -105,7 +108,7 @@ impl Condition {
         use Condition::*;
         matches!(
             self,
-            Role | ShipRole | MinValue | MaxValue | MinAttackers | MaxAttackers | Name
+            Role | ShipRole | MinValue | MaxValue | MinAttackers | MaxAttackers | Name | Id
         )
     }
 }
@@ -253,6 +256,7 @@ fn apply(rule: &mut Rule, condition: Condition, values: &[Given<'_>]) -> Result<
                     list.push(label);
                 }
             }
+            Id => {}
             Name => {
                 let name = v
                     .str()
@@ -300,6 +304,7 @@ fn key(condition: Condition) -> &'static str {
         MinAttackers => "min_attackers",
         MaxAttackers => "max_attackers",
         Name => "name",
+        Id => "id",
     }
 }
 

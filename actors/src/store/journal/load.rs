@@ -5,9 +5,30 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::model::filter::rules_from_json;
 use crate::model::{
-    CharacterId, Filter, KillTime, NameKind, NameRecord, StoredKill, SystemId, WebhookSubscription,
+    CharacterId, Filter, FilterLimits, KillTime, NameKind, NameRecord, Rule, StoredKill, SystemId,
+    WebhookSubscription,
 };
+
+/// The filter rules saved with a webhook (written by this service, so they read; a list
+/// that does not is logged and dropped rather than stopping the boot).
+fn saved_rules(text: Option<String>) -> Vec<Rule> {
+    let Some(text) = text else {
+        return Vec::new();
+    };
+    let unbounded = FilterLimits {
+        max_rules: usize::MAX,
+        max_values_per_rule: usize::MAX,
+    };
+    let read = serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|v| rules_from_json(Some(&v), 1, &unbounded).map_err(|e| e.to_string()));
+    read.unwrap_or_else(|e| {
+        log::error!("webhook filters not read, dropped error={e}");
+        Vec::new()
+    })
+}
 
 /// Everything read back at boot.
 #[derive(Default)]
@@ -52,7 +73,8 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
     }
 
     let mut rows = conn.prepare(
-        "SELECT id, subscriber_id, callback_url, secret, system_ids, character_ids, created_at
+        "SELECT id, subscriber_id, callback_url, secret, system_ids, character_ids, created_at,
+                filters
          FROM webhooks ORDER BY created_at, id",
     )?;
     loaded.webhooks = rows
@@ -67,7 +89,7 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
                 filter: Filter {
                     systems: ids(&systems).filter_map(SystemId::new).collect(),
                     characters: ids(&characters).filter_map(CharacterId::new).collect(),
-                    ..Filter::default()
+                    ..Filter::of_rules(saved_rules(r.get(7)?))
                 },
                 created_at: r.get(6)?,
             })

@@ -5,7 +5,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 /// The schema this version writes; a newer one is refused.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 pub enum Prepare {
     Sql(rusqlite::Error),
@@ -65,6 +65,13 @@ pub fn prepare(conn: &Connection, path: &Path) -> Result<(), Prepare> {
                  PRIMARY KEY (kind, id)
              ) WITHOUT ROWID;
              PRAGMA user_version = 2;",
+        )?;
+    }
+    if version < 3 {
+        // A webhook's filter rules, as the JSON list its creator sent (ids renumbered).
+        conn.execute_batch(
+            "ALTER TABLE webhooks ADD COLUMN filters TEXT;
+             PRAGMA user_version = 3;",
         )?;
     }
     Ok(())

@@ -76,8 +76,9 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
             Command::AddWebhook(s) => {
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO webhooks
-                     (id, subscriber_id, callback_url, secret, system_ids, character_ids, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     (id, subscriber_id, callback_url, secret, system_ids, character_ids, created_at,
+                      filters)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?
                 .execute(params![
                     s.id,
@@ -86,7 +87,8 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
                     s.secret,
                     join(s.filter.systems.iter()),
                     join(s.filter.characters.iter()),
-                    s.created_at
+                    s.created_at,
+                    serde_json::to_string(&s.filter.rules).ok()
                 ])?;
             }
             Command::RemoveWebhook(id) => {

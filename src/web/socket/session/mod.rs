@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ::actors::model::{now_iso, CharacterId, StoredKill, SystemId};
+use ::actors::model::{now_iso, CharacterId, FilterLimits, StoredKill, SystemId};
 use ::actors::registry::{
     follow, CatchUp, Channel, Registration, Registry, Resume, SeenKills, SetFilter, Subscribe,
     SubscriberKey, Unsubscribe,
@@ -79,6 +79,8 @@ pub struct Session {
     sent: SeenKills,
     shutdown: watch::Receiver<bool>,
     outbox: Outbox,
+    /// Bounds on the channel's filter rules.
+    filter_limits: FilterLimits,
     /// This connection's slot: given back when the session ends.
     _slot: Slot,
 }
@@ -109,6 +111,7 @@ impl Session {
             sent: SeenKills::default(),
             shutdown,
             outbox: Outbox::new(link.drain),
+            filter_limits: engine.filter_limits,
             _slot: link.slot,
         }
     }
@@ -157,7 +160,7 @@ impl Session {
     }
 
     fn join(&mut self, frame: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
-        let join = match lobby::parse_join(&frame.payload) {
+        let join = match lobby::parse_join(&frame.payload, &self.filter_limits) {
             Ok(join) => join,
             Err(invalid) => {
                 let reply = protocol::reply_error(self.vsn, &frame, &invalid.reason());
@@ -192,16 +195,17 @@ impl Session {
             .difference(&old_characters)
             .copied()
             .collect();
-        let reply = lobby::join_reply(&self.subscription_id, &join.systems, &join.characters);
+        let reply = lobby::join_reply(&self.subscription_id, &join);
         let reply = protocol::reply_ok(self.vsn, &frame, reply);
         ctx.text(reply);
-        let has_ids = !join.systems.is_empty() || !join.characters.is_empty();
         let joined = Joined {
             join_ref: frame.join_ref,
             systems: join.systems,
             characters: join.characters,
+            rules: join.rules,
             preload: join.preload,
         };
+        let has_ids = joined.follows_any();
         let preload = join.preload.enabled && has_ids;
         let ask = CatchUp {
             filter: joined.filter(),
@@ -210,7 +214,8 @@ impl Session {
                 since: None,
                 limit: MAX_RESUMED,
             }),
-            preload: preload.then(|| joined.preload_of(new_systems, new_characters)),
+            preload: preload
+                .then(|| joined.preload_of(new_systems, new_characters, joined.rules.clone())),
         };
         let subscribe = Subscribe {
             key: self.key,
@@ -247,12 +252,13 @@ impl Session {
                     "subscription_id": self.subscription_id,
                     "subscribed_systems": lobby.systems,
                     "subscribed_characters": lobby.characters,
+                    "filters": lobby.rules,
                     "connected_at": self.connected_at,
                     "user_id": self.client,
                 })),
                 After::Nothing,
             ),
-            event => change(lobby, event, &frame.payload),
+            event => change(lobby, event, &frame.payload, &self.filter_limits),
         };
         let reply = match outcome {
             Ok(response) => protocol::reply_ok(self.vsn, &frame, response),
@@ -275,7 +281,17 @@ impl Session {
                 let ask = CatchUp {
                     filter,
                     resume: None,
-                    preload: preload.then(|| lobby.preload_of(systems, characters)),
+                    preload: preload.then(|| lobby.preload_of(systems, characters, Vec::new())),
+                };
+                self.follow(change.into(), ask, false, ctx);
+            }
+            After::PreloadRules(rules) => {
+                let preload = lobby.preload.enabled && !rules.is_empty();
+                let ask = CatchUp {
+                    filter,
+                    resume: None,
+                    preload: preload
+                        .then(|| lobby.preload_of(BTreeSet::new(), BTreeSet::new(), rules)),
                 };
                 self.follow(change.into(), ask, false, ctx);
             }

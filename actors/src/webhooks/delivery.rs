@@ -42,8 +42,6 @@ pub fn payload(system: u64, kills: &[Arc<StoredKill>], filter: &Filter) -> Vec<u
         format!(r#"{{"type":"killmail_update","system_id":{system},"kills":"#).into_bytes();
     write_json_array_with(&mut out, kills, |k| {
         k.json_matched(&filter.matched_names(&k.facts))
-            .into_owned()
-            .into()
     });
     out.extend_from_slice(format!(r#","timestamp":"{}"}}"#, now_iso()).as_bytes());
     out

@@ -112,8 +112,6 @@ impl Body {
                         let filter = &self.filter;
                         write_json_array_with(&mut data, batch, |k| {
                             k.json_matched(&filter.matched_names(&k.facts))
-                                .into_owned()
-                                .into()
                         });
                         data.extend_from_slice(
                             format!(

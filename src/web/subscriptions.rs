@@ -27,6 +27,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
                 "type": s.channel,
                 "system_ids": s.system_ids,
                 "character_ids": s.character_ids,
+                "filters": s.filters,
                 "callback_url": s.callback_url,
                 "created_at": s.created_at,
                 "updated_at": s.updated_at,

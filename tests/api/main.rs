@@ -5,6 +5,7 @@ mod dashboard;
 mod disk_full;
 mod dockerfile;
 mod durability;
+mod filters;
 mod helpers;
 mod http_basics;
 mod ingest;

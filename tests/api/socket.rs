@@ -15,12 +15,12 @@ use crate::helpers::{client, spawn_app, spawn_app_with, TestApp};
 type Framed = actix_codec::Framed<awc::BoxedSocket, Codec>;
 
 /// A raw WebSocket client: text frames in and out, control frames visible.
-struct Socket {
+pub(crate) struct Socket {
     framed: Framed,
 }
 
 impl Socket {
-    async fn connect(app: &TestApp, query: &str) -> Self {
+    pub(crate) async fn connect(app: &TestApp, query: &str) -> Self {
         let url = format!("ws://127.0.0.1:{}/socket/websocket?{query}", app.port);
         let (_, framed) = client()
             .ws(url)
@@ -31,18 +31,18 @@ impl Socket {
         Self { framed }
     }
 
-    async fn send(&mut self, frame: Value) {
+    pub(crate) async fn send(&mut self, frame: Value) {
         self.send_text(frame.to_string()).await;
     }
 
-    async fn send_text(&mut self, text: String) {
+    pub(crate) async fn send_text(&mut self, text: String) {
         self.framed
             .send(Message::Text(text.into()))
             .await
             .expect("sent");
     }
 
-    async fn ping(&mut self) {
+    pub(crate) async fn ping(&mut self) {
         self.framed
             .send(Message::Ping(Bytes::from_static(b"keepalive")))
             .await
@@ -50,7 +50,7 @@ impl Socket {
     }
 
     /// The next frame of any kind, or `None` when nothing came within `wait`.
-    async fn frame(&mut self, wait: Duration) -> Option<Frame> {
+    pub(crate) async fn frame(&mut self, wait: Duration) -> Option<Frame> {
         match actix_web::rt::time::timeout(wait, self.framed.next()).await {
             Ok(Some(Ok(frame))) => Some(frame),
             Ok(Some(Err(e))) => panic!("socket error: {e}"),
@@ -59,7 +59,7 @@ impl Socket {
     }
 
     /// The next text frame as JSON (skipping pongs), panicking after 5 s.
-    async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         loop {
             match self.frame(Duration::from_secs(5)).await {
                 Some(Frame::Text(bytes)) => {
@@ -72,7 +72,7 @@ impl Socket {
     }
 
     /// Text frames until one has `event`, returning it and the ones skipped.
-    async fn until_event(&mut self, event: &str, v2: bool) -> (Value, Vec<Value>) {
+    pub(crate) async fn until_event(&mut self, event: &str, v2: bool) -> (Value, Vec<Value>) {
         let mut skipped = Vec::new();
         loop {
             let frame = self.next().await;
@@ -85,7 +85,7 @@ impl Socket {
     }
 
     /// Skips text and pong frames until a close frame; returns its reason text.
-    async fn closed(&mut self) -> Option<String> {
+    pub(crate) async fn closed(&mut self) -> Option<String> {
         loop {
             match self.frame(Duration::from_secs(5)).await {
                 Some(Frame::Close(reason)) => return reason.and_then(|r| r.description),
@@ -96,7 +96,7 @@ impl Socket {
     }
 
     /// Asserts no text frame arrives within `wait`.
-    async fn silent(&mut self, wait: Duration) {
+    pub(crate) async fn silent(&mut self, wait: Duration) {
         loop {
             match self.frame(wait).await {
                 None => return,

@@ -16,7 +16,7 @@ type Body = std::pin::Pin<
 >;
 
 /// An open SSE response: raw bytes as they arrive, and events parsed as `EventSource` does.
-struct Stream {
+pub(crate) struct Stream {
     headers: awc::http::header::HeaderMap,
     body: Body,
     raw: Vec<u8>,
@@ -26,20 +26,20 @@ struct Stream {
 
 /// One dispatched event: its type (`message` when unnamed), data and last event id.
 #[derive(Debug, Clone)]
-struct Event {
-    kind: String,
-    data: String,
-    id: Option<String>,
+pub(crate) struct Event {
+    pub(crate) kind: String,
+    pub(crate) data: String,
+    pub(crate) id: Option<String>,
 }
 
 impl Event {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.data).expect("JSON data")
     }
 }
 
 impl Stream {
-    async fn open(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Self {
+    pub(crate) async fn open(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Self {
         let mut request = client().get(format!("{}{path}", app.address));
         for (name, value) in headers {
             request = request.insert_header((*name, *value));
@@ -55,7 +55,7 @@ impl Stream {
     }
 
     /// Reads until the raw bytes hold `n` more bytes than `from`, or `wait` passes.
-    async fn read_for(&mut self, wait: Duration) -> bool {
+    pub(crate) async fn read_for(&mut self, wait: Duration) -> bool {
         match actix_web::rt::time::timeout(wait, self.body.next()).await {
             Ok(Some(Ok(chunk))) => {
                 self.raw.extend_from_slice(&chunk);
@@ -69,7 +69,7 @@ impl Stream {
     }
 
     /// The next dispatched event (comments and `retry` lines are consumed, not dispatched).
-    async fn event(&mut self) -> Event {
+    pub(crate) async fn event(&mut self) -> Event {
         loop {
             if let Some(event) = self.parse_one() {
                 return event;
@@ -83,7 +83,7 @@ impl Stream {
     }
 
     /// The HTML spec's event stream interpretation, for complete blocks only.
-    fn parse_one(&mut self) -> Option<Event> {
+    pub(crate) fn parse_one(&mut self) -> Option<Event> {
         loop {
             let end = self.unparsed.find("\n\n")?;
             let block: String = self.unparsed.drain(..end + 2).collect();

@@ -14,7 +14,7 @@ use crate::helpers::{spawn_app_with, Reply, TestApp};
 
 /// One request a receiver got, and what it answered.
 #[derive(Clone, Debug)]
-struct Received {
+pub(crate) struct Received {
     at: Instant,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
@@ -22,18 +22,18 @@ struct Received {
 }
 
 impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
 
-    fn kill_ids(&self) -> Vec<u64> {
+    pub(crate) fn kill_ids(&self) -> Vec<u64> {
         self.json()["kills"]
             .as_array()
             .expect("kills")
@@ -47,27 +47,27 @@ impl Received {
 type Behaviour = Arc<dyn Fn(usize) -> (u16, Option<u64>, Duration) + Send + Sync>;
 
 /// A webhook endpoint on loopback that records every request.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    fn start(
+    pub(crate) fn start(
         behaviour: impl Fn(usize) -> (u16, Option<u64>, Duration) + Send + Sync + 'static,
     ) -> Self {
         Self::serve(behaviour, None)
     }
 
     /// Answers every request with `status` and `Location: <location>`.
-    fn redirecting(status: u16, location: &str) -> Self {
+    pub(crate) fn redirecting(status: u16, location: &str) -> Self {
         Self::serve(
             move |_| (status, None, Duration::ZERO),
             Some(location.to_owned()),
         )
     }
 
-    fn serve(
+    pub(crate) fn serve(
         behaviour: impl Fn(usize) -> (u16, Option<u64>, Duration) + Send + Sync + 'static,
         location: Option<String>,
     ) -> Self {
@@ -115,12 +115,12 @@ impl Receiver {
         }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 
     /// Kill ids of the requests answered 2xx, in order.
-    fn delivered(&self) -> Vec<u64> {
+    pub(crate) fn delivered(&self) -> Vec<u64> {
         self.received()
             .iter()
             .filter(|r| r.answered < 300)
@@ -136,7 +136,7 @@ async fn app() -> TestApp {
     .await
 }
 
-async fn post_json(app: &TestApp, path: &str, body: Value) -> Reply {
+pub(crate) async fn post_json(app: &TestApp, path: &str, body: Value) -> Reply {
     let body = body.to_string();
     app.request(
         Method::POST,
@@ -147,7 +147,7 @@ async fn post_json(app: &TestApp, path: &str, body: Value) -> Reply {
     .await
 }
 
-async fn subscribe(app: &TestApp, body: Value) -> String {
+pub(crate) async fn subscribe(app: &TestApp, body: Value) -> String {
     let reply = post_json(app, "/api/v1/subscriptions", body).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     reply.json()["data"]["subscription_id"]

@@ -371,6 +371,19 @@ mod tests {
     }
 
     #[test]
+    fn every_ship_flies_in_the_group_ccp_s_data_gives_it() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/priv/data/shipTypes.csv");
+        let text = std::fs::read_to_string(path).expect("the shipped ship list");
+        for (id, group, name) in SHIPS {
+            let row = format!("{id},{group},{name},");
+            assert!(
+                text.lines().any(|l| l.starts_with(&row)),
+                "{row} is not in {path}"
+            );
+        }
+    }
+
+    #[test]
     fn ids_outside_the_world_are_unknown() {
         let w = World::new(1);
         assert!(w.name(CHARACTER_BASE + CHARACTER_COUNT).is_none());

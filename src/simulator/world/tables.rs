@@ -45,7 +45,7 @@ pub const SHIPS: [(u64, u64, &str); 24] = [
     (621, 26, "Caracal"),
     (626, 26, "Vexor"),
     (627, 26, "Thorax"),
-    (17918, 26, "Rattlesnake"),
+    (17918, 27, "Rattlesnake"),
     (24698, 419, "Drake"),
     (24702, 419, "Hurricane"),
     (24700, 419, "Myrmidon"),

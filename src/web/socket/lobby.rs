@@ -9,6 +9,8 @@ use actors::model::{CharacterId, Filter, FilterLimits, KillTime, Rule, SystemId}
 use actors::registry;
 use serde_json::{json, Value};
 
+use super::lobby_filters::{self, Changed, Refused};
+
 pub const TOPIC: &str = "killmails:lobby";
 
 pub const MAX_SYSTEMS: usize = 10_000;
@@ -21,6 +23,15 @@ const CHARACTER_RANGE: std::ops::RangeInclusive<u64> = 90_000_000..=3_000_000_00
 pub struct Invalid {
     pub kind: &'static str,
     pub message: String,
+}
+
+impl From<Refused> for Invalid {
+    fn from(refused: Refused) -> Self {
+        Self {
+            kind: refused.kind,
+            message: refused.message,
+        }
+    }
 }
 
 impl Invalid {
@@ -86,7 +97,7 @@ pub fn parse_join(payload: &Value, limits: &FilterLimits) -> Result<Join, Invali
             )
         })?),
     };
-    let rules = super::lobby_filters::join_filters(payload, limits)?;
+    let rules = lobby_filters::join_filters(payload, limits)?;
     Ok(Join {
         systems,
         characters,
@@ -322,10 +333,12 @@ pub fn change(
     limits: &FilterLimits,
 ) -> (Result<Value, String>, After) {
     let (systems_key, characters_key) = ("subscribed_systems", "subscribed_characters");
-    if let Some(result) = super::lobby_filters::change(lobby, event, payload, limits) {
+    if let Some(result) = lobby_filters::change(&mut lobby.rules, event, payload, limits) {
         return match result {
-            Ok((reply, after)) => (Ok(reply), after),
-            Err(invalid) => (Err(invalid.reason()), After::Nothing),
+            Ok((reply, Changed::Nothing)) => (Ok(reply), After::Nothing),
+            Ok((reply, Changed::Shrunk)) => (Ok(reply), After::Refilter),
+            Ok((reply, Changed::Added(rules))) => (Ok(reply), After::PreloadRules(rules)),
+            Err(refused) => (Err(Invalid::from(refused).reason()), After::Nothing),
         };
     }
     let result = match event {

@@ -8,10 +8,25 @@ use actors::model::filter::rules_from_json;
 use actors::model::{FilterLimits, Rule};
 use serde_json::{json, Value};
 
-use super::lobby::{After, Invalid, Joined};
+/// A refused event: its validation kind and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// What an event changed in the channel's rules.
+#[derive(Debug)]
+pub enum Changed {
+    Nothing,
+    /// Rules were removed.
+    Shrunk,
+    /// These rules were added (or replaced the others): preload what they match.
+    Added(Vec<Arc<Rule>>),
+}
 
 /// The `filters` of a join, numbered from 1.
-pub fn join_filters(payload: &Value, limits: &FilterLimits) -> Result<Vec<Arc<Rule>>, Invalid> {
+pub fn join_filters(payload: &Value, limits: &FilterLimits) -> Result<Vec<Arc<Rule>>, Refused> {
     read(payload.get("filters"), 1, limits)
 }
 
@@ -19,8 +34,8 @@ fn read(
     value: Option<&Value>,
     first_id: u32,
     limits: &FilterLimits,
-) -> Result<Vec<Arc<Rule>>, Invalid> {
-    let rules = rules_from_json(value, first_id, limits).map_err(|e| Invalid {
+) -> Result<Vec<Arc<Rule>>, Refused> {
+    let rules = rules_from_json(value, first_id, limits).map_err(|e| Refused {
         kind: "invalid_filters",
         message: e.to_string(),
     })?;
@@ -36,55 +51,55 @@ fn next_id(rules: &[Arc<Rule>]) -> u32 {
         .map_or(1, |id| id.saturating_add(1))
 }
 
-/// A filter event's reply and what it leaves to do; `None` when `event` is not one.
+/// A filter event's reply and what it changed in `rules`; `None` when `event` is not one.
 pub fn change(
-    lobby: &mut Joined,
+    rules: &mut Vec<Arc<Rule>>,
     event: &str,
     payload: &Value,
     limits: &FilterLimits,
-) -> Option<Result<(Value, After), Invalid>> {
+) -> Option<Result<(Value, Changed), Refused>> {
     Some(match event {
-        "subscribe_filters" => subscribe(lobby, payload, limits),
-        "set_filters" => read(payload.get("filters"), next_id(&lobby.rules), limits).map(|rules| {
-            lobby.rules = rules.clone();
-            (listing(&lobby.rules), After::PreloadRules(rules))
+        "subscribe_filters" => subscribe(rules, payload, limits),
+        "set_filters" => read(payload.get("filters"), next_id(rules), limits).map(|new| {
+            *rules = new.clone();
+            (listing(rules), Changed::Added(new))
         }),
-        "unsubscribe_filters" => unsubscribe(lobby, payload),
+        "unsubscribe_filters" => unsubscribe(rules, payload),
         _ => return None,
     })
 }
 
 fn subscribe(
-    lobby: &mut Joined,
+    rules: &mut Vec<Arc<Rule>>,
     payload: &Value,
     limits: &FilterLimits,
-) -> Result<(Value, After), Invalid> {
-    let added = read(payload.get("filters"), next_id(&lobby.rules), limits)?;
+) -> Result<(Value, Changed), Refused> {
+    let added = read(payload.get("filters"), next_id(rules), limits)?;
     if added.is_empty() {
-        return Err(Invalid {
+        return Err(Refused {
             kind: "invalid_filters",
             message: "filters must list at least one rule".into(),
         });
     }
-    if lobby.rules.len() + added.len() > limits.max_rules {
-        return Err(Invalid {
+    if rules.len() + added.len() > limits.max_rules {
+        return Err(Refused {
             kind: "too_many_filters",
             message: format!(
                 "too many filters (max: {} per connection; {} subscribed)",
                 limits.max_rules,
-                lobby.rules.len()
+                rules.len()
             ),
         });
     }
-    lobby.rules.extend(added.iter().cloned());
+    rules.extend(added.iter().cloned());
     let ids: Vec<u32> = added.iter().map(|r| r.id).collect();
-    let mut reply = listing(&lobby.rules);
+    let mut reply = listing(rules);
     reply["added"] = json!(ids);
-    Ok((reply, After::PreloadRules(added)))
+    Ok((reply, Changed::Added(added)))
 }
 
-fn unsubscribe(lobby: &mut Joined, payload: &Value) -> Result<(Value, After), Invalid> {
-    let bad = || Invalid {
+fn unsubscribe(rules: &mut Vec<Arc<Rule>>, payload: &Value) -> Result<(Value, Changed), Refused> {
+    let bad = || Refused {
         kind: "invalid_filter_ids",
         message: "ids must be a list of the rule ids the subscribe replies gave".into(),
     };
@@ -97,13 +112,13 @@ fn unsubscribe(lobby: &mut Joined, payload: &Value) -> Result<(Value, After), In
         .map(Value::as_u64)
         .collect::<Option<_>>()
         .ok_or_else(bad)?;
-    let before = lobby.rules.len();
-    lobby.rules.retain(|r| !ids.contains(&u64::from(r.id)));
-    if lobby.rules.len() == before {
+    let before = rules.len();
+    rules.retain(|r| !ids.contains(&u64::from(r.id)));
+    if rules.len() == before {
         let reply = json!({"message": "Not subscribed to any of the requested filters"});
-        return Ok((reply, After::Nothing));
+        return Ok((reply, Changed::Nothing));
     }
-    Ok((listing(&lobby.rules), After::Refilter))
+    Ok((listing(rules), Changed::Shrunk))
 }
 
 /// `{"filters": [...]}`: the channel's rules with their ids.
@@ -116,16 +131,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn joined() -> Joined {
-        Joined {
-            join_ref: json!("1"),
-            systems: Default::default(),
-            characters: Default::default(),
-            rules: Vec::new(),
-            preload: Default::default(),
-        }
-    }
-
     fn limits() -> FilterLimits {
         FilterLimits {
             max_rules: 3,
@@ -133,8 +138,8 @@ mod tests {
         }
     }
 
-    fn ok(lobby: &mut Joined, event: &str, payload: Value) -> Value {
-        match change(lobby, event, &payload, &limits()) {
+    fn ok(rules: &mut Vec<Arc<Rule>>, event: &str, payload: Value) -> Value {
+        match change(rules, event, &payload, &limits()) {
             Some(Ok((reply, _))) => reply,
             _ => panic!("{event} {payload} refused"),
         }
@@ -142,9 +147,9 @@ mod tests {
 
     #[test]
     fn rules_get_ids_that_unsubscribe_removes_and_set_replaces() {
-        let mut lobby = joined();
+        let mut rules = Vec::new();
         let reply = ok(
-            &mut lobby,
+            &mut rules,
             "subscribe_filters",
             json!({"filters": [{"regions": [10000002]}, {"name": "big", "min_value": 1e10}]}),
         );
@@ -154,63 +159,65 @@ mod tests {
             json!({"id": 2, "name": "big", "min_value": 1e10, "role": "any"})
         );
         let reply = ok(
-            &mut lobby,
+            &mut rules,
             "subscribe_filters",
             json!({"filters": [{"space": ["lowsec"]}]}),
         );
         assert_eq!(reply["added"], json!([3]));
-        let reply = ok(&mut lobby, "unsubscribe_filters", json!({"ids": [1, 3]}));
+        let reply = ok(&mut rules, "unsubscribe_filters", json!({"ids": [1, 3]}));
         assert_eq!(reply["filters"].as_array().map(Vec::len), Some(1));
         assert_eq!(reply["filters"][0]["id"], 2);
-        let reply = ok(&mut lobby, "unsubscribe_filters", json!({"ids": [9]}));
+        let reply = ok(&mut rules, "unsubscribe_filters", json!({"ids": [9]}));
         assert_eq!(
             reply["message"],
             "Not subscribed to any of the requested filters"
         );
         let reply = ok(
-            &mut lobby,
+            &mut rules,
             "set_filters",
             json!({"filters": [{"alliances": [99005338]}]}),
         );
         assert_eq!(reply["filters"][0]["alliances"], json!([99005338]));
-        assert_eq!(lobby.rules.len(), 1);
-        ok(&mut lobby, "set_filters", json!({"filters": []}));
-        assert!(lobby.rules.is_empty(), "set to none");
+        assert_eq!(rules.len(), 1);
+        ok(&mut rules, "set_filters", json!({"filters": []}));
+        assert!(rules.is_empty(), "set to none");
     }
 
     #[test]
     fn the_cap_on_rules_holds_for_the_connection_and_bad_rules_name_their_condition() {
-        let mut lobby = joined();
+        let mut rules = Vec::new();
         ok(
-            &mut lobby,
+            &mut rules,
             "subscribe_filters",
             json!({"filters": [{}, {}]}),
         );
         let Some(Err(refused)) = change(
-            &mut lobby,
+            &mut rules,
             "subscribe_filters",
             &json!({"filters": [{}, {}]}),
             &limits(),
         ) else {
             panic!("2 + 2 > 3 must be refused");
         };
+        assert_eq!(refused.kind, "too_many_filters");
         assert_eq!(
-            refused.reason(),
-            "[validation:too_many_filters] too many filters (max: 3 per connection; 2 subscribed)"
+            refused.message,
+            "too many filters (max: 3 per connection; 2 subscribed)"
         );
         let Some(Err(bad)) = change(
-            &mut lobby,
+            &mut rules,
             "subscribe_filters",
             &json!({"filters": [{"ship_groups": ["x"]}]}),
             &limits(),
         ) else {
             panic!("refused");
         };
+        assert_eq!(bad.kind, "invalid_filters");
         assert_eq!(
-            bad.reason(),
-            r#"[validation:invalid_filters] filter 1: ship_groups: "x" is not a ship group id"#
+            bad.message,
+            r#"filter 1: ship_groups: "x" is not a ship group id"#
         );
-        assert_eq!(lobby.rules.len(), 2, "nothing was added");
-        assert!(change(&mut lobby, "subscribe_systems", &json!({}), &limits()).is_none());
+        assert_eq!(rules.len(), 2, "nothing was added");
+        assert!(change(&mut rules, "subscribe_systems", &json!({}), &limits()).is_none());
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{CharacterId, KillFacts, SystemId};
 
+mod condition;
 mod parse;
 mod rule;
 

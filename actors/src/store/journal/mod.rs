@@ -294,4 +294,62 @@ mod tests {
         assert_eq!(names[2].kind, NameKind::Character);
         assert!((86_390..=86_400).contains(&names[2].ttl_secs));
     }
+
+    fn webhook(rules: Vec<crate::model::Rule>) -> WebhookSubscription {
+        WebhookSubscription {
+            id: "w1".into(),
+            subscriber_id: "bot".into(),
+            callback_url: "http://127.0.0.1:9/hook".into(),
+            secret: None,
+            filter: crate::model::Filter::of_rules(rules),
+            created_at: "2026-11-30T08:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_webhook_s_filter_rules_come_back_after_a_restart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (journal, _) = Journal::open(dir.path(), 3600).expect("opens");
+        let rules = crate::model::filter::rules_from_json(
+            Some(
+                &serde_json::json!([{"regions": [10000002], "ship_groups": [30], "role": "victim",
+                                     "name": "titans"}, {"min_value": 1e10}]),
+            ),
+            1,
+            &crate::model::FilterLimits::default(),
+        )
+        .expect("valid");
+        journal.add_webhook(&webhook(rules.clone()));
+        actix::System::new().block_on(journal.flush());
+
+        let (_, loaded) = Journal::open(dir.path(), 3600).expect("opens again");
+
+        let back: Vec<crate::model::Rule> = loaded.webhooks[0]
+            .filter
+            .rules
+            .iter()
+            .map(|r| (**r).clone())
+            .collect();
+        assert_eq!(back, rules);
+    }
+
+    #[test]
+    fn a_store_written_before_filters_existed_opens_with_its_webhooks_unfiltered() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        drop(Journal::open(dir.path(), 3600).expect("creates"));
+        let conn = Connection::open(dir.path().join(FILE_NAME)).expect("opens");
+        conn.execute_batch(
+            "ALTER TABLE webhooks DROP COLUMN filters;
+             INSERT INTO webhooks VALUES ('w1', 'bot', 'http://127.0.0.1:9/h', NULL, '30000142', '', 'x');
+             PRAGMA user_version = 2;",
+        )
+        .expect("the older schema");
+        drop(conn);
+
+        let (_, loaded) = Journal::open(dir.path(), 3600).expect("upgrades");
+
+        assert_eq!(loaded.webhooks.len(), 1);
+        assert_eq!(loaded.webhooks[0].filter.systems.len(), 1);
+        assert!(loaded.webhooks[0].filter.rules.is_empty());
+    }
 }

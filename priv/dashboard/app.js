@@ -1,4 +1,5 @@
-// The dashboard: figures polled from /status, kills streamed from /api/v1/kills/stream.
+// The dashboard: figures polled from /status, kills streamed from /api/v1/kills/stream, narrowed
+// by the filter box (rules in the URL form, `|` between rules).
 "use strict";
 
 const MAX_KILLS = 50;
@@ -66,7 +67,8 @@ function text(tag, className, content) {
 function show(kill) {
   const victim = kill.victim || {};
   const who = `${victim.character_name || "Unknown pilot"} — ${victim.ship_name || "ship " + (victim.ship_type_id || "?")}`;
-  const where = `${kill.solar_system_name || "System " + kill.system_id} · ${kill.attacker_count || 0} attackers`;
+  const region = kill.region_name ? ` (${kill.region_name}${kill.space ? ", " + kill.space : ""})` : "";
+  const where = `${kill.solar_system_name || "System " + kill.system_id}${region} · ${kill.attacker_count || 0} attackers`;
   const item = document.createElement("li");
   item.append(
     text("span", "who", who),
@@ -79,9 +81,30 @@ function show(kill) {
   while (list.children.length > MAX_KILLS) list.lastChild.remove();
 }
 
-function stream() {
+let source = null;
+
+/// `filter=a&filter=b` from the box's text: one rule per `|`.
+function filterQuery(text) {
+  const rules = text.split("|").map((r) => r.trim()).filter((r) => r.length > 0);
+  return rules.map((r) => `filter=${encodeURIComponent(r)}`).join("&");
+}
+
+/// Shows the stored kills the filter matches, then follows live ones; a refused filter says why.
+async function stream(query) {
   const badge = document.getElementById("stream");
-  const source = new EventSource("/api/v1/kills/stream");
+  const error = document.getElementById("filter-error");
+  if (source) source.close();
+  const res = await fetch(`/api/v1/kills?limit=${MAX_KILLS}${query ? "&" + query : ""}`);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    error.hidden = false;
+    error.textContent = `Filter refused: ${body.error || res.status}`;
+    return;
+  }
+  error.hidden = true;
+  document.getElementById("kills").replaceChildren();
+  for (const kill of ((body.data && body.data.kills) || []).reverse()) show(kill);
+  source = new EventSource("/api/v1/kills/stream" + (query ? "?" + query : ""));
   source.onopen = () => { badge.textContent = "live"; badge.className = "pill ok"; };
   source.onerror = () => { badge.textContent = "reconnecting"; badge.className = "pill bad"; };
   source.onmessage = (event) => {
@@ -89,6 +112,17 @@ function stream() {
   };
 }
 
+document.getElementById("filter").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = document.getElementById("filter-text").value;
+  const query = filterQuery(text);
+  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+  stream(query);
+});
+
+// A filter in the page's own URL (`/?filter=...`) is applied at load.
+const initial = new URLSearchParams(location.search).getAll("filter");
+document.getElementById("filter-text").value = initial.join(" | ");
 refresh();
 setInterval(refresh, 5000);
-stream();
+stream(filterQuery(initial.join("|")));

@@ -46,7 +46,11 @@ async fn the_dashboard_is_served_with_local_assets_only_and_reads_live_figures()
         Some("text/javascript; charset=utf-8")
     );
     let script = script.text();
-    assert!(script.contains(r#"new EventSource("/api/v1/kills/stream")"#));
+    assert!(script.contains(r#"new EventSource("/api/v1/kills/stream" + "#));
+    // The filter box narrows the list with the URL form the stream and the store take.
+    assert!(html.contains(r#"<form id="filter""#));
+    assert!(script.contains("filter=${encodeURIComponent(r)}"));
+    assert!(script.contains("fetch(`/api/v1/kills?limit="));
     assert!(script.contains(r#"fetch("/status""#));
     let style = app.get("/dashboard/style.css").await;
     assert_eq!(

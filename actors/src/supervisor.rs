@@ -99,7 +99,17 @@ impl Engine {
         let monitor = Supervisor::start(move |_| Monitor::new(feed_source, monitored));
         let retention = i64::try_from(settings.storage.retention().as_secs()).unwrap_or(i64::MAX);
         let started = std::time::Instant::now();
-        let (journal, loaded) = Journal::open(data_dir, retention)?;
+        let universe = Arc::new(Universe::load(&[Path::new("priv/data"), data_dir]));
+        let (journal, mut loaded) = Journal::open(data_dir, retention)?;
+        let completed = loaded
+            .kills
+            .iter_mut()
+            .map(|k| universe.complete_facts(&mut k.facts))
+            .filter(|changed| *changed)
+            .count();
+        if completed > 0 {
+            log::info!("stored kills placed from the static data kills={completed}");
+        }
         let restored = loaded.kills.len();
         let store = Store::start(
             &settings.storage,
@@ -117,7 +127,6 @@ impl Engine {
         let registry = Supervisor::start(|_| Registry::default());
         let delivery: Vec<Recipient<KillStored>> = vec![registry.clone().recipient()];
 
-        let universe = Arc::new(Universe::load(&[Path::new("priv/data"), data_dir]));
         let mut cache = seeded_cache(&settings, Arc::clone(&universe));
         let names = loaded.names.len();
         let now = std::time::Instant::now();

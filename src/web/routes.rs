@@ -329,7 +329,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 Operation::new("Subscriptions", "Subscription and delivery counts.")
                 .json(200, "Stats", json!({"type": "object", "properties": {"data": {"type": "object", "required": [
                     "total_subscriptions", "websocket_subscriptions", "webhook_subscriptions", "sse_subscriptions",
-                    "total_systems", "total_characters", "memory_usage"]}}}))
+                    "total_systems", "total_characters", "total_filters", "unanchored_filters", "memory_usage"]}}}))
             },
         ),
         e(

@@ -96,6 +96,8 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             "sse_subscriptions": s.sse_subscribers,
             "total_systems": s.systems,
             "total_characters": s.characters,
+            "total_filters": s.rules,
+            "unanchored_filters": s.unanchored_rules,
             "memory_usage": s.index_bytes,
             "webhook_deliveries": {
                 "delivered": delivery.delivered,

@@ -408,6 +408,16 @@ async fn each_rule_gets_exactly_its_kills_over_rest_sse_and_webhooks_with_its_na
         .filter(|s| s["type"] == "webhook")
         .collect();
     assert_eq!(webhooks.len(), cases.len());
+    let stats = app.get("/api/v1/subscriptions/stats").await.json();
+    assert_eq!(
+        stats["data"]["total_filters"],
+        cases.len() * 2,
+        "a webhook and a stream each"
+    );
+    assert_eq!(
+        stats["data"]["unanchored_filters"], 8,
+        "the value, attacker and label rules, twice"
+    );
     assert!(webhooks
         .iter()
         .all(|w| w["filters"][0]["id"] == 1 && w["filters"][0]["name"].is_string()));

@@ -8,7 +8,7 @@ use std::path::Path;
 mod load;
 
 use crate::model::ids::IdMap;
-use crate::model::{ConstellationId, Killmail, RegionId};
+use crate::model::{ConstellationId, KillFacts, Killmail, RegionId, Space};
 
 pub use load::{read_systems, read_types, CsvError};
 
@@ -78,6 +78,30 @@ impl Universe {
         self.types.iter().map(|(id, info)| (*id, info))
     }
 
+    /// Completes the facts of a kill stored before its place and ship groups were written on
+    /// it (an older store): filters then see it as they see a new one. `true` when it changed.
+    pub fn complete_facts(&self, facts: &mut KillFacts) -> bool {
+        let mut changed = false;
+        if let (None, Some(system)) = (facts.region_id, self.system(facts.system_id.get())) {
+            facts.constellation_id = system.constellation_id;
+            facts.region_id = system.region_id;
+            facts.space = Space::of(facts.system_id, system.region_id, system.security);
+            changed = true;
+        }
+        let parties = std::iter::once(&mut facts.victim).chain(facts.attackers.iter_mut());
+        for party in parties.filter(|p| p.ship_group.is_none()) {
+            let group = party
+                .ship_type
+                .and_then(|t| self.ship(t.get()))
+                .and_then(|s| s.group_id);
+            if group.is_some() {
+                party.ship_group = group;
+                changed = true;
+            }
+        }
+        changed
+    }
+
     /// Writes the kill's system name, constellation, region and security; `false` when the
     /// data does not know the system.
     pub fn place(&self, km: &mut Killmail) -> bool {
@@ -99,7 +123,6 @@ impl Universe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Space;
     use serde_json::json;
 
     fn shipped() -> Universe {
@@ -157,6 +180,30 @@ mod tests {
         let mut abyss = kill_in(32000001);
         universe.place(&mut abyss);
         assert_eq!(abyss.space(), Some(Space::Abyssal));
+    }
+
+    #[test]
+    fn facts_of_a_kill_stored_before_places_existed_are_completed() {
+        let universe = shipped();
+        let old = kill_in(30002813);
+        let json = serde_json::to_vec(&old).expect("serializes");
+        let mut facts = KillFacts::from_json(&json).expect("reads");
+        assert_eq!((facts.region_id, facts.space), (None, None));
+        assert_eq!(facts.victim.ship_group, None);
+
+        assert!(universe.complete_facts(&mut facts));
+
+        assert_eq!(facts.region_id.map(|r| r.get()), Some(10000033));
+        assert_eq!(facts.space, Some(Space::Lowsec));
+        assert_eq!(
+            facts.victim.ship_group.map(|g| g.get()),
+            Some(29),
+            "a capsule"
+        );
+        assert!(
+            !universe.complete_facts(&mut facts),
+            "nothing left to complete"
+        );
     }
 
     #[test]

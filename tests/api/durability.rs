@@ -195,12 +195,7 @@ fn a_crash_loses_nothing_acknowledged_and_the_restart_catches_up_without_repeats
         "delivered again after the restart: {again:?}"
     );
     let listed = json_body(&http_get(port, "/api/v1/subscriptions"));
-    let webhooks: Vec<&Value> = listed["data"]["subscriptions"]
-        .as_array()
-        .expect("a list")
-        .iter()
-        .filter(|s| s["type"] == "webhook")
-        .collect();
+    let webhooks = crate::helpers::listed_of_type(&listed, "webhook");
     assert_eq!(webhooks.len(), 1, "{listed}");
     assert_eq!(webhooks[0]["subscriber_id"], "bot");
     assert_eq!(webhooks[0]["system_ids"], serde_json::json!([30000142]));

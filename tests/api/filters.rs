@@ -11,7 +11,7 @@ use wanderer_kills::simulator::route;
 use wanderer_kills::simulator::world::{CHARACTER_BASE, SHIPS};
 use wanderer_kills::simulator::SimConfig;
 
-use crate::helpers::{spawn_app_with, wait_for, TestApp};
+use crate::helpers::{listed_of_type, spawn_app_with, wait_for, TestApp};
 use crate::socket::Socket;
 use crate::sse::Stream;
 use crate::webhooks::{post_json, subscribe, Receiver};
@@ -401,12 +401,7 @@ async fn each_rule_gets_exactly_its_kills_over_rest_sse_and_webhooks_with_its_na
     assert_eq!(app.sim.requests(route::ESI_TYPE), 0);
     // Listings show the rules back.
     let listed = app.get("/api/v1/subscriptions").await.json();
-    let webhooks: Vec<&Value> = listed["data"]["subscriptions"]
-        .as_array()
-        .expect("a list")
-        .iter()
-        .filter(|s| s["type"] == "webhook")
-        .collect();
+    let webhooks = listed_of_type(&listed, "webhook");
     assert_eq!(webhooks.len(), cases.len());
     let stats = app.get("/api/v1/subscriptions/stats").await.json();
     assert_eq!(

@@ -231,3 +231,13 @@ impl TestApp {
         .await
     }
 }
+
+/// The subscriptions of one `type` (`webhook`, `websocket`, `sse`) in a subscriptions listing.
+pub fn listed_of_type<'a>(listed: &'a Value, kind: &str) -> Vec<&'a Value> {
+    listed["data"]["subscriptions"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|s| s["type"] == kind)
+        .collect()
+}

@@ -76,6 +76,24 @@ fn finish(rule: Rule, limits: &FilterLimits) -> Result<Rule, String> {
     Ok(rule)
 }
 
+/// [`apply`], refusing a list longer than a rule may hold before reading any of it.
+fn apply_bounded(
+    rule: &mut Rule,
+    condition: Condition,
+    values: &[Given<'_>],
+    limits: &FilterLimits,
+) -> Result<(), String> {
+    if values.len() > limits.max_values_per_rule {
+        return Err(format!(
+            "{}: too many values: {} (max: {} per filter)",
+            key(condition),
+            values.len(),
+            limits.max_values_per_rule
+        ));
+    }
+    apply(rule, condition, values)
+}
+
 /// Reads one rule in its JSON form.
 pub fn rule_from_json(value: &Value, limits: &FilterLimits) -> Result<Rule, String> {
     let Some(object) = value.as_object() else {
@@ -89,16 +107,8 @@ pub fn rule_from_json(value: &Value, limits: &FilterLimits) -> Result<Rule, Stri
         match given {
             Value::Null => {}
             Value::Array(items) if !condition.single() => {
-                if items.len() > limits.max_values_per_rule {
-                    return Err(format!(
-                        "{}: too many values: {} (max: {} per filter)",
-                        key(condition),
-                        items.len(),
-                        limits.max_values_per_rule
-                    ));
-                }
                 let items: Vec<Given<'_>> = items.iter().map(Given::Json).collect();
-                apply(&mut rule, condition, &items)?;
+                apply_bounded(&mut rule, condition, &items, limits)?;
             }
             one => apply(&mut rule, condition, &[Given::Json(one)])?,
         }
@@ -115,15 +125,7 @@ pub fn rule_from_url(text: &str, limits: &FilterLimits) -> Result<Rule, String> 
         let condition =
             Condition::named(name).ok_or_else(|| format!("unknown condition {name:?}"))?;
         let values: Vec<Given<'_>> = values.split(',').map(|v| Given::Text(v.trim())).collect();
-        if values.len() > limits.max_values_per_rule {
-            return Err(format!(
-                "{}: too many values: {} (max: {} per filter)",
-                key(condition),
-                values.len(),
-                limits.max_values_per_rule
-            ));
-        }
-        apply(&mut rule, condition, &values)?;
+        apply_bounded(&mut rule, condition, &values, limits)?;
     }
     finish(rule, limits)
 }

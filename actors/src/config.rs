@@ -22,6 +22,8 @@ pub struct EngineSettings {
     pub webhooks: WebhookSettings,
     /// Rules per subscription and values per rule, on every channel.
     pub filters: crate::model::FilterLimits,
+    /// The RedisQ relay's queues.
+    pub relay: crate::relay::RelaySettings,
 }
 
 /// How every upstream HTTP call identifies itself and how long it may take.

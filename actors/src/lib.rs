@@ -11,6 +11,7 @@ pub mod feed;
 pub mod model;
 pub mod monitor;
 pub mod registry;
+pub mod relay;
 pub mod snapshot;
 pub mod stats;
 pub mod store;

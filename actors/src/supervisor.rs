@@ -25,6 +25,7 @@ use crate::feed::{Feed, Place, StopFeed};
 use crate::model::FilterLimits;
 use crate::monitor::Monitor;
 use crate::registry::{GetStats, KillStored, Registry};
+use crate::relay::Queues;
 use crate::snapshot::{report_every, Snapshot};
 use crate::stats::Stats;
 use crate::store::journal::{Journal, JournalError};
@@ -63,6 +64,8 @@ pub struct Engine {
     pub universe: Arc<Universe>,
     /// Bounds on the filter rules of one subscription, on every channel.
     pub filter_limits: FilterLimits,
+    /// The RedisQ relay's queues.
+    pub relay: Queues,
 }
 
 impl Engine {
@@ -117,6 +120,12 @@ impl Engine {
             journal.clone(),
             loaded.kills,
             loaded.last_offset,
+        );
+        let relay = Queues::new(
+            store.clone(),
+            journal.clone(),
+            settings.relay,
+            loaded.relay_queues,
         );
         log::info!(
             "store loaded kills={restored} last_offset={} webhooks={} ms={}",
@@ -229,6 +238,7 @@ impl Engine {
             feed_source,
             universe,
             filter_limits: settings.filters,
+            relay,
         })
     }
 }

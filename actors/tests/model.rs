@@ -381,7 +381,9 @@ proptest! {
 
         prop_assert_eq!(&out["zkb"], &zkb);
         prop_assert_eq!(out["attacker_count"].as_u64(), Some(esi["attackers"].as_array().map_or(0, Vec::len) as u64));
-        prop_assert_eq!(back_to_esi(out), esi);
+        prop_assert_eq!(back_to_esi(out), esi.clone());
+        // The relays write it back in ESI's shape: exactly what ESI sent.
+        prop_assert_eq!(km.to_esi(), esi);
     }
 
     #[test]

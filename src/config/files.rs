@@ -14,7 +14,7 @@ const EMBEDDED: [(&str, &str); 4] = [
 ];
 
 /// The sections a config file may have.
-pub const SECTIONS: [&str; 14] = [
+pub const SECTIONS: [&str; 15] = [
     "server",
     "websocket",
     "sse",
@@ -29,6 +29,7 @@ pub const SECTIONS: [&str; 14] = [
     "monitor",
     "webhooks",
     "filters",
+    "relay",
 ];
 
 /// Reads `<dir>/<name>.toml`, falling back to the compiled-in copy when the directory lacks it.

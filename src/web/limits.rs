@@ -132,7 +132,12 @@ pub enum Limit {
 impl Limit {
     /// The policy of the route mounted at `template`.
     pub fn for_route(template: &str) -> Self {
-        if !template.starts_with("/api/") {
+        let relay = ["/listen.php", "/redisq", "/ephemeral/"]
+            .iter()
+            .any(|p| template.starts_with(p));
+        if relay {
+            Self::Limited
+        } else if !template.starts_with("/api/") {
             Self::Off
         } else if template.starts_with("/api/v1/kills/stream") || template == "/api/health" {
             Self::Counted

@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod notifier;
 pub mod openapi;
 pub mod origin;
+pub mod relay;
 pub mod routes;
 pub mod slots;
 pub mod socket;

@@ -15,6 +15,7 @@ mod openapi;
 mod phoenix_js;
 mod process;
 mod protection;
+mod relays;
 mod simulator;
 mod socket;
 mod sse;

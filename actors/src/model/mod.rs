@@ -2,6 +2,7 @@
 //!
 //! Pure data and parsing; no I/O and no actors.
 
+pub mod esi_out;
 pub mod facts;
 pub mod feed;
 pub mod filter;
@@ -9,6 +10,7 @@ pub mod ids;
 pub mod killmail;
 pub mod lenient;
 pub mod name;
+pub mod relay_queue;
 pub mod space;
 pub mod stored;
 pub mod time;
@@ -26,6 +28,7 @@ pub use killmail::{
     Attacker, EsiKillmail, InvalidKillmail, Item, Killmail, NestedItem, Position, Victim, Zkb,
 };
 pub use name::{NameKind, NameRecord};
+pub use relay_queue::RelayQueue;
 pub use space::{Space, SpaceSet};
 pub use stored::{write_json_array, write_json_array_with, StoredKill};
 pub use time::{now_iso, KillTime};

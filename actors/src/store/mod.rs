@@ -6,10 +6,10 @@
 //! system to its shard and fans the by-id and by-character reads out to every shard.
 
 pub mod journal;
+pub mod offsets;
 pub mod shard;
 pub mod shard_actor;
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,9 +19,12 @@ use crate::stats::Stats;
 use actix::prelude::*;
 
 use journal::Journal;
+use offsets::Offsets;
 pub use shard::{Insert, Shard, ShardLimits};
 pub use shard_actor::Inserted;
-use shard_actor::{CharacterKills, Count, Get, Put, Replay, ShardActor, SystemKills, Update};
+use shard_actor::{
+    AtOffset, CharacterKills, Count, FirstAfter, Get, Put, Replay, ShardActor, SystemKills, Update,
+};
 
 /// The first wait before a kill the disk refused is written again, and the longest.
 const DISK_RETRY_FIRST: Duration = Duration::from_millis(200);
@@ -39,6 +42,7 @@ pub struct StoreError(#[from] MailboxError);
 #[derive(Clone)]
 pub struct Store {
     shards: Arc<[Addr<ShardActor>]>,
+    offsets: Arc<Offsets>,
     retention_secs: i64,
     journal: Journal,
     stats: Arc<Stats>,
@@ -96,16 +100,17 @@ impl Store {
         let shards = rebuild(limits, restored);
         let held: usize = shards.iter().map(Shard::len).sum();
         stats.kills_held.set(held as i64);
-        let next_offset = Arc::new(AtomicU64::new(last_offset + 1));
+        let offsets = Arc::new(Offsets::new(last_offset));
         let shards = shards
             .into_iter()
             .map(|shard| {
-                let (next, stats) = (Arc::clone(&next_offset), Arc::clone(&stats));
-                Supervisor::start(move |_| ShardActor::new(shard, next, stats))
+                let (offsets, stats) = (Arc::clone(&offsets), Arc::clone(&stats));
+                Supervisor::start(move |_| ShardActor::new(shard, offsets, stats))
             })
             .collect();
         Self {
             shards,
+            offsets,
             retention_secs: limits.retention_secs,
             journal,
             stats,
@@ -116,11 +121,11 @@ impl Store {
     /// callers report a broken store.
     #[cfg(test)]
     pub(crate) fn unanswering(journal: Journal, stats: Arc<Stats>) -> Self {
-        let next = Arc::new(AtomicU64::new(1));
+        let offsets = Arc::new(Offsets::new(0));
         let shards = (0..SHARDS)
             .map(|_| {
                 let actor =
-                    ShardActor::new(Shard::default(), Arc::clone(&next), Arc::clone(&stats));
+                    ShardActor::new(Shard::default(), Arc::clone(&offsets), Arc::clone(&stats));
                 ShardActor::create(|ctx: &mut Context<ShardActor>| {
                     ctx.stop();
                     actor
@@ -129,6 +134,7 @@ impl Store {
             .collect();
         Self {
             shards,
+            offsets,
             retention_secs: 3600,
             journal,
             stats,
@@ -155,9 +161,49 @@ impl Store {
         let now = KillTime::now();
         let inserted = shard.send(Put { killmail, now }).await?;
         if let Insert::Stored(kill) = &inserted.outcome {
-            self.write_until_durable(kill).await;
+            // Its offset is pending until it is on disk; a caller that stops waiting must not
+            // leave it pending, so the write runs on its own.
+            let (store, kill) = (self.clone(), Arc::clone(kill));
+            let durable = actix::spawn(async move {
+                store.write_until_durable(&kill).await;
+                store.offsets.settle(kill.offset);
+            });
+            let _ = durable.await;
         }
         Ok(inserted)
+    }
+
+    /// The settled head of the offset log: every kill up to it is on disk (or gone for good),
+    /// none still on its way.
+    pub fn settled(&self) -> u64 {
+        self.offsets.settled()
+    }
+
+    /// Wakes when the settled head moves.
+    pub fn watch_settled(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.offsets.watch()
+    }
+
+    /// The kill holding `offset`, if it is still stored.
+    pub async fn at_offset(&self, offset: u64) -> Result<Option<Arc<StoredKill>>, StoreError> {
+        let found = self.ask_all(|| AtOffset(offset)).await?;
+        Ok(found.into_iter().flatten().next())
+    }
+
+    /// The first kill `filter` admits with an offset in `after + 1..=upto`.
+    pub async fn first_after(
+        &self,
+        filter: Arc<Filter>,
+        after: u64,
+        upto: u64,
+    ) -> Result<Option<Arc<StoredKill>>, StoreError> {
+        let query = || FirstAfter {
+            filter: Arc::clone(&filter),
+            after,
+            upto,
+        };
+        let found = self.ask_all(query).await?;
+        Ok(found.into_iter().flatten().min_by_key(|k| k.offset))
     }
 
     async fn write_until_durable(&self, kill: &Arc<StoredKill>) {

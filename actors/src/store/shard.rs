@@ -6,7 +6,7 @@
 //! it (it replays into [`Shard::insert`] on boot). Offsets come from the caller, so every shard
 //! draws them from one global sequence.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::model::ids::{IdMap, IdSet};
@@ -39,6 +39,8 @@ pub struct Shard {
     systems: IdMap<SystemId, VecDeque<Arc<StoredKill>>>,
     by_id: IdMap<KillmailId, Arc<StoredKill>>,
     by_character: IdMap<CharacterId, IdSet<KillmailId>>,
+    /// Every kill by its offset: the offset log's slice this shard holds.
+    by_offset: BTreeMap<u64, Arc<StoredKill>>,
 }
 
 /// Where a kill goes: what placing it needs, before the stored copy is built.
@@ -212,14 +214,32 @@ impl Shard {
         kills
     }
 
+    /// The kill holding `offset`.
+    pub fn at_offset(&self, offset: u64) -> Option<Arc<StoredKill>> {
+        self.by_offset.get(&offset).cloned()
+    }
+
+    /// The first kill `filter` admits with an offset in `after + 1..=upto`.
+    pub fn first_after(&self, filter: &Filter, after: u64, upto: u64) -> Option<Arc<StoredKill>> {
+        if after >= upto {
+            return None;
+        }
+        self.by_offset
+            .range(after + 1..=upto)
+            .map(|(_, kill)| kill)
+            .find(|kill| filter.admits(&kill.facts))
+            .cloned()
+    }
+
     /// Kills `filter` admits, stored after offset `after`, with a kill time at or after `since`;
     /// in offset order (the order they were accepted).
     pub fn replay(&self, filter: &Filter, after: u64, since: KillTime) -> Vec<Arc<StoredKill>> {
         let fresh = |k: &&Arc<StoredKill>| k.offset > after && k.facts.kill_time >= since;
         let mut kills: Vec<Arc<StoredKill>> = if filter.all || !filter.rules.is_empty() {
-            // Rules can match any kill: every fresh kill is checked.
-            self.by_id
-                .values()
+            // Rules can match any kill: every kill after the offset is checked.
+            self.by_offset
+                .range(after.saturating_add(1)..)
+                .map(|(_, kill)| kill)
                 .filter(fresh)
                 .filter(|k| filter.admits(&k.facts))
                 .cloned()
@@ -277,6 +297,7 @@ impl Shard {
     fn index(&mut self, kill: &Arc<StoredKill>) {
         let id = kill.facts.killmail_id;
         self.by_id.insert(id, Arc::clone(kill));
+        self.by_offset.insert(kill.offset, Arc::clone(kill));
         for character in kill.facts.character_ids() {
             self.by_character.entry(character).or_default().insert(id);
         }
@@ -284,6 +305,7 @@ impl Shard {
 
     fn unindex(&mut self, kill: &StoredKill) {
         self.by_id.remove(&kill.facts.killmail_id);
+        self.by_offset.remove(&kill.offset);
         self.unindex_characters(kill);
     }
 

@@ -1,12 +1,12 @@
 //! The actor that owns one [`Shard`]: every read and write of the systems it holds goes through
 //! its mailbox, so a shard needs no lock. It expires old kills on a timer.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::offsets::Offsets;
 use super::shard::{Insert, Shard};
 use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, StoredKill, SystemId};
 use crate::stats::Stats;
@@ -70,6 +70,21 @@ pub struct Replay {
     pub since: KillTime,
 }
 
+/// The kill holding an offset, if this shard holds it.
+#[derive(Message)]
+#[rtype(result = "Option<Arc<StoredKill>>")]
+pub struct AtOffset(pub u64);
+
+/// The first kill `filter` admits with an offset in `after + 1..=upto` (see
+/// [`Shard::first_after`]).
+#[derive(Message)]
+#[rtype(result = "Option<Arc<StoredKill>>")]
+pub struct FirstAfter {
+    pub filter: Arc<Filter>,
+    pub after: u64,
+    pub upto: u64,
+}
+
 /// How many kills of a system are at or after `since`.
 #[derive(Message)]
 #[rtype(result = "usize")]
@@ -81,15 +96,15 @@ pub struct Count {
 pub struct ShardActor {
     shard: Shard,
     /// The one offset sequence every shard draws from, so offsets follow acceptance order.
-    next_offset: Arc<AtomicU64>,
+    offsets: Arc<Offsets>,
     stats: Arc<Stats>,
 }
 
 impl ShardActor {
-    pub fn new(shard: Shard, next_offset: Arc<AtomicU64>, stats: Arc<Stats>) -> Self {
+    pub fn new(shard: Shard, offsets: Arc<Offsets>, stats: Arc<Stats>) -> Self {
         Self {
             shard,
-            next_offset,
+            offsets,
             stats,
         }
     }
@@ -127,11 +142,9 @@ impl Handler<Put> for ShardActor {
     type Result = MessageResult<Put>;
 
     fn handle(&mut self, put: Put, _: &mut Context<Self>) -> Self::Result {
-        let next = Arc::clone(&self.next_offset);
+        let offsets = Arc::clone(&self.offsets);
         let (system, now) = (put.killmail.system_id, put.now);
-        let outcome = self.tracked(|shard| {
-            shard.insert(put.killmail, now, || next.fetch_add(1, Ordering::Relaxed))
-        });
+        let outcome = self.tracked(|shard| shard.insert(put.killmail, now, || offsets.assign()));
         MessageResult(Inserted {
             outcome,
             system_count: self.shard.live_count(system, now),
@@ -144,6 +157,22 @@ impl Handler<Update> for ShardActor {
 
     fn handle(&mut self, update: Update, _: &mut Context<Self>) -> Self::Result {
         self.shard.update(update.id, update.change)
+    }
+}
+
+impl Handler<AtOffset> for ShardActor {
+    type Result = Option<Arc<StoredKill>>;
+
+    fn handle(&mut self, AtOffset(offset): AtOffset, _: &mut Context<Self>) -> Self::Result {
+        self.shard.at_offset(offset)
+    }
+}
+
+impl Handler<FirstAfter> for ShardActor {
+    type Result = Option<Arc<StoredKill>>;
+
+    fn handle(&mut self, q: FirstAfter, _: &mut Context<Self>) -> Self::Result {
+        self.shard.first_after(&q.filter, q.after, q.upto)
     }
 }
 

@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::model::filter::rules_from_json;
 use crate::model::{
-    CharacterId, Filter, FilterLimits, KillTime, NameKind, NameRecord, Rule, StoredKill, SystemId,
-    WebhookSubscription,
+    CharacterId, Filter, FilterLimits, KillTime, NameKind, NameRecord, RelayQueue, Rule,
+    StoredKill, SystemId, WebhookSubscription,
 };
 
 /// The filter rules saved with a webhook (written by this service, so they read; a list
@@ -45,6 +45,8 @@ pub struct Loaded {
     pub pending: HashMap<String, Vec<u64>>,
     /// ESI names still good, with the time they have left.
     pub names: Vec<NameRecord>,
+    /// The RedisQ relay's queues.
+    pub relay_queues: Vec<RelayQueue>,
     /// Rows that could not be read back and were skipped.
     pub unreadable: usize,
     /// The database file existed with no bytes at all (a warning was logged).
@@ -92,6 +94,18 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
                     ..Filter::of_rules(saved_rules(r.get(7)?))
                 },
                 created_at: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+
+    let mut rows = conn.prepare("SELECT id, cursor, last_poll, ttl_secs FROM relay_queues")?;
+    loaded.relay_queues = rows
+        .query_map([], |r| {
+            Ok(RelayQueue {
+                id: r.get(0)?,
+                cursor: r.get::<_, i64>(1)?.max(0) as u64,
+                last_poll: r.get(2)?,
+                ttl_secs: r.get::<_, i64>(3)?.max(0) as u64,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

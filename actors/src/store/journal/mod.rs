@@ -21,7 +21,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use crate::model::{KillTime, NameRecord, StoredKill, WebhookSubscription};
+use crate::model::{KillTime, NameRecord, RelayQueue, StoredKill, WebhookSubscription};
 
 pub use load::Loaded;
 
@@ -84,6 +84,8 @@ enum Command {
     PendingAdd(String, u64),
     PendingRemove(String, Vec<u64>),
     Names(Vec<NameRecord>),
+    SaveRelayQueue(RelayQueue),
+    DropRelayQueues(Vec<String>),
     /// Answers once everything sent before it is committed.
     Flush(oneshot::Sender<()>),
 }
@@ -167,6 +169,18 @@ impl Journal {
 
     pub fn remove_webhook(&self, id: &str) {
         self.send(Command::RemoveWebhook(id.to_owned()));
+    }
+
+    /// Saves where a RedisQ-relay queue is.
+    pub fn save_relay_queue(&self, queue: &RelayQueue) {
+        self.send(Command::SaveRelayQueue(queue.clone()));
+    }
+
+    /// Forgets RedisQ-relay queues nobody polled within their lifetime.
+    pub fn drop_relay_queues(&self, ids: Vec<String>) {
+        if !ids.is_empty() {
+            self.send(Command::DropRelayQueues(ids));
+        }
     }
 
     pub fn pending_add(&self, subscription: &str, offset: u64) {
@@ -340,6 +354,7 @@ mod tests {
         let conn = Connection::open(dir.path().join(FILE_NAME)).expect("opens");
         conn.execute_batch(
             "ALTER TABLE webhooks DROP COLUMN filters;
+             DROP TABLE relay_queues;
              INSERT INTO webhooks VALUES ('w1', 'bot', 'http://127.0.0.1:9/h', NULL, '30000142', '', 'x');
              PRAGMA user_version = 2;",
         )

@@ -5,7 +5,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 /// The schema this version writes; a newer one is refused.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 pub enum Prepare {
     Sql(rusqlite::Error),
@@ -72,6 +72,18 @@ pub fn prepare(conn: &Connection, path: &Path) -> Result<(), Prepare> {
         conn.execute_batch(
             "ALTER TABLE webhooks ADD COLUMN filters TEXT;
              PRAGMA user_version = 3;",
+        )?;
+    }
+    if version < 4 {
+        // The RedisQ relay's queues: where each reader is in the offset log.
+        conn.execute_batch(
+            "CREATE TABLE relay_queues (
+                 id TEXT PRIMARY KEY,
+                 cursor INTEGER NOT NULL,
+                 last_poll INTEGER NOT NULL,
+                 ttl_secs INTEGER NOT NULL
+             ) WITHOUT ROWID;
+             PRAGMA user_version = 4;",
         )?;
     }
     Ok(())

@@ -130,6 +130,24 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
                     ])?;
                 }
             }
+            Command::SaveRelayQueue(q) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO relay_queues (id, cursor, last_poll, ttl_secs)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    q.id,
+                    q.cursor as i64,
+                    q.last_poll,
+                    q.ttl_secs as i64
+                ])?;
+            }
+            Command::DropRelayQueues(ids) => {
+                let mut delete = tx.prepare_cached("DELETE FROM relay_queues WHERE id = ?1")?;
+                for id in ids {
+                    delete.execute([id])?;
+                }
+            }
             Command::Flush(_) => {}
         }
     }

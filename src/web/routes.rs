@@ -333,6 +333,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                         "system_ids": {"type": "array", "items": int()}, "character_ids": {"type": "array", "items": int()},
                         "filters": filter_rules(),
                         "callback_url": {"type": "string", "nullable": true},
+                        "format": {"type": "string", "nullable": true, "enum": ["json", "discord", "slack", null]},
                         "created_at": timestamp(), "updated_at": timestamp()}}}}}}}))
                 .json(401, "API token missing or wrong (when one is set)", subscription_error())
             },
@@ -347,6 +348,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                     "subscriber_id": {"type": "string"}, "callback_url": {"type": "string", "format": "uri"},
                     "system_ids": {"type": "array", "items": int()}, "character_ids": {"type": "array", "items": int()},
                     "filters": filter_rules(),
+                    "format": {"type": "string", "enum": ["json", "discord", "slack"], "description": "The body each delivery has: the service's JSON (default), a Discord webhook message, or a Slack incoming-webhook message"},
                     "secret": {"type": "string", "description": "Signs each body: X-Wanderer-Signature: sha256=<hex HMAC>"}}}))
                 .json(201, "Created", json!({"type": "object", "properties": {"data": {"type": "object", "properties": {
                     "subscription_id": {"type": "string"}, "message": {"type": "string"}}}}}))

@@ -29,6 +29,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
                 "character_ids": s.character_ids,
                 "filters": s.filters,
                 "callback_url": s.callback_url,
+                "format": s.format,
                 "created_at": s.created_at,
                 "updated_at": s.updated_at,
             })

@@ -32,4 +32,4 @@ pub use relay_queue::RelayQueue;
 pub use space::{Space, SpaceSet};
 pub use stored::{write_json_array, write_json_array_with, StoredKill};
 pub use time::{now_iso, KillTime};
-pub use webhook::WebhookSubscription;
+pub use webhook::{WebhookFormat, WebhookSubscription};

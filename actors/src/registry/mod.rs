@@ -68,6 +68,8 @@ pub struct SubscriptionView {
     /// The subscription's filter rules (JSON form).
     pub filters: Vec<Arc<Rule>>,
     pub callback_url: Option<String>,
+    /// A webhook's body format.
+    pub format: Option<&'static str>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -85,8 +87,9 @@ pub struct Subscribe {
     pub subscription_id: String,
     /// Who subscribed (client identifier, subscriber id).
     pub subscriber: String,
-    /// Where a webhook subscription delivers.
+    /// Where a webhook subscription delivers, and in which format.
     pub callback_url: Option<String>,
+    pub format: Option<&'static str>,
     /// When the subscription was really created, for one restored from disk; `None` = now.
     pub created_at: Option<String>,
 }
@@ -149,6 +152,7 @@ struct Subscriber {
     subscription_id: String,
     subscriber: String,
     callback_url: Option<String>,
+    format: Option<&'static str>,
     created_at: String,
     updated_at: String,
     full_in_a_row: u32,
@@ -211,6 +215,7 @@ impl Handler<Subscribe> for Registry {
                 subscription_id: msg.subscription_id,
                 subscriber: msg.subscriber,
                 callback_url: msg.callback_url,
+                format: msg.format,
                 created_at,
                 updated_at: now,
                 full_in_a_row: 0,
@@ -330,6 +335,7 @@ impl Handler<ListSubscriptions> for Registry {
                 character_ids: s.filter.characters.iter().copied().collect(),
                 filters: s.filter.rules.clone(),
                 callback_url: s.callback_url.clone(),
+                format: s.format,
                 created_at: s.created_at.clone(),
                 updated_at: s.updated_at.clone(),
             })

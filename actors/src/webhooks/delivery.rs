@@ -9,6 +9,7 @@ use ring::hmac;
 
 use crate::config::WebhookSettings;
 use crate::model::{now_iso, write_json_array_with, Filter, StoredKill};
+use crate::upstream::http::Answer;
 
 /// Header names of a delivery.
 pub mod header {
@@ -47,6 +48,31 @@ pub fn payload(system: u64, kills: &[Arc<StoredKill>], filter: &Filter) -> Vec<u
     out
 }
 
+/// How long a receiver asked to be left alone, the longest of what it said: `Retry-After`
+/// (seconds, whole or not), Discord's `X-RateLimit-Reset-After` and its JSON `retry_after`.
+pub fn asked_wait(answer: &Answer) -> Option<Duration> {
+    let header = |name: &str| {
+        answer
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let body = serde_json::from_slice::<serde_json::Value>(&answer.body)
+        .ok()
+        .and_then(|v| v.get("retry_after").and_then(serde_json::Value::as_f64));
+    [
+        header("retry-after"),
+        header("x-ratelimit-reset-after"),
+        body,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|s| s.is_finite() && *s >= 0.0)
+    .map(|s| Duration::from_secs_f64(s.min(3_600.0)))
+    .max()
+}
+
 /// `sha256=<hex HMAC-SHA256 of the body>`.
 pub fn signature(key: &hmac::Key, body: &[u8]) -> String {
     format!("sha256={}", hex(hmac::sign(key, body).as_ref()))
@@ -70,6 +96,36 @@ mod tests {
             max_queued: 10,
             max_batch: 10,
         }
+    }
+
+    fn answer(headers: &[(&'static str, &'static str)], body: &str) -> Answer {
+        let mut map = awc::http::header::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(
+                awc::http::header::HeaderName::from_static(name),
+                awc::http::header::HeaderValue::from_static(value),
+            );
+        }
+        Answer {
+            status: awc::http::StatusCode::TOO_MANY_REQUESTS,
+            headers: map,
+            body: bytes::Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_receiver_s_wait_is_read_from_discord_s_headers_and_body_and_the_longest_wins() {
+        let discord = answer(
+            &[("retry-after", "1"), ("x-ratelimit-reset-after", "1.5")],
+            r#"{"message": "You are being rate limited.", "retry_after": 0.75, "global": false}"#,
+        );
+        assert_eq!(asked_wait(&discord), Some(Duration::from_millis(1500)));
+        let body_only = answer(&[], r#"{"retry_after": 0.25}"#);
+        assert_eq!(asked_wait(&body_only), Some(Duration::from_millis(250)));
+        assert_eq!(
+            asked_wait(&answer(&[("retry-after", "soon")], "<html>")),
+            None
+        );
     }
 
     #[test]

@@ -13,11 +13,12 @@ use actix::prelude::*;
 use bytes::Bytes;
 use ring::hmac;
 
-use super::delivery::{backoff, header, payload, signature, USER_AGENT};
+use super::delivery::{asked_wait, backoff, header, signature, USER_AGENT};
+use super::formats;
 use super::target::resolve_allowed;
 use crate::config::WebhookSettings;
 use crate::model::ids::random_token;
-use crate::model::{Filter, StoredKill, WebhookSubscription};
+use crate::model::{Filter, StoredKill, WebhookFormat, WebhookSubscription};
 use crate::registry::Push;
 use crate::stats::Stats;
 use crate::store::journal::Journal;
@@ -53,6 +54,7 @@ pub struct Endpoint {
     signing_key: Option<hmac::Key>,
     /// The subscription's filter: the names of its rules a kill matched go with the kill.
     filter: Filter,
+    format: WebhookFormat,
     http: Rc<Http>,
     settings: Rc<WebhookSettings>,
     journal: Journal,
@@ -77,6 +79,7 @@ impl Endpoint {
                 .as_ref()
                 .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_bytes())),
             filter: subscription.filter.clone(),
+            format: subscription.format,
             http,
             settings,
             journal,
@@ -156,15 +159,22 @@ impl Endpoint {
         };
         let system = first.facts.system_id;
         let mut kills = vec![first];
+        // The JSON body names one system; a chat message can hold kills of several.
+        let mixes = self.format != WebhookFormat::Json;
         while kills.len() < self.settings.max_batch.max(1)
             && self
                 .queue
                 .front()
-                .is_some_and(|k| k.facts.system_id == system)
+                .is_some_and(|k| mixes || k.facts.system_id == system)
         {
             kills.extend(self.queue.pop_front());
         }
-        let body = Bytes::from(payload(system.get(), &kills, &self.filter));
+        let (body, used) = formats::body(self.format, system, &kills, &self.filter);
+        // What the format could not fit waits, first in line, for the next delivery.
+        for kill in kills.drain(used.min(kills.len())..).rev() {
+            self.queue.push_front(kill);
+        }
+        let body = Bytes::from(body);
         let signature = self.signing_key.as_ref().map(|key| signature(key, &body));
         self.in_flight = Some(Delivery {
             offsets: kills.iter().map(|k| k.offset).collect(),
@@ -297,7 +307,7 @@ fn verdict(answer: &Answer) -> Outcome {
     if status.is_success() {
         Outcome::Delivered
     } else if status.is_server_error() || status.as_u16() == 429 {
-        Outcome::Retry(answer.retry_after(), format!("answered {status}"))
+        Outcome::Retry(asked_wait(answer), format!("answered {status}"))
     } else if status.is_redirection() {
         let location = answer
             .headers

@@ -14,6 +14,7 @@
 
 mod delivery;
 mod endpoint;
+pub mod formats;
 pub mod request;
 pub mod target;
 
@@ -132,6 +133,7 @@ impl Webhooks {
             subscription_id: subscription.id.clone(),
             subscriber: subscription.subscriber_id.clone(),
             callback_url: Some(subscription.callback_url.clone()),
+            format: Some(subscription.format.name()),
             created_at: Some(subscription.created_at.clone()),
         };
         let id = subscription.id.clone();
@@ -180,6 +182,7 @@ impl Handler<CreateWebhook> for Webhooks {
             callback_url: request.callback_url,
             secret: request.secret,
             filter: request.filter,
+            format: request.format,
             created_at: now_iso(),
         };
         let id = subscription.id.clone();

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::model::filter::rules_from_json;
-use crate::model::{CharacterId, Filter, FilterLimits, SystemId};
+use crate::model::{CharacterId, Filter, FilterLimits, SystemId, WebhookFormat};
 
 /// System ids one subscription may name.
 pub const MAX_SYSTEMS: usize = 100;
@@ -20,6 +20,7 @@ pub struct WebhookRequest {
     pub callback_url: String,
     pub secret: Option<String>,
     pub filter: Filter,
+    pub format: WebhookFormat,
 }
 
 impl WebhookRequest {
@@ -58,6 +59,13 @@ impl WebhookRequest {
                 "Maximum {MAX_CHARACTERS} character_ids allowed per subscription"
             ));
         }
+        let format = match body.get("format") {
+            None | Some(Value::Null) => WebhookFormat::default(),
+            Some(v) => v
+                .as_str()
+                .and_then(WebhookFormat::named)
+                .ok_or_else(|| format!("format must be one of {}", WebhookFormat::NAMES))?,
+        };
         let secret = match body.get("secret") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -67,6 +75,7 @@ impl WebhookRequest {
             subscriber_id: subscriber_id.to_owned(),
             callback_url: callback_url.to_owned(),
             secret,
+            format,
             filter: Filter {
                 systems,
                 characters,

@@ -127,6 +127,7 @@ async fn open(
         subscription_id: random_id(),
         subscriber: format!("sse:{ip}"),
         callback_url: None,
+        format: None,
         created_at: None,
     };
     let registry = &state.engine.registry;

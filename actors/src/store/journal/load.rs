@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::model::filter::rules_from_json;
 use crate::model::{
     CharacterId, Filter, FilterLimits, KillTime, NameKind, NameRecord, RelayQueue, Rule,
-    StoredKill, SystemId, WebhookSubscription,
+    StoredKill, SystemId, WebhookFormat, WebhookSubscription,
 };
 
 /// The filter rules saved with a webhook (written by this service, so they read; a list
@@ -76,7 +76,7 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
 
     let mut rows = conn.prepare(
         "SELECT id, subscriber_id, callback_url, secret, system_ids, character_ids, created_at,
-                filters
+                filters, format
          FROM webhooks ORDER BY created_at, id",
     )?;
     loaded.webhooks = rows
@@ -94,6 +94,10 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
                     ..Filter::of_rules(saved_rules(r.get(7)?))
                 },
                 created_at: r.get(6)?,
+                format: r
+                    .get::<_, Option<String>>(8)?
+                    .and_then(|f| WebhookFormat::named(&f))
+                    .unwrap_or_default(),
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

@@ -316,6 +316,7 @@ mod tests {
             callback_url: "http://127.0.0.1:9/hook".into(),
             secret: None,
             filter: crate::model::Filter::of_rules(rules),
+            format: crate::model::WebhookFormat::Discord,
             created_at: "2026-11-30T08:00:00Z".into(),
         }
     }
@@ -345,6 +346,10 @@ mod tests {
             .map(|r| (**r).clone())
             .collect();
         assert_eq!(back, rules);
+        assert_eq!(
+            loaded.webhooks[0].format,
+            crate::model::WebhookFormat::Discord
+        );
     }
 
     #[test]
@@ -354,6 +359,7 @@ mod tests {
         let conn = Connection::open(dir.path().join(FILE_NAME)).expect("opens");
         conn.execute_batch(
             "ALTER TABLE webhooks DROP COLUMN filters;
+             ALTER TABLE webhooks DROP COLUMN format;
              DROP TABLE relay_queues;
              INSERT INTO webhooks VALUES ('w1', 'bot', 'http://127.0.0.1:9/h', NULL, '30000142', '', 'x');
              PRAGMA user_version = 2;",

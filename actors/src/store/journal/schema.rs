@@ -75,7 +75,8 @@ pub fn prepare(conn: &Connection, path: &Path) -> Result<(), Prepare> {
         )?;
     }
     if version < 4 {
-        // The RedisQ relay's queues: where each reader is in the offset log.
+        // The RedisQ relay's queues (where each reader is in the offset log), and the body
+        // format of each webhook.
         conn.execute_batch(
             "CREATE TABLE relay_queues (
                  id TEXT PRIMARY KEY,
@@ -83,6 +84,7 @@ pub fn prepare(conn: &Connection, path: &Path) -> Result<(), Prepare> {
                  last_poll INTEGER NOT NULL,
                  ttl_secs INTEGER NOT NULL
              ) WITHOUT ROWID;
+             ALTER TABLE webhooks ADD COLUMN format TEXT;
              PRAGMA user_version = 4;",
         )?;
     }

@@ -77,8 +77,8 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO webhooks
                      (id, subscriber_id, callback_url, secret, system_ids, character_ids, created_at,
-                      filters)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                      filters, format)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?
                 .execute(params![
                     s.id,
@@ -88,7 +88,8 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
                     join(s.filter.systems.iter()),
                     join(s.filter.characters.iter()),
                     s.created_at,
-                    serde_json::to_string(&s.filter.rules).ok()
+                    serde_json::to_string(&s.filter.rules).ok(),
+                    s.format.name()
                 ])?;
             }
             Command::RemoveWebhook(id) => {

@@ -225,6 +225,7 @@ impl Session {
             subscription_id: self.subscription_id.clone(),
             subscriber: self.client.clone(),
             callback_url: None,
+            format: None,
             created_at: None,
         };
         self.lobby = Some(joined);

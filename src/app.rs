@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::web::limits::{RateLimiter, RequestRate};
 use crate::web::origin::{self, PublicOrigin};
 use crate::web::slots::Slots;
+use crate::web::socket::longpoll::LongPolls;
 use crate::web::socket::metered::ConnectionFd;
 use crate::web::socket::session::SessionSettings;
 use crate::web::sse::SseState;
@@ -66,7 +67,19 @@ impl Application {
                 settings.sse.max_connections,
                 settings.sse.max_connections_per_ip,
             ),
+            longpoll: LongPolls::new(
+                Duration::from_millis(ws.longpoll_window_ms),
+                Duration::from_millis(ws.longpoll_timeout_ms),
+            ),
             shutdown: shutdown_rx,
+        });
+        let sweeping = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut every = actix_web::rt::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                sweeping.longpoll.sweep();
+            }
         });
         let json_config = errors::json_config(settings.server.max_body_bytes);
         let body_timeout = Duration::from_millis(settings.server.body_timeout_ms);

@@ -74,6 +74,10 @@ pub struct WebSocketSettings {
     pub max_queued_bytes: u64,
     /// A connection with history waiting that reads nothing for this long is cut.
     pub stall_timeout_ms: u64,
+    /// LongPoll: how long a poll is held when there is nothing to send, and how long a
+    /// session nobody polls lives.
+    pub longpoll_window_ms: u64,
+    pub longpoll_timeout_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -7,6 +7,7 @@ use actix_web::{web, Route};
 use serde_json::json;
 
 use super::openapi::schemas::*;
+use super::openapi::transports::*;
 use super::openapi::{self, Operation};
 use super::{
     dashboard, get, health, kill_search, kills, metrics, notifier, relay, socket, sse, status,
@@ -142,6 +143,18 @@ pub fn endpoints() -> Vec<Endpoint> {
         ),
         e(
             M::GET,
+            "/socket/longpoll",
+            || get().to(socket::longpoll::poll),
+            longpoll_poll_doc,
+        ),
+        e(
+            M::POST,
+            "/socket/longpoll",
+            || web::post().to(socket::longpoll::post),
+            longpoll_post_doc,
+        ),
+        e(
+            M::GET,
             "/websocket/status",
             || get().to(socket::status),
             || {
@@ -174,27 +187,13 @@ pub fn endpoints() -> Vec<Endpoint> {
             M::GET,
             "/ephemeral/sequence.json",
             || get().to(relay::sequence),
-            || {
-                Operation::new("Relays", "R2Z2 relay: the newest sequence (the settled head of the offset log).")
-                    .json(200, "The head", json!({"type": "object", "required": ["sequence"], "properties": {"sequence": int()}}))
-            },
+            r2z2_sequence_doc,
         ),
         e(
             M::GET,
             "/ephemeral/{seq}.json",
             || get().to(relay::object),
-            || {
-                Operation::new("Relays", "R2Z2 relay: the kill at an offset, as R2Z2 serves it, with the completed killmail under `completed`; R2Z2's placeholder (killmail_id, hash and esi null) for an offset whose kill is gone or does not match the filter; 404 past the head.")
-                    .path("seq", "Sequence (offset)")
-                    .query_repeated("filter", FILTER_PARAM)
-                    .json(200, "An R2Z2 object", json!({"type": "object", "required": ["sequence_id"], "properties": {
-                        "killmail_id": {"type": "integer", "nullable": true}, "hash": {"type": "string", "nullable": true},
-                        "esi": {"type": "object", "nullable": true}, "zkb": {"type": "object", "nullable": true},
-                        "uploaded_at": {"type": "integer", "nullable": true}, "sequence_id": int(),
-                        "completed": killmail_ref()}}))
-                    .json(400, "Bad filter", relay_error())
-                    .json(404, "Not published yet", relay_error())
-            },
+            r2z2_object_doc,
         ),
         e(
             M::GET,

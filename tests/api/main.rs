@@ -10,6 +10,7 @@ mod filters;
 mod helpers;
 mod http_basics;
 mod ingest;
+mod longpoll;
 mod metrics;
 mod notifier;
 mod openapi;

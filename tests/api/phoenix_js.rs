@@ -1,5 +1,6 @@
-//! The official `phoenix` npm client (Node with the `ws` transport) against the real app:
-//! join with preload, live kills, subscribe and unsubscribe pushes, leave.
+//! The official `phoenix` npm client against the real app, over WebSocket (the `ws` package) and
+//! over LongPoll (no WebSocket, as on Node 20): join with preload, live kills, subscribe and
+//! unsubscribe pushes, an error reply, leave.
 //!
 //! `make test` installs the client from `tests/js/package-lock.json` (`make js-deps`).
 
@@ -11,7 +12,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app_with, wait_for, TestApp};
+use wanderer_kills::simulator::SimConfig;
 
 const JS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
 
@@ -23,7 +25,7 @@ struct PhoenixJs {
 }
 
 impl PhoenixJs {
-    fn start(app: &TestApp, join: Value) -> Self {
+    fn start(app: &TestApp, join: Value, transport: &str) -> Self {
         assert!(
             Path::new(JS_DIR).join("node_modules/phoenix").is_dir(),
             "the phoenix npm client is not installed: run `make js-deps` (npm ci in tests/js)"
@@ -33,6 +35,7 @@ impl PhoenixJs {
             .arg("phoenix_client.cjs")
             .arg(format!("ws://127.0.0.1:{}/socket", app.port))
             .arg(join.to_string())
+            .arg(transport)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -76,8 +79,22 @@ impl PhoenixJs {
 
 #[actix_web::test]
 async fn the_official_phoenix_client_joins_preloads_receives_and_changes_its_subscriptions() {
-    // Arrange: one stored kill in Jita before the client joins.
-    let app = spawn_app().await;
+    conversation("ws").await;
+}
+
+#[actix_web::test]
+async fn the_official_phoenix_client_without_websocket_falls_back_to_longpoll_and_works_the_same() {
+    conversation("longpoll").await;
+}
+
+async fn conversation(transport: &str) {
+    // Arrange: one stored kill in Jita before the client joins. LongPoll sessions nobody polls
+    // end after 1.5 s here.
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.websocket.longpoll_window_ms = 500;
+        s.websocket.longpoll_timeout_ms = 1_500;
+    })
+    .await;
     app.wait_following().await;
     let stored = app.sim.publish_with(|k| k.set_system(30000142));
     app.wait_stored(30000142, 1, Duration::from_secs(5)).await;
@@ -86,7 +103,10 @@ async fn the_official_phoenix_client_joins_preloads_receives_and_changes_its_sub
     let mut js = PhoenixJs::start(
         &app,
         json!({"systems": [30000142], "preload": {"enabled": true, "limit_per_system": 5}}),
+        transport,
     );
+    let used = js.until("transport", None).await;
+    assert_eq!(used["longpoll"], transport == "longpoll");
 
     // Assert: the join reply, the preloaded kill, then preload_complete
     let joined = js.until("joined", None).await;
@@ -154,6 +174,11 @@ async fn the_official_phoenix_client_joins_preloads_receives_and_changes_its_sub
     js.until("left", None).await;
     let status = js.child.wait().await.expect("the client exits");
     assert!(status.success());
-    let listed = app.get("/api/v1/subscriptions").await.json();
-    assert_eq!(listed["data"]["subscriptions"], json!([]));
+    // phoenix.js disconnects before its leave goes out over LongPoll; the session then ends
+    // when nobody polls it, and leaves the registry. Over WebSocket the leave itself does it.
+    wait_for(Duration::from_secs(5), "the subscription to go", || async {
+        let listed = app.get("/api/v1/subscriptions").await.json();
+        (listed["data"]["subscriptions"] == json!([])).then_some(())
+    })
+    .await;
 }

@@ -1,25 +1,32 @@
-// The official Phoenix JavaScript client, on Node with the `ws` transport, driven line by line
-// by tests/api/phoenix_js.rs.
+// The official Phoenix JavaScript client on Node, driven line by line by tests/api/phoenix_js.rs:
+// over WebSocket (the `ws` package), or, with `longpoll`, with no WebSocket at all, as the README
+// snippet runs on Node 20: phoenix.js then falls back to its LongPoll transport.
 //
-//   node phoenix_client.cjs <socket endpoint> <join params as JSON>
+//   node phoenix_client.cjs <socket endpoint> <join params as JSON> [ws|longpoll]
 //
 // Writes one JSON object per line to stdout: {"type":"joined"|"join_error"|"event"|"reply"|
 // "left"|"socket_error"|"socket_close", ...}. Reads one command per line from stdin:
 // {"push": "<event>", "payload": {...}} or {"leave": true}.
 "use strict";
 
-const { Socket } = require("phoenix");
-const WebSocket = require("ws");
+const { Socket, LongPoll } = require("phoenix");
 const readline = require("readline");
 
-const [endpoint, joinParams] = process.argv.slice(2);
+const [endpoint, joinParams, transport = "ws"] = process.argv.slice(2);
 const say = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 
-const socket = new Socket(endpoint, {
-  transport: WebSocket,
+const options = {
   params: { client_identifier: "phoenix_js_test" },
   reconnectAfterMs: () => 60_000,
-});
+};
+if (transport === "ws") {
+  options.transport = require("ws");
+} else if (typeof WebSocket !== "undefined") {
+  // A Node with a global WebSocket would use it; this run is about the fallback.
+  options.transport = LongPoll;
+}
+const socket = new Socket(endpoint, options);
+say({ type: "transport", longpoll: socket.transport === LongPoll });
 socket.onError((error) => say({ type: "socket_error", message: String(error && error.message) }));
 socket.onClose((event) => say({ type: "socket_close", code: event && event.code }));
 socket.connect();

@@ -2,6 +2,7 @@
 //! ([`super::routes::endpoints`]), so it describes exactly what the service mounts.
 
 pub mod schemas;
+pub mod transports;
 
 use serde_json::{json, Map, Value};
 

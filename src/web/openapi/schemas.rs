@@ -102,26 +102,6 @@ pub fn filter_rules() -> Value {
     json!({"type": "array", "items": filter_rule()})
 }
 
-/// `{"error": "<message>"}`: the relays' errors, as zKillboard's feeds send them.
-pub fn relay_error() -> Value {
-    json!({"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}})
-}
-
-/// `GET /listen.php` and `GET /redisq`.
-pub fn redisq_doc() -> Operation {
-    Operation::new("Relays", "RedisQ relay: the next kill of your queue (each queueID has its own cursor, starting at the time of its first poll; kills are handed over once, in order; saved across restarts), or `{\"package\": null}` when none came within `ttw` seconds. The completed killmail is under `package.completed`.")
-        .parameter("queueID", "query", "string", "Your queue's name (required, 1–100 characters)")
-        .query("ttw", "integer", "Seconds to wait for a kill, 1–10 (default 10)")
-        .query("ttl", "integer", "Seconds the queue is remembered while unused (default 10800)")
-        .query_repeated("filter", FILTER_PARAM)
-        .json(200, "A package, or null", json!({"type": "object", "required": ["package"], "properties": {"package": {
-            "type": "object", "nullable": true, "properties": {"killID": int(), "killmail": {"type": "object"},
-            "zkb": {"type": "object"}, "completed": killmail_ref()}}}}))
-        .json(400, "queueID missing or a bad parameter", relay_error())
-        .json(429, "Another poll of this queue is under way (Retry-After: 1)", relay_error())
-        .json(503, "Too many queues, or the store did not answer", relay_error())
-}
-
 pub fn int() -> Value {
     json!({"type": "integer"})
 }

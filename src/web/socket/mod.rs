@@ -4,6 +4,7 @@
 pub mod frames;
 pub mod lobby;
 pub mod lobby_filters;
+pub mod longpoll;
 pub mod metered;
 pub mod protocol;
 pub mod session;
@@ -33,14 +34,7 @@ pub async fn upgrade(
     let Some(vsn) = Vsn::negotiate(params.get("vsn").map(String::as_str)) else {
         return Err(ApiError::Plain(StatusCode::FORBIDDEN).into());
     };
-    let client = ["client_identifier", "client_id", "identifier"]
-        .iter()
-        .find_map(|k| params.get(*k))
-        .filter(|c| !c.is_empty())
-        .map_or_else(
-            || session::ANONYMOUS.to_owned(),
-            |c| c.chars().take(64).collect(),
-        );
+    let client = session::client_name(&params);
     super::origin::check_upgrade(&req, &state.origin)?;
     let ip = super::limits::peer_ip(req.peer_addr());
     let Some(slot) = state.socket_slots.acquire(ip) else {

@@ -38,6 +38,15 @@ const MAX_RESUMED: usize = 10_000;
 /// The client name when neither the connect params nor the join say one.
 pub const ANONYMOUS: &str = "anonymous";
 
+/// The client's name from its connect params (`client_identifier`, `client_id`, `identifier`).
+pub fn client_name(params: &std::collections::HashMap<String, String>) -> String {
+    ["client_identifier", "client_id", "identifier"]
+        .iter()
+        .find_map(|k| params.get(*k))
+        .filter(|c| !c.is_empty())
+        .map_or_else(|| ANONYMOUS.to_owned(), |c| c.chars().take(64).collect())
+}
+
 /// The limits and timers of every session.
 #[derive(Clone, Debug)]
 pub struct SessionSettings {

@@ -155,27 +155,16 @@ async fn a_redisq_bot_gets_each_matching_kill_once_in_order_and_keeps_its_queue_
     assert_eq!(kill_ids(&drain(&second, queue).await), new);
 }
 
-#[actix_web::test]
-async fn an_r2z2_bot_walks_the_sequences_with_placeholders_for_what_its_filter_leaves_out() {
-    let app = spawn_app_with(SimConfig::default(), |_| {}).await;
-    app.wait_following().await;
-    let head = app.get("/ephemeral/sequence.json").await.json()["sequence"]
-        .as_u64()
-        .expect("a sequence");
-    let jita = publish_jita_and_amarr(&app, 3).await;
-
-    // The loop R2Z2 bots run: the next sequence until 404, which means "wait".
-    let mut kills = Vec::new();
-    let mut placeholders = 0;
-    let mut sequence = head + 1;
+/// The loop R2Z2 bots run, from `sequence` on: the next sequence until 404, which means "wait".
+/// The kills it got and how many placeholders it skipped; the next sequence to ask for.
+async fn walk(app: &TestApp, mut sequence: u64, filter: &str) -> (Vec<u64>, usize, u64) {
+    let (mut kills, mut placeholders) = (Vec::new(), 0);
     loop {
         let reply = app
-            .get(&format!(
-                "/ephemeral/{sequence}.json?filter=system:30000142"
-            ))
+            .get(&format!("/ephemeral/{sequence}.json?{filter}"))
             .await;
         if reply.status == StatusCode::NOT_FOUND {
-            break;
+            return (kills, placeholders, sequence);
         }
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
         let object = reply.json();
@@ -199,10 +188,41 @@ async fn an_r2z2_bot_walks_the_sequences_with_placeholders_for_what_its_filter_l
         }
         sequence += 1;
     }
+}
+
+#[actix_web::test]
+async fn an_r2z2_bot_walks_the_sequences_with_placeholders_for_what_its_filter_leaves_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let at = dir.path().to_owned();
+    let mut first = spawn_app_with(SimConfig::default(), |s| s.engine.storage.data_dir = at).await;
+    first.wait_following().await;
+    let head = first.get("/ephemeral/sequence.json").await.json()["sequence"]
+        .as_u64()
+        .expect("a sequence");
+    let jita = publish_jita_and_amarr(&first, 3).await;
+
+    let (kills, placeholders, next) = walk(&first, head + 1, "filter=system:30000142").await;
     assert_eq!(kills, jita);
     assert_eq!(placeholders, 3, "the Amarr kills");
-    let head = app.get("/ephemeral/sequence.json").await.json()["sequence"].as_u64();
-    assert_eq!(head, Some(sequence - 1), "404 starts right past the head");
+    let head = first.get("/ephemeral/sequence.json").await.json()["sequence"].as_u64();
+    assert_eq!(head, Some(next - 1), "404 starts right past the head");
+
+    // The service restarts; the bot goes on from its own counter and misses nothing.
+    first.shutdown();
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let at = dir.path().to_owned();
+    let second = spawn_app_with(SimConfig::default(), |s| s.engine.storage.data_dir = at).await;
+    second.wait_following().await;
+    // The new simulator starts its story over: its first 6 kills are stored already.
+    let published = second.publish_in(JITA, 8);
+    wait_relayed(&second, &published).await;
+    let (kills, placeholders, _) = walk(&second, next, "filter=system:30000142").await;
+    assert_eq!(
+        kills,
+        published[6..],
+        "the two new kills, at the sequences after the old ones"
+    );
+    assert_eq!(placeholders, 0);
 }
 
 #[actix_web::test]

@@ -43,22 +43,30 @@ pub async fn upgrade(
     };
     let socket = req.conn_data::<ConnectionFd>().and_then(|fd| fd.socket());
     let drain = Drain::new(socket);
-    let link = Link {
-        slot,
-        drain: drain.clone(),
-    };
-    let session = Session::new(
+    let session = start_session(&state, vsn, client, slot, drain.clone());
+    let mut response = ws::handshake(&req)?;
+    let codec = awc::ws::Codec::new().max_size(state.max_frame_bytes);
+    let frames = ws::WebsocketContext::with_codec(session, stream, codec);
+    Ok(response.streaming(Metered::new(Box::pin(frames), drain)))
+}
+
+/// A session for one connection (WebSocket or LongPoll), holding its slot and what it drained.
+pub fn start_session(
+    state: &AppState,
+    vsn: Vsn,
+    client: String,
+    slot: crate::web::slots::Slot,
+    drain: Drain,
+) -> Session {
+    let link = Link { slot, drain };
+    Session::new(
         vsn,
         client,
         link,
         &state.engine,
         state.socket.clone(),
         state.shutdown.clone(),
-    );
-    let mut response = ws::handshake(&req)?;
-    let codec = awc::ws::Codec::new().max_size(state.max_frame_bytes);
-    let frames = ws::WebsocketContext::with_codec(session, stream, codec);
-    Ok(response.streaming(Metered::new(Box::pin(frames), drain)))
+    )
 }
 
 /// `GET /websocket`: how to connect, with the real limits.

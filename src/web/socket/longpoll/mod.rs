@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::metered::Drain;
 use super::protocol::Vsn;
-use super::session::{self, Link, Session};
+use super::session;
 use crate::web::AppState;
 use bridge::Bridge;
 
@@ -104,19 +104,13 @@ fn open(req: &HttpRequest, params: &HashMap<String, String>, state: &AppState) -
             .content_type(crate::web::JSON_CONTENT_TYPE)
             .body(json!({"status": 500, "error": "connection limit reached"}).to_string());
     };
-    let client = session::client_name(params);
     let drain = Drain::default();
-    let link = Link {
-        slot,
-        drain: drain.clone(),
-    };
-    let session = Session::new(
+    let session = super::start_session(
+        state,
         vsn,
-        client,
-        link,
-        &state.engine,
-        state.socket.clone(),
-        state.shutdown.clone(),
+        session::client_name(params),
+        slot,
+        drain.clone(),
     );
     let bridge = Bridge::start(session, drain, state.max_frame_bytes);
     let token = actors::model::ids::random_token();

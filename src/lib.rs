@@ -6,6 +6,7 @@
 pub mod app;
 pub mod config;
 pub mod loadtest;
+pub mod logging;
 pub mod simulator;
 pub mod web;
 

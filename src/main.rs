@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use wanderer_kills::app::{install_crypto_provider, shutdown_signal};
 use wanderer_kills::loadtest::{self, Workload};
+use wanderer_kills::logging::LogFormat;
 use wanderer_kills::simulator::{SimConfig, Simulator};
 use wanderer_kills::{Application, Settings};
 
@@ -75,7 +76,7 @@ fn main() -> anyhow::Result<()> {
             host,
             redisq_embed,
         } => {
-            init_logging("info");
+            init_logging("info", LogFormat::Text);
             let config = SimConfig {
                 host,
                 port,
@@ -106,7 +107,7 @@ fn main() -> anyhow::Result<()> {
             systems_per_client,
             connect_concurrency,
         } => {
-            init_logging("warn");
+            init_logging("warn", LogFormat::Text);
             let workload = Workload {
                 clients,
                 kills: kills.max(1),
@@ -134,7 +135,7 @@ fn main() -> anyhow::Result<()> {
 
 fn serve() -> anyhow::Result<()> {
     let settings = Settings::load()?;
-    init_logging(settings.log_filter());
+    init_logging(settings.log_filter(), settings.log.format);
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
         app.run_until(shutdown_signal()).await?;
@@ -142,11 +143,8 @@ fn serve() -> anyhow::Result<()> {
     })
 }
 
-fn init_logging(filter: &str) {
-    env_logger::Builder::new()
-        .parse_filters(filter)
-        .format_timestamp_millis()
-        .init();
+fn init_logging(filter: &str, format: LogFormat) {
+    wanderer_kills::logging::init(filter, format);
     install_crypto_provider();
 }
 

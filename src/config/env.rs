@@ -29,6 +29,7 @@ enum Kind {
     Date,
     Feed,
     LogLevel,
+    LogFormat,
     /// A positive number of days, set as hours.
     DaysAsHours,
 }
@@ -210,6 +211,7 @@ const VARS: &[Var] = &[
         Kind::LogLevel,
         "one of error, warn, info, debug, trace, off",
     ),
+    Var("LOG_FORMAT", "log.format", Kind::LogFormat, "text or json"),
     Var(
         "RUST_LOG",
         "log.filter",
@@ -260,6 +262,8 @@ fn read(kind: Kind, raw: &str) -> Option<Value> {
         Kind::LogLevel => log_level(text)
             .ok()
             .map(|()| Value::String(text.to_ascii_lowercase())),
+        Kind::LogFormat => crate::logging::LogFormat::parse(text)
+            .map(|f| Value::String(format!("{f:?}").to_ascii_lowercase())),
         Kind::DaysAsHours => number()
             .filter(|&n| n > 0)
             .and_then(|days| integer(days.saturating_mul(24))),

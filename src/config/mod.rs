@@ -101,6 +101,8 @@ pub struct LogSettings {
     /// An env_logger filter (`RUST_LOG`); when set it wins over `level`.
     #[serde(default)]
     pub filter: Option<String>,
+    /// `text` (default) or `json`: one JSON object per line.
+    pub format: crate::logging::LogFormat,
 }
 
 /// Why the configuration could not be loaded. Each message names where the bad value came from.

@@ -234,3 +234,25 @@ fn the_status_report_appears_in_the_log_at_its_interval() {
     assert!(line.contains("kills_received=0"), "{line}");
     assert!(line.contains("cache_hit_rate="), "{line}");
 }
+
+#[test]
+fn with_log_format_json_every_log_line_is_one_json_object_with_its_fields() {
+    let service = Running::start(&[], &[("KILL_FEED", "off"), ("LOG_FORMAT", "json")]);
+
+    let listening = service.line_with("listening");
+    let line: serde_json::Value =
+        serde_json::from_str(&listening).unwrap_or_else(|e| panic!("{e}: {listening}"));
+
+    assert_eq!(line["level"], "info");
+    assert!(line["target"].is_string() && line["time"].is_string());
+    assert!(
+        line["message"]
+            .as_str()
+            .is_some_and(|m| !m.contains("address=")),
+        "{line}"
+    );
+    let address = line["fields"]["address"]
+        .as_str()
+        .expect("an address field");
+    assert!(address.contains(':'), "{address}");
+}

@@ -67,6 +67,7 @@ impl Application {
                 settings.sse.max_connections,
                 settings.sse.max_connections_per_ip,
             ),
+            http_metrics: Default::default(),
             longpoll: LongPolls::new(
                 Duration::from_millis(ws.longpoll_window_ms),
                 Duration::from_millis(ws.longpoll_timeout_ms),
@@ -96,6 +97,7 @@ impl Application {
                 }))
                 .wrap(from_fn(origin::cors))
                 .wrap(from_fn(middleware::request_id))
+                .wrap(from_fn(crate::web::metrics::http::record))
                 .wrap(
                     Logger::new("%a \"%r\" %s %b %Dms")
                         .exclude("/health")

@@ -82,6 +82,9 @@ pub struct FeedSettings {
     pub r2z2_object_pause_ms: u64,
     /// A sequence still missing after this long, while the head is past it, is skipped and counted.
     pub r2z2_stuck_skip_ms: u64,
+    /// How often the published head (`sequence.json`) is read again while following, so the
+    /// head and the lag behind it stay current.
+    pub r2z2_head_refresh_ms: u64,
     /// The full `listen.php` URL of a RedisQ-compatible endpoint.
     pub redisq_url: String,
     /// Stable queue id so a restart resumes the server-side queue; empty = derived and saved once.

@@ -50,6 +50,8 @@ pub struct AppState {
     pub api_token: String,
     /// SSE settings and connection slots.
     pub sse: sse::SseState,
+    /// Requests by route, method and status, and their latency.
+    pub http_metrics: metrics::http::HttpMetrics,
     /// Open LongPoll sessions (the WebSocket session behind Phoenix's LongPoll transport).
     pub longpoll: socket::longpoll::LongPolls,
     /// Turns `true` when the service begins to stop: long-lived connections close themselves.

@@ -106,7 +106,10 @@ async fn the_exposition_parses_declares_every_family_and_counts_real_events() {
             .unwrap_or_else(|| panic!("no sample {name} {label:?}"))
     };
     assert_eq!(
-        value("wanderer_kills_kills_total", Some(("outcome", "stored"))),
+        value(
+            "wanderer_kills_killmails_total",
+            Some(("outcome", "stored"))
+        ),
         1.0
     );
     assert_eq!(value("wanderer_kills_store_kills", None), 1.0);
@@ -135,7 +138,150 @@ async fn the_exposition_parses_declares_every_family_and_counts_real_events() {
         )
         .await
         .json();
-    assert_eq!(json["metrics"]["kills_total"]["stored"], 1.0);
+    assert_eq!(json["metrics"]["killmails_total"]["stored"], 1.0);
     assert_eq!(json["metrics"]["pipeline_seconds"]["count"], 1);
     assert!(json["metrics"]["delivery_seconds"]["websocket"]["buckets"]["+Inf"].is_u64());
+}
+
+#[actix_web::test]
+async fn process_build_and_per_route_figures_follow_the_prometheus_conventions() {
+    let app = spawn_app().await;
+    app.get("/api/v1/kills/system/30000142").await;
+    app.get("/api/v1/kills/system/30002187").await;
+    app.get("/no/such/path").await;
+
+    let text = app.get("/metrics").await.text();
+    let samples: Vec<(String, HashMap<String, String>, f64)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(parse_sample)
+        .collect();
+    let find = |name: &str, labels: &[(&str, &str)]| {
+        samples
+            .iter()
+            .find(|(n, l, _)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.get(*k).is_some_and(|x| x == v))
+            })
+            .map(|(_, _, v)| *v)
+    };
+
+    // The process figures every Prometheus client exports, under their own names.
+    let rss = find("process_resident_memory_bytes", &[]).expect("resident memory");
+    assert!(rss > 1e6, "{rss}");
+    assert!(find("process_open_fds", &[]).is_some_and(|n| n >= 3.0));
+    assert!(find("process_max_fds", &[]).is_some_and(|n| n >= 64.0));
+    assert!(find("process_cpu_seconds_total", &[]).is_some_and(|s| s > 0.0));
+    let start = find("process_start_time_seconds", &[]).expect("start time");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
+    assert!(start <= now && now - start < 24.0 * 3600.0, "{start}");
+    assert_eq!(
+        find(
+            "wanderer_kills_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
+    );
+
+    // Requests by route template (not by raw path), method and status; latency by route.
+    let route = "/api/v1/kills/system/{system_id}";
+    assert_eq!(
+        find(
+            "wanderer_kills_http_requests_total",
+            &[("route", route), ("method", "GET"), ("status", "200")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        find(
+            "wanderer_kills_http_request_duration_seconds_count",
+            &[("route", route), ("method", "GET")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        find(
+            "wanderer_kills_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        !text.contains("/api/v1/kills/system/30000142"),
+        "raw paths never become labels"
+    );
+
+    // Names: no repeated words after the prefix, counters end in _total.
+    let mut types = HashMap::new();
+    for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let (name, kind) = line.split_once(' ').expect("name and type");
+        types.insert(name.to_owned(), kind.to_owned());
+    }
+    for (name, kind) in &types {
+        assert!(!name.contains("kills_kills"), "{name}");
+        if kind == "counter" {
+            assert!(
+                name.ends_with("_total"),
+                "counter {name} must end in _total"
+            );
+        }
+    }
+    let distinct: HashSet<&String> = types.keys().collect();
+    assert_eq!(distinct.len(), types.len());
+}
+
+#[actix_web::test]
+async fn the_feed_head_follows_upstream_while_the_feed_catches_up() {
+    let app =
+        crate::helpers::spawn_app_with(wanderer_kills::simulator::SimConfig::default(), |s| {
+            s.engine.feed.r2z2_start_sequence = Some(wanderer_kills::simulator::FIRST_SEQUENCE);
+            s.engine.feed.r2z2_object_pause_ms = 250;
+        })
+        .await;
+    let metrics = || async {
+        app.request(
+            Method::GET,
+            "/metrics",
+            &[("accept", "application/json")],
+            None,
+        )
+        .await
+        .json()["metrics"]
+            .clone()
+    };
+    // The feed has read the head once and is walking the first kills...
+    for _ in 0..5 {
+        app.sim.publish();
+    }
+    crate::helpers::wait_for(Duration::from_secs(5), "the feed to start", || async {
+        let cursor = metrics().await["feed_cursor"].as_f64().unwrap_or(0.0);
+        (cursor > wanderer_kills::simulator::FIRST_SEQUENCE as f64).then_some(())
+    })
+    .await;
+    // ...when 30 more are published upstream.
+    for _ in 0..30 {
+        app.sim.publish();
+    }
+    let newest = app.sim.newest_sequence().expect("published") as f64;
+
+    let figures = crate::helpers::wait_for(
+        Duration::from_secs(5),
+        "the head to be read again",
+        || async {
+            let m = metrics().await;
+            (m["feed_head"].as_f64() == Some(newest)).then_some(m)
+        },
+    )
+    .await;
+
+    let cursor = figures["feed_cursor"].as_f64().expect("a cursor");
+    assert!(
+        cursor < newest,
+        "still catching up ({cursor} < {newest}): the head is upstream's, not the cursor"
+    );
 }

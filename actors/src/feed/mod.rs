@@ -233,8 +233,16 @@ async fn follow_r2z2(
     mark.borrow_mut().moved_to(cursor);
     let mut stuck_since: Option<Instant> = None;
     let mut garbled = 0;
+    let mut head_read = Instant::now();
+    let head_refresh = Duration::from_millis(settings.r2z2_head_refresh_ms);
     loop {
         stats.feed_cursor.set(gauge(cursor));
+        if head_read.elapsed() >= head_refresh {
+            head_read = Instant::now();
+            if let Ok(head) = client.head().await {
+                stats.feed_head.set(stats.feed_head.get().max(gauge(head)));
+            }
+        }
         match client.object(cursor).await {
             Ok(object) => {
                 sink.reached();

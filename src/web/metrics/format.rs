@@ -89,11 +89,23 @@ fn number(v: f64) -> String {
     }
 }
 
+impl Family {
+    /// The exposed name: the service's prefix, except for the `process_*` families every
+    /// Prometheus client exports under their own names.
+    pub fn full_name(&self) -> String {
+        if self.name.starts_with("process_") {
+            self.name.to_owned()
+        } else {
+            format!("{PREFIX}{}", self.name)
+        }
+    }
+}
+
 /// The text format: `# HELP`, `# TYPE`, then the samples of each family.
 pub fn exposition(families: &[Family]) -> String {
     let mut out = String::with_capacity(8 * 1024);
     for f in families {
-        let name = format!("{PREFIX}{}", f.name);
+        let name = f.full_name();
         let _ = writeln!(out, "# HELP {name} {}", f.help);
         let _ = writeln!(out, "# TYPE {name} {}", f.kind.as_str());
         match &f.samples {

@@ -2,6 +2,8 @@
 //! when the client sends `Accept: application/json`.
 
 mod format;
+pub mod http;
+mod process;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -26,7 +28,14 @@ async fn families(state: &AppState) -> Result<Vec<Family>, ApiError> {
     let routing = &snap.routing;
     let n = |v: u64| v as f64;
     let source = feed.source;
-    Ok(vec![
+    let mut families = vec![
+        labelled(
+            "build_info",
+            "The running build: always 1, its version in the label.",
+            Gauge,
+            "version",
+            &[(env!("CARGO_PKG_VERSION"), 1.0)],
+        ),
         one(
             "uptime_seconds",
             "Seconds since the service started.",
@@ -76,7 +85,7 @@ async fn families(state: &AppState) -> Result<Vec<Family>, ApiError> {
             feed.lag_seconds as f64,
         ),
         labelled(
-            "kills_total",
+            "killmails_total",
             "Kills by what became of them.",
             Counter,
             "outcome",
@@ -247,7 +256,10 @@ async fn families(state: &AppState) -> Result<Vec<Family>, ApiError> {
                 ),
             ]),
         },
-    ])
+    ];
+    families.extend(state.http_metrics.families());
+    families.extend(process::families());
+    Ok(families)
 }
 
 /// `GET /metrics`

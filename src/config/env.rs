@@ -221,6 +221,11 @@ const VARS: &[Var] = &[
 ];
 
 /// Writes every variable that is set into `table`, or names the first bad one.
+/// The names of every environment variable the service reads, in table order.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    VARS.iter().map(|v| v.0)
+}
+
 pub fn apply(
     table: &mut toml::Table,
     env: &impl Fn(&str) -> Option<String>,

@@ -6,6 +6,7 @@
 //! touching the process environment.
 
 mod env;
+pub use env::names as variable_names;
 mod files;
 
 use std::collections::HashMap;

@@ -5,6 +5,7 @@ mod chat_webhooks;
 mod dashboard;
 mod disk_full;
 mod dockerfile;
+mod docs;
 mod durability;
 mod filters;
 mod helpers;

@@ -256,3 +256,15 @@ fn with_log_format_json_every_log_line_is_one_json_object_with_its_fields() {
         .expect("an address field");
     assert!(address.contains(':'), "{address}");
 }
+
+#[test]
+fn offline_the_log_says_how_to_run_without_the_feed() {
+    let service = Running::start(&[], &[("R2Z2_BASE_URL", "http://127.0.0.1:9/ephemeral")]);
+
+    let hint = service.line_with("the kill feed cannot be reached");
+
+    assert!(
+        hint.contains("KILL_FEED=off") && hint.contains("make demo"),
+        "{hint}"
+    );
+}

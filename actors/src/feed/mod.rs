@@ -63,6 +63,8 @@ struct Sink {
     enricher: Addr<Enricher>,
     monitor: Addr<Monitor>,
     stats: Arc<Stats>,
+    /// Whether the feed has answered once, or the hint for an unreachable feed was given.
+    settled_once: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Feed {
@@ -82,6 +84,7 @@ impl Feed {
                 enricher,
                 monitor,
                 stats,
+                settled_once: Arc::default(),
             },
         }
     }
@@ -157,6 +160,8 @@ impl Sink {
     }
 
     fn reached(&self) {
+        self.settled_once
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.monitor.do_send(FeedOutcome::Success);
     }
 
@@ -178,6 +183,15 @@ impl Sink {
     }
 
     fn failed(&self, error: &FetchError) {
+        // The first run of someone without internet: say what to do, once.
+        if !self
+            .settled_once
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            log::warn!(
+                "the kill feed cannot be reached ({error}); without internet, run with KILL_FEED=off to serve what is stored, or `make demo` to run against the project's simulator"
+            );
+        }
         self.stats.feed_errors.incr();
         let outcome = match error {
             FetchError::Timeout => FeedOutcome::Timeout,

@@ -4,7 +4,7 @@ SIM_PORT ?= 4010
 PORT ?= 4004
 BIN := ./target/debug/wanderer-kills
 
-.PHONY: build release run test lint fmt demo simulate clean js-deps
+.PHONY: build release run test lint fmt demo simulate clean js-deps browser-deps
 
 build:
 	cargo build
@@ -17,7 +17,7 @@ run:
 	cargo run --release
 
 # Formatting, lints, then every test (unit, property, integration). This is what CI runs.
-test: lint js-deps
+test: lint js-deps browser-deps
 	cargo test --all
 
 # The official Phoenix JavaScript client the WebSocket tests drive (Node 18+, npm).
@@ -25,6 +25,10 @@ js-deps: tests/js/node_modules/.package-lock.json
 
 tests/js/node_modules/.package-lock.json: tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund
+
+# Debian's Chromium, for the dashboard's browser test (tests/api/browser.rs).
+browser-deps:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 lint:
 	cargo fmt --all -- --check

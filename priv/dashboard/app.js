@@ -46,12 +46,9 @@ async function refresh() {
     const notice = document.getElementById("feed");
     const feedOk = feed.status === "ok" || feed.status === "disabled";
     notice.hidden = feedOk;
-    notice.textContent = feedOk ? "" : `Kill feed ${feed.status}: ${feed.message}`;
-    const badge = document.getElementById("stream");
-    if (!feedOk && badge.textContent === "live") {
-      badge.textContent = "feed down";
-      badge.className = "pill bad";
-    }
+    notice.textContent = feedOk ? "" : `Kill feed ${feed.status}: ${feed.message || "no answer"}`;
+    feedDown = !feedOk;
+    if (streamOpen) showLive();
   } catch (e) {
     // The next poll tries again.
   }
@@ -64,14 +61,31 @@ function text(tag, className, content) {
   return el;
 }
 
+/// "[CORP] <ALLY>", "Corporation Name", or nothing.
+function organisation(party) {
+  const corp = party.corporation_ticker ? `[${party.corporation_ticker}]` : party.corporation_name || "";
+  const ally = party.alliance_ticker ? `<${party.alliance_ticker}>` : party.alliance_name || "";
+  return [corp, ally].filter((x) => x).join(" ");
+}
+
 function show(kill) {
   const victim = kill.victim || {};
-  const who = `${victim.character_name || "Unknown pilot"} — ${victim.ship_name || "ship " + (victim.ship_type_id || "?")}`;
+  const org = organisation(victim);
+  const pilot = `${victim.character_name || "Unknown pilot"}${org ? " " + org : ""}`;
+  const who = `${pilot} — ${victim.ship_name || "ship " + (victim.ship_type_id || "?")}`;
   const region = kill.region_name ? ` (${kill.region_name}${kill.space ? ", " + kill.space : ""})` : "";
-  const where = `${kill.solar_system_name || "System " + kill.system_id}${region} · ${kill.attacker_count || 0} attackers`;
+  const attackers = kill.attacker_count || 0;
+  const where = `${kill.solar_system_name || "System " + kill.system_id}${region} · ${attackers} ${attackers === 1 ? "attacker" : "attackers"}`;
+  const link = document.createElement("a");
+  link.className = "who";
+  link.href = `https://zkillboard.com/kill/${kill.killmail_id}/`;
+  link.target = "_blank";
+  link.rel = "noopener";
+  link.textContent = who;
   const item = document.createElement("li");
+  item.dataset.killmailId = kill.killmail_id;
   item.append(
-    text("span", "who", who),
+    link,
     text("span", "isk", isk(kill.zkb && kill.zkb.totalValue)),
     text("span", "where", where),
     text("span", "when", new Date(kill.kill_time).toLocaleTimeString()),
@@ -79,9 +93,67 @@ function show(kill) {
   const list = document.getElementById("kills");
   list.prepend(item);
   while (list.children.length > MAX_KILLS) list.lastChild.remove();
+  countKill(kill.kill_time);
+}
+
+// Kills per minute over the last hour: 60 bars, the newest on the right.
+const perMinute = new Array(60).fill(0);
+let chartMinute = Math.floor(Date.now() / 60000);
+
+function slideChart() {
+  const now = Math.floor(Date.now() / 60000);
+  const moved = Math.min(60, now - chartMinute);
+  for (let i = 0; i < moved; i++) { perMinute.shift(); perMinute.push(0); }
+  chartMinute = now;
+}
+
+function countKill(time) {
+  slideChart();
+  const ago = Math.floor(Date.now() / 60000) - Math.floor(new Date(time).getTime() / 60000);
+  if (ago >= 0 && ago < 60) perMinute[59 - ago] += 1;
+  drawChart();
+}
+
+function drawChart() {
+  const svg = document.getElementById("rate");
+  const max = Math.max(1, ...perMinute);
+  const bars = perMinute.map((n, i) => {
+    const h = Math.round((n / max) * 38);
+    return `<rect x="${i * 5}" y="${40 - h}" width="4" height="${h}"><title>${59 - i} min ago: ${n}</title></rect>`;
+  });
+  svg.innerHTML = bars.join("");
+  const total = perMinute.reduce((a, b) => a + b, 0);
+  document.getElementById("rate-total").textContent = `${total} in the last hour`;
+}
+
+/// The last hour's kills from the store, for the chart (the list keeps its own filter).
+async function loadHour() {
+  try {
+    const res = await fetch("/api/v1/kills?since_hours=1&limit=1000");
+    const body = await res.json();
+    perMinute.fill(0);
+    chartMinute = Math.floor(Date.now() / 60000);
+    for (const kill of (body.data && body.data.kills) || []) {
+      const ago = chartMinute - Math.floor(new Date(kill.kill_time).getTime() / 60000);
+      if (ago >= 0 && ago < 60) perMinute[59 - ago] += 1;
+    }
+    drawChart();
+  } catch (e) {
+    // The next minute tries again.
+  }
 }
 
 let source = null;
+/// Whether the stream is open, and whether the feed behind it is down: an open stream with no
+/// kills because zKillboard is unreachable must not look live.
+let streamOpen = false;
+let feedDown = false;
+
+function showLive() {
+  const badge = document.getElementById("stream");
+  badge.textContent = feedDown ? "feed down" : "live";
+  badge.className = `pill ${feedDown ? "bad" : "ok"}`;
+}
 
 /// `filter=a&filter=b` from the box's text: one rule per `|`.
 function filterQuery(text) {
@@ -104,11 +176,18 @@ async function stream(query) {
   error.hidden = true;
   document.getElementById("kills").replaceChildren();
   for (const kill of ((body.data && body.data.kills) || []).reverse()) show(kill);
+  loadHour();
   source = new EventSource("/api/v1/kills/stream" + (query ? "?" + query : ""));
-  source.onopen = () => { badge.textContent = "live"; badge.className = "pill ok"; };
-  source.onerror = () => { badge.textContent = "reconnecting"; badge.className = "pill bad"; };
+  source.onopen = () => { streamOpen = true; showLive(); };
+  source.onerror = () => {
+    streamOpen = false;
+    badge.textContent = "reconnecting";
+    badge.className = "pill bad";
+  };
   source.onmessage = (event) => {
-    try { show(JSON.parse(event.data)); } catch (e) { /* not a killmail */ }
+    let kill;
+    try { kill = JSON.parse(event.data); } catch (e) { return; /* not a killmail */ }
+    show(kill);
   };
 }
 
@@ -125,4 +204,5 @@ const initial = new URLSearchParams(location.search).getAll("filter");
 document.getElementById("filter-text").value = initial.join(" | ");
 refresh();
 setInterval(refresh, 5000);
+setInterval(() => { slideChart(); drawChart(); }, 60000);
 stream(filterQuery(initial.join("|")));

@@ -1,6 +1,7 @@
 //! Integration tests: the real application and the real binary against the project's upstream
 //! simulator on loopback. One test binary; each module is one area of behaviour.
 
+mod browser;
 mod chat_webhooks;
 mod dashboard;
 mod disk_full;

@@ -4,7 +4,7 @@ SIM_PORT ?= 4010
 PORT ?= 4004
 BIN := ./target/debug/wanderer-kills
 
-.PHONY: build release run test lint fmt demo simulate clean js-deps browser-deps
+.PHONY: build release run test lint fmt demo simulate clean js-deps browser-deps py-deps
 
 build:
 	cargo build
@@ -17,7 +17,7 @@ run:
 	cargo run --release
 
 # Formatting, lints, then every test (unit, property, integration). This is what CI runs.
-test: lint js-deps browser-deps
+test: lint js-deps browser-deps py-deps
 	cargo test --all
 
 # The official Phoenix JavaScript client the WebSocket tests drive (Node 18+, npm).
@@ -25,6 +25,14 @@ js-deps: tests/js/node_modules/.package-lock.json
 
 tests/js/node_modules/.package-lock.json: tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund
+
+# A Python venv with the packages the examples' tests use (tests/python/requirements.txt).
+py-deps: .venv-tests/.installed
+
+.venv-tests/.installed: tests/python/requirements.txt
+	python3 -m venv .venv-tests
+	.venv-tests/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+	touch .venv-tests/.installed
 
 # Debian's Chromium, for the dashboard's browser test (tests/api/browser.rs).
 browser-deps:

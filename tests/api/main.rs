@@ -8,6 +8,7 @@ mod disk_full;
 mod dockerfile;
 mod docs;
 mod durability;
+mod examples;
 mod filters;
 mod helpers;
 mod http_basics;

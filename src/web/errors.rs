@@ -168,6 +168,7 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
         _ => StatusCode::BAD_REQUEST,
     };
     log::debug!("unreadable JSON body error={err}");
+    // SPEC: every unreadable body answers in the generic envelope, whatever the route.
     ApiError::Plain(status).into()
 }
 

@@ -43,17 +43,11 @@ fn filter(pairs: &QueryPairs, state: &AppState) -> Result<Filter, String> {
     })
 }
 
-/// Reads a whole number of seconds within `range`, clamped; `None` when absent.
-fn seconds(
-    value: Option<&String>,
-    key: &str,
-    range: &std::ops::RangeInclusive<u64>,
-) -> Result<Option<u64>, String> {
+/// Reads a whole number of seconds; `None` when absent.
+fn seconds(value: Option<&String>, key: &str) -> Result<Option<u64>, String> {
     value
         .map(|v| {
-            v.trim()
-                .parse::<u64>()
-                .map(|n| n.clamp(*range.start(), *range.end()))
+            v.parse::<u64>()
                 .map_err(|_| format!("{key} must be a whole number of seconds"))
         })
         .transpose()
@@ -66,7 +60,7 @@ pub async fn listen(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         let singles = pairs.singles();
         let queue = singles
             .get("queueID")
-            .map(|q| q.trim().to_owned())
+            .cloned()
             .filter(|q| !q.is_empty())
             .ok_or("queueID is required: name your queue, e.g. ?queueID=my-bot")?;
         if queue.chars().count() > MAX_QUEUE_ID || queue.chars().any(char::is_control) {
@@ -74,12 +68,16 @@ pub async fn listen(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
                 "queueID must be 1 to {MAX_QUEUE_ID} printable characters"
             ));
         }
-        let wait = seconds(singles.get("ttw"), "ttw", &TTW)?.unwrap_or(10);
+        let wait = seconds(singles.get("ttw"), "ttw")?.unwrap_or(10);
+        if !TTW.contains(&wait) {
+            return Err("ttw must be 1 to 10 seconds".to_owned());
+        }
         Ok(Poll {
             queue,
             filter: Arc::new(filter(&pairs, &state)?),
             wait: Duration::from_secs(wait),
-            ttl_secs: seconds(singles.get("ttl"), "ttl", &TTL)?,
+            ttl_secs: seconds(singles.get("ttl"), "ttl")?
+                .map(|t| t.clamp(*TTL.start(), *TTL.end())),
         })
     });
     let poll = match parsed {

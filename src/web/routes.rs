@@ -123,13 +123,19 @@ pub fn endpoints() -> Vec<Endpoint> {
                     "WebSocket",
                     "Phoenix channels WebSocket (topic `killmails:lobby`).",
                 )
-                .query(
+                .query_schema(
                     "vsn",
-                    "string",
-                    "Serializer: absent or 1.x → V1 objects, 2.x → V2 arrays",
+                    json!({"type": "string", "enum": ["1.0.0", "2.0.0"]}),
+                    "Serializer: absent or 1.x → V1 objects, 2.x → V2 arrays; anything else → 403",
                 )
                 .response(101, "Switching protocols", None)
-                .response(403, "Unknown `vsn`", None)
+                .json(400, "Not a WebSocket handshake", plain_error())
+                .json(
+                    403,
+                    "Unknown `vsn`, or a browser of another site when ORIGIN_HOST is set",
+                    plain_error(),
+                )
+                .json(503, "Connection limit reached", json!({"type": "object"}))
             },
         ),
         e(
@@ -201,9 +207,9 @@ pub fn endpoints() -> Vec<Endpoint> {
             || get().to(kill_search::search),
             || {
                 Operation::new("Kills", "Stored kills any `filter=` rule matches (none: every kill), newest first; each kill lists the names of the rules it matched in `matched_filters`. No upstream call.")
-                .query_repeated("filter", FILTER_PARAM)
-                .query("since_hours", "integer", "Hours back (default 24)")
-                .query("limit", "integer", "At most this many, 1..1000 (default 50)")
+                .query_schema("filter", filter_param(), FILTER_PARAM)
+                .query_schema("since_hours", hours(), "Hours back (default 24)")
+                .query_schema("limit", limit(), "At most this many (default 50)")
                 .json(200, "Kills", data(json!({"type": "object", "properties": {
                     "kills": killmails(), "filters": filter_rules(), "timestamp": timestamp()}})))
                 .json(400, "INVALID_FILTER or INVALID_PARAMETERS", error_ref())
@@ -216,8 +222,8 @@ pub fn endpoints() -> Vec<Endpoint> {
             || {
                 Operation::new("Kills", "A system's kills, newest first; backfilled once from zKillboard within a deadline.")
                 .path("system_id", "Solar system id")
-                .query("since_hours", "integer", "Hours back (default 24)")
-                .query("limit", "integer", "At most this many, 1..1000 (default 50)")
+                .query_schema("since_hours", hours(), "Hours back (default 24)")
+                .query_schema("limit", limit(), "At most this many (default 50)")
                 .json(200, "Kills", data(kills_payload(true)))
                 .json(400, "INVALID_SYSTEM_ID", error_ref())
             },
@@ -229,10 +235,12 @@ pub fn endpoints() -> Vec<Endpoint> {
             || {
                 Operation::new("Kills", "Kills of several systems (at most 100).")
                 .body(json!({"type": "object", "required": ["system_ids"], "properties": {
-                    "system_ids": {"type": "array", "items": int()}, "since_hours": int(), "limit": int()}}))
+                    "system_ids": non_empty(ids(100)), "since_hours": or_null(hours()), "limit": or_null(limit())}}))
                 .json(200, "Kills per system (string keys)", data(json!({"type": "object", "properties": {
                     "systems_kills": {"type": "object", "additionalProperties": killmails()}, "timestamp": timestamp()}})))
-                .json(400, "INVALID_SYSTEM_IDS or INVALID_PARAMETERS", error_ref())
+                .json(400, "INVALID_SYSTEM_IDS or INVALID_PARAMETERS (malformed JSON: the generic envelope)", either(error_ref()))
+                .json(413, "Body too large", plain_error())
+                .json(415, "Body not JSON (Content-Type)", plain_error())
             },
         ),
         e(
@@ -284,10 +292,12 @@ pub fn endpoints() -> Vec<Endpoint> {
             || {
                 Operation::new("Notifier", "Stored kills of several systems, every requested system present; not wrapped.")
                 .body(json!({"type": "object", "required": ["system_ids"], "properties": {
-                    "system_ids": {"type": "array", "items": int()}, "hours": int(), "limit_per_system": int()}}))
+                    "system_ids": ids(100), "hours": or_null(hours()), "limit_per_system": or_null(limit())}}))
                 .json(200, "Kills per system", json!({"type": "object", "required": ["systems"], "properties": {
                     "systems": {"type": "object", "additionalProperties": killmails()}, "timestamp": timestamp()}}))
-                .json(400, "Invalid body", error_ref())
+                .json(400, "Invalid body (malformed JSON: the generic envelope)", either(error_ref()))
+                .json(413, "Body too large", plain_error())
+                .json(415, "Body not JSON (Content-Type)", plain_error())
             },
         ),
         e(
@@ -297,8 +307,8 @@ pub fn endpoints() -> Vec<Endpoint> {
             || {
                 Operation::new("Notifier", "A system's stored kills; not wrapped.")
                     .path("id", "Solar system id")
-                    .query("hours", "integer", "Hours back (default 24)")
-                    .query("limit", "integer", "At most this many (default 50)")
+                    .query_schema("hours", hours(), "Hours back (default 24)")
+                    .query_schema("limit", limit(), "At most this many (default 50)")
                     .json(200, "Kills", kills_only())
                     .json(400, "Invalid parameter", error_ref())
             },
@@ -313,8 +323,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                     "Stored kills where the character is the victim or an attacker; not wrapped.",
                 )
                 .path("id", "Character id")
-                .query("hours", "integer", "Hours back (default 24)")
-                .query("limit", "integer", "At most this many (default 50)")
+                .query_schema("hours", hours(), "Hours back (default 24)")
+                .query_schema("limit", limit(), "At most this many (default 50)")
                 .json(200, "Kills", kills_only())
                 .json(400, "Invalid parameter", error_ref())
             },
@@ -343,16 +353,13 @@ pub fn endpoints() -> Vec<Endpoint> {
             || web::post().to(subscriptions::create),
             || {
                 Operation::new("Subscriptions", "Create a webhook subscription (needs the API token when one is set).")
-                .body(json!({"type": "object", "required": ["subscriber_id", "callback_url"], "properties": {
-                    "subscriber_id": {"type": "string"}, "callback_url": {"type": "string", "format": "uri"},
-                    "system_ids": {"type": "array", "items": int()}, "character_ids": {"type": "array", "items": int()},
-                    "filters": filter_rules(),
-                    "format": {"type": "string", "enum": ["json", "discord", "slack"], "description": "The body each delivery has: the service's JSON (default), a Discord webhook message, or a Slack incoming-webhook message"},
-                    "secret": {"type": "string", "description": "Signs each body: X-Wanderer-Signature: sha256=<hex HMAC>"}}}))
+                .body(subscription_body())
                 .json(201, "Created", json!({"type": "object", "properties": {"data": {"type": "object", "properties": {
                     "subscription_id": {"type": "string"}, "message": {"type": "string"}}}}}))
-                .json(400, "Invalid", subscription_error())
+                .json(400, "Invalid (malformed JSON: the generic envelope)", either(subscription_error()))
                 .json(401, "API token missing or wrong", subscription_error())
+                .json(413, "Body too large", plain_error())
+                .json(415, "Body not JSON (Content-Type)", plain_error())
             },
         ),
         e(

@@ -597,13 +597,13 @@ async fn a_bad_rule_is_refused_on_every_channel_naming_the_condition_and_the_val
         &app,
         "/api/v1/subscriptions",
         json!({"subscriber_id": "bot", "callback_url": "http://127.0.0.1:9/hook",
-               "filters": [{"regions": [10000002]}, {"min_value": 5, "max_value": 1}]}),
+               "filters": [{"regions": [10000002]}, {"min_value": -5}]}),
     )
     .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         reply.json()["error"]["message"],
-        "filter 2: min_value 5 is above max_value 1"
+        "filter 2: min_value: -5 is not an ISK value (a number, 0 or more)"
     );
 
     let mut socket = Socket::connect(&app, "vsn=2.0.0").await;

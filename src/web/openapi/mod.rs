@@ -58,8 +58,36 @@ impl Operation {
         self
     }
 
+    /// A positive integer id in the path.
     pub fn path(self, name: &str, description: &str) -> Self {
-        self.parameter(name, "path", "integer", description)
+        self.parameter_schema(
+            name,
+            "path",
+            true,
+            json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
+            description,
+        )
+    }
+
+    /// A parameter with its full schema.
+    pub fn parameter_schema(
+        mut self,
+        name: &str,
+        place: &str,
+        required: bool,
+        schema: Value,
+        description: &str,
+    ) -> Self {
+        if let Some(list) = self.0["parameters"].as_array_mut() {
+            list.push(json!({"name": name, "in": place, "required": required,
+                             "description": description, "schema": schema}));
+        }
+        self
+    }
+
+    /// An optional query parameter with its full schema (bounds, patterns).
+    pub fn query_schema(self, name: &str, schema: Value, description: &str) -> Self {
+        self.parameter_schema(name, "query", false, schema, description)
     }
 
     pub fn path_string(self, name: &str, description: &str) -> Self {
@@ -68,18 +96,6 @@ impl Operation {
 
     pub fn query(self, name: &str, kind: &str, description: &str) -> Self {
         self.parameter(name, "query", kind, description)
-    }
-
-    /// A query parameter that may be repeated (`filter=a&filter=b`), each one a string.
-    pub fn query_repeated(mut self, name: &str, description: &str) -> Self {
-        if let Some(list) = self.0["parameters"].as_array_mut() {
-            list.push(
-                json!({"name": name, "in": "query", "required": false, "description": description,
-                             "style": "form", "explode": true,
-                             "schema": {"type": "array", "items": {"type": "string"}}}),
-            );
-        }
-        self
     }
 
     pub fn body(mut self, schema: Value) -> Self {

@@ -42,31 +42,35 @@ pub fn stream_doc(enhanced: bool) -> Operation {
         "SSE: `retry: 2000`, then each matching kill as an unnamed `data:` event; `: ping` when quiet."
     };
     Operation::new("Streams", summary)
-        .query(
+        .query_schema(
             "system_ids",
-            "string",
+            id_list(),
             "Comma-separated system ids (at most 100)",
         )
-        .query(
+        .query_schema(
             "character_ids",
-            "string",
+            id_list(),
             "Comma-separated character ids (at most 100)",
         )
-        .query(
+        .query_schema(
             "min_value",
-            "number",
+            json!({"type": "number", "minimum": 0}),
             "Only kills worth at least this much ISK",
         )
-        .query(
+        .query_schema(
             "preload_days",
-            "integer",
-            "Replay stored kills of this many days first (at most 90)",
+            json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+            "Replay stored kills of this many days first (capped at 90)",
         )
-        .query_repeated("filter", FILTER_PARAM)
+        .query_schema("filter", filter_param(), FILTER_PARAM)
         .response(
             200,
-            "An event stream",
-            Some(json!({"text/event-stream": {"schema": {"type": "string"}}})),
+            "An event stream: each event's `data` is JSON (a killmail, or a named event's payload)",
+            Some(
+                json!({"text/event-stream": {"schema": {"type": "object", "properties": {
+                "event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"},
+                "retry": {"type": "integer"}}}}}),
+            ),
         )
         .json(
             400,
@@ -83,23 +87,100 @@ pub const FILTER_PARAM: &str = "A filter rule (repeatable; a kill matching any r
 
 /// A filter rule in its JSON form, as clients send it and listings show it (with its `id`).
 pub fn filter_rule() -> Value {
-    let ids = || json!({"type": "array", "items": {"type": "integer", "minimum": 1}});
-    let role = || json!({"type": "string", "enum": ["any", "victim", "attacker", "final_blow"]});
-    let labels = || json!({"type": "array", "items": {"type": "string", "pattern": "^[a-zA-Z0-9:#+._-]{1,40}$"}});
+    let range = |lo: u64, hi: u64| {
+        or_null(
+            json!({"type": "array", "maxItems": 1000, "items": {"type": "integer", "minimum": lo, "maximum": hi}}),
+        )
+    };
+    let entity = || range(1, u64::from(u32::MAX));
+    let role = || json!({"type": "string", "nullable": true, "enum": ["any", "victim", "attacker", "final_blow", null]});
+    let labels = || {
+        or_null(
+            json!({"type": "array", "maxItems": 1000, "items": {"type": "string", "pattern": "^[A-Za-z0-9:#+._-]{1,40}$"}}),
+        )
+    };
+    let count = || json!({"type": "integer", "nullable": true, "minimum": 0, "maximum": u32::MAX});
     json!({"type": "object", "additionalProperties": false, "properties": {
-        "id": {"type": "integer"}, "name": {"type": "string", "minLength": 1, "maxLength": 64},
-        "systems": ids(), "constellations": ids(), "regions": ids(),
-        "space": {"type": "array", "items": {"type": "string",
-                  "enum": ["highsec", "lowsec", "nullsec", "wspace", "abyssal", "pochven"]}},
-        "characters": ids(), "corporations": ids(), "alliances": ids(), "role": role(),
-        "ship_types": ids(), "ship_groups": ids(), "ship_role": role(),
-        "min_value": {"type": "number", "minimum": 0}, "max_value": {"type": "number", "minimum": 0},
+        "id": {"type": "integer", "nullable": true, "minimum": 0},
+        "name": {"type": "string", "nullable": true, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,64}$"},
+        "systems": range(30_000_000, 32_999_999), "constellations": range(20_000_000, 29_999_999),
+        "regions": range(10_000_000, 19_999_999),
+        "space": or_null(json!({"type": "array", "items": {"type": "string",
+                  "enum": ["highsec", "lowsec", "nullsec", "wspace", "abyssal", "pochven"]}})),
+        "characters": entity(), "corporations": entity(), "alliances": entity(), "role": role(),
+        "ship_types": entity(), "ship_groups": range(1, 999_999), "ship_role": role(),
+        "min_value": {"type": "number", "nullable": true, "minimum": 0},
+        "max_value": {"type": "number", "nullable": true, "minimum": 0},
         "labels": labels(), "exclude_labels": labels(),
-        "min_attackers": {"type": "integer", "minimum": 0}, "max_attackers": {"type": "integer", "minimum": 0}}})
+        "min_attackers": count(), "max_attackers": count()}})
 }
 
 pub fn filter_rules() -> Value {
-    json!({"type": "array", "items": filter_rule()})
+    json!({"type": "array", "maxItems": 50, "items": filter_rule()})
+}
+
+/// Hours back: 1 to a year.
+pub fn hours() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": 8760})
+}
+
+/// How many kills: 1 to 1000.
+pub fn limit() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": 1000})
+}
+
+/// A filter rule in the URL form. The pattern admits a sample of the grammar (README "Filters"
+/// has all of it); the service accepts every rule the grammar describes.
+pub fn filter_param() -> Value {
+    json!({"type": "array", "items": {"type": "string",
+        "pattern": "^(space:(highsec|lowsec|nullsec|wspace|abyssal|pochven)|region:1000000[1-9]|label:(solo|npc|pvp|awox)|value>=[0-9]{1,12}|attackers<=[0-9]{1,3})?$"}})
+}
+
+/// A comma-separated list of positive ids (at most 100).
+pub fn id_list() -> Value {
+    json!({"type": "string", "pattern": "^([1-9][0-9]{0,17}(,[1-9][0-9]{0,17}){0,99})?$"})
+}
+
+/// A list of positive integer ids.
+pub fn ids(max: usize) -> Value {
+    json!({"type": "array", "maxItems": max, "items": {"type": "integer", "minimum": 1, "maximum": u64::MAX}})
+}
+
+/// `schema`, or null (read as absent).
+pub fn or_null(mut schema: Value) -> Value {
+    schema["nullable"] = json!(true);
+    schema
+}
+
+/// `schema` (an array) with at least one item.
+pub fn non_empty(mut schema: Value) -> Value {
+    schema["minItems"] = json!(1);
+    schema
+}
+
+/// The body of `POST /api/v1/subscriptions`: at least one system, character or rule.
+pub fn subscription_body() -> Value {
+    let named = |key: &str, schema: Value| json!({"required": [key], "properties": {key: non_empty(schema)}});
+    json!({"type": "object", "required": ["subscriber_id", "callback_url"],
+        "anyOf": [named("system_ids", ids(100)), named("character_ids", ids(1000)), named("filters", filter_rules())],
+        "properties": {
+        "subscriber_id": {"type": "string", "pattern": "\\S"},
+        "callback_url": {"type": "string", "format": "uri", "pattern": "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"},
+        "system_ids": or_null(ids(100)), "character_ids": or_null(ids(1000)),
+        "filters": or_null(filter_rules()),
+        "format": {"type": "string", "nullable": true, "enum": ["json", "discord", "slack", null], "description": "The body each delivery has: the service's JSON (default), a Discord webhook message, or a Slack incoming-webhook message"},
+        "secret": {"type": "string", "nullable": true, "minLength": 1, "description": "Signs each body: X-Wanderer-Signature: sha256=<hex HMAC>"}}})
+}
+
+/// `{"error": "<reason phrase>", "status": "<code>"}`: routes outside the API's envelopes.
+pub fn plain_error() -> Value {
+    json!({"type": "object", "required": ["error", "status"], "properties": {
+        "error": {"type": "string"}, "status": {"type": "string"}}})
+}
+
+/// A route's own error, or the generic envelope of a body that is not JSON at all (SPEC).
+pub fn either(route_error: Value) -> Value {
+    json!({"oneOf": [route_error, plain_error()]})
 }
 
 pub fn int() -> Value {

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::schemas::{int, killmail_ref, FILTER_PARAM};
+use super::schemas::{filter_param, int, killmail_ref, FILTER_PARAM};
 use super::Operation;
 
 /// `{"error": "<message>"}`: the relays' errors, as zKillboard's feeds send them.
@@ -14,10 +14,20 @@ pub fn relay_error() -> Value {
 /// `GET /listen.php` and `GET /redisq`.
 pub fn redisq_doc() -> Operation {
     Operation::new("Relays", "RedisQ relay: the next kill of your queue (each queueID has its own cursor, starting at the time of its first poll; kills are handed over once, in order; saved across restarts), or `{\"package\": null}` when none came within `ttw` seconds. The completed killmail is under `package.completed`.")
-        .parameter("queueID", "query", "string", "Your queue's name (required, 1–100 characters)")
-        .query("ttw", "integer", "Seconds to wait for a kill, 1–10 (default 10)")
-        .query("ttl", "integer", "Seconds the queue is remembered while unused (default 10800)")
-        .query_repeated("filter", FILTER_PARAM)
+        .parameter_schema(
+            "queueID",
+            "query",
+            true,
+            json!({"type": "string", "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,100}$"}),
+            "Your queue's name",
+        )
+        .query_schema("ttw", json!({"type": "integer", "minimum": 1, "maximum": 10}), "Seconds to wait for a kill (default 10)")
+        .query_schema(
+            "ttl",
+            json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+            "Seconds the queue is remembered while unused, kept within 60 s to a week (default 10800)",
+        )
+        .query_schema("filter", filter_param(), FILTER_PARAM)
         .json(200, "A package, or null", json!({"type": "object", "required": ["package"], "properties": {"package": {
             "type": "object", "nullable": true, "properties": {"killID": int(), "killmail": {"type": "object"},
             "zkb": {"type": "object"}, "completed": killmail_ref()}}}}))
@@ -49,7 +59,7 @@ pub fn r2z2_sequence_doc() -> Operation {
 pub fn r2z2_object_doc() -> Operation {
     Operation::new("Relays", "R2Z2 relay: the kill at an offset, as R2Z2 serves it, with the completed killmail under `completed`; R2Z2's placeholder (killmail_id, hash and esi null) for an offset whose kill is gone or does not match the filter; 404 past the head.")
         .path("seq", "Sequence (offset)")
-        .query_repeated("filter", FILTER_PARAM)
+        .query_schema("filter", filter_param(), FILTER_PARAM)
         .json(200, "An R2Z2 object", json!({"type": "object", "required": ["sequence_id"], "properties": {
             "killmail_id": {"type": "integer", "nullable": true}, "hash": {"type": "string", "nullable": true},
             "esi": {"type": "object", "nullable": true}, "zkb": {"type": "object", "nullable": true},

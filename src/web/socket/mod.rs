@@ -44,7 +44,8 @@ pub async fn upgrade(
     let socket = req.conn_data::<ConnectionFd>().and_then(|fd| fd.socket());
     let drain = Drain::new(socket);
     let session = start_session(&state, vsn, client, slot, drain.clone());
-    let mut response = ws::handshake(&req)?;
+    // Not a WebSocket handshake: 400 in the JSON envelope this route documents.
+    let mut response = ws::handshake(&req).map_err(|_| ApiError::Plain(StatusCode::BAD_REQUEST))?;
     let codec = awc::ws::Codec::new().max_size(state.max_frame_bytes);
     let frames = ws::WebsocketContext::with_codec(session, stream, codec);
     Ok(response.streaming(Metered::new(Box::pin(frames), drain)))

@@ -216,7 +216,11 @@ pub(super) fn apply(
                     list.push(label);
                 }
             }
-            Id => {}
+            // Shown back by listings; only checked on input, the rule is numbered where read.
+            Id => {
+                v.int()
+                    .ok_or_else(|| bad(v, "a rule id (a whole number)"))?;
+            }
             Name => {
                 let name = v
                     .str()

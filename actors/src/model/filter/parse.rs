@@ -60,19 +60,8 @@ fn finish(rule: Rule, limits: &FilterLimits) -> Result<Rule, String> {
             limits.max_values_per_rule
         ));
     }
-    if let (Some(min), Some(max)) = (rule.min_value, rule.max_value) {
-        if min > max {
-            return Err(format!("min_value {min} is above max_value {max}"));
-        }
-    }
-    if let (Some(min), Some(max)) = (rule.min_attackers, rule.max_attackers) {
-        if min > max {
-            return Err(format!("min_attackers {min} is above max_attackers {max}"));
-        }
-    }
-    if let Some(both) = rule.labels.iter().find(|l| rule.exclude_labels.contains(l)) {
-        return Err(format!("label {both:?} is both required and excluded"));
-    }
+    // Crossed bounds (`min_value` above `max_value`, a label both required and excluded) are
+    // kept: such a rule matches no kill, which is what it says.
     Ok(rule)
 }
 
@@ -110,7 +99,8 @@ pub fn rule_from_json(value: &Value, limits: &FilterLimits) -> Result<Rule, Stri
                 let items: Vec<Given<'_>> = items.iter().map(Given::Json).collect();
                 apply_bounded(&mut rule, condition, &items, limits)?;
             }
-            one => apply(&mut rule, condition, &[Given::Json(one)])?,
+            one if condition.single() => apply(&mut rule, condition, &[Given::Json(one)])?,
+            other => return Err(format!("{}: {other} is not a list", key(condition))),
         }
     }
     finish(rule, limits)

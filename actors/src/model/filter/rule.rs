@@ -29,7 +29,7 @@ impl Role {
         match name {
             "any" => Some(Self::Any),
             "victim" => Some(Self::Victim),
-            "attacker" | "attackers" => Some(Self::Attacker),
+            "attacker" => Some(Self::Attacker),
             "final_blow" => Some(Self::FinalBlow),
             _ => None,
         }

@@ -130,10 +130,12 @@ fn a_bad_rule_is_refused_naming_the_condition_and_the_value() {
     assert!(refused(json!({"space": ["hisec"]})).contains(r#"space: "hisec" is not a space class"#));
     assert!(refused(json!({"role": "killer"})).contains(r#"role: "killer" is not a role"#));
     assert!(refused(json!({"min_value": -1})).contains("min_value: -1 is not an ISK value"));
-    assert!(refused(json!({"min_value": 5, "max_value": 1}))
-        .contains("min_value 5 is above max_value 1"));
     assert!(refused(json!({"labels": ["a b"]})).contains(r#"labels: "a b" is not a label"#));
     assert!(refused(json!("x")).contains("must be an object"));
+    assert_eq!(
+        refused(json!({"labels": "solo"})),
+        r#"filter 2: labels: "solo" is not a list"#
+    );
     let url = |t: &str| rule_from_url(t, &limits).expect_err("refused");
     assert_eq!(
         url("region:forge"),
@@ -145,6 +147,14 @@ fn a_bad_rule_is_refused_naming_the_condition_and_the_value() {
     );
     assert_eq!(url("regionz:1"), r#"unknown condition "regionz""#);
     assert!(url("10000002").contains("is not a condition"));
+}
+
+#[test]
+fn a_rule_with_crossed_bounds_is_kept_and_matches_nothing() {
+    let kill = tama();
+    assert!(!json_rule(json!({"min_value": 5e6, "max_value": 1e6})).admits(&kill));
+    assert!(!json_rule(json!({"min_attackers": 3, "max_attackers": 1})).admits(&kill));
+    assert!(!json_rule(json!({"labels": ["pvp"], "exclude_labels": ["pvp"]})).admits(&kill));
 }
 
 #[test]

@@ -85,11 +85,17 @@ impl WebhookRequest {
     }
 }
 
-/// An absolute `http`/`https` URL with a host.
+/// An absolute `http`/`https` URL whose host is a name (letters, digits, dots, hyphens) or an
+/// IP address (IPv6 in brackets).
 fn is_http_url(text: &str) -> bool {
+    let host_ok = |h: &str| {
+        (h.starts_with('[') && h.ends_with(']'))
+            || (!h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+    };
     text.parse::<awc::http::Uri>().is_ok_and(|uri| {
-        matches!(uri.scheme_str(), Some("http" | "https"))
-            && uri.host().is_some_and(|h| !h.is_empty())
+        matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some_and(host_ok)
     })
 }
 
@@ -134,6 +140,8 @@ mod tests {
             json!("ftp://x/y"),
             json!("not a url"),
             json!("http://"),
+            json!("https://hooks.example.org*/x"),
+            json!("http://a_b.example/"),
             json!(5),
         ] {
             assert_eq!(

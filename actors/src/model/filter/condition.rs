@@ -87,10 +87,12 @@ impl Given<'_> {
     fn int(self) -> Option<u64> {
         match self {
             Self::Json(v) => v.as_u64(),
-            Self::Text(t) => crate::model::ids::parse_positive(t)
-                .map(std::num::NonZeroU64::get)
-                .ok()
-                .or_else(|| (t == "0").then_some(0)),
+            // Digits after an optional `+`, zeros included (`000` is 0).
+            Self::Text(t) => {
+                let digits = t.strip_prefix('+').unwrap_or(t);
+                let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+                all_digits.then(|| digits.parse().ok()).flatten()
+            }
         }
     }
 

@@ -150,6 +150,15 @@ fn a_bad_rule_is_refused_naming_the_condition_and_the_value() {
 }
 
 #[test]
+fn numbers_in_the_url_form_may_have_leading_zeros() {
+    let kill = tama();
+    assert!(url_rule("attackers>=000;attackers<=002").admits(&kill));
+    assert!(!url_rule("attackers<=000").admits(&kill));
+    assert_eq!(url_rule("region:+0010000033").regions.len(), 1);
+    assert!(rule_from_url("attackers<=-1", &FilterLimits::default()).is_err());
+}
+
+#[test]
 fn a_rule_with_crossed_bounds_is_kept_and_matches_nothing() {
     let kill = tama();
     assert!(!json_rule(json!({"min_value": 5e6, "max_value": 1e6})).admits(&kill));

@@ -5,36 +5,36 @@
 
 use serde_json::{json, Value};
 
-use crate::model::StoredKill;
+use crate::model::{Killmail, StoredKill};
 
 /// RedisQ's answer when no kill came within the wait.
 pub const REDISQ_EMPTY: &[u8] = br#"{"package":null}"#;
 
 /// The kill's zkb block as zKillboard's feeds send it, with `attackerCount` and `href`.
-fn zkb(kill: &StoredKill, esi: &Value) -> Value {
-    let completed = kill.killmail();
-    let mut zkb = completed
+fn zkb(km: &Killmail) -> Value {
+    let mut zkb = km
+        .zkb
         .as_ref()
-        .and_then(|km| km.zkb.as_ref())
         .and_then(|z| serde_json::to_value(z).ok())
         .unwrap_or_else(|| json!({}));
-    let attackers = esi["attackers"].as_array().map_or(0, Vec::len);
-    zkb["attackerCount"] = json!(attackers);
+    zkb["attackerCount"] = json!(km.attackers.len());
     if zkb.get("href").is_none() {
         if let Some(hash) = zkb["hash"].as_str() {
-            let id = kill.facts.killmail_id;
+            let id = km.killmail_id;
             zkb["href"] = json!(format!("https://esi.evetech.net/v1/killmails/{id}/{hash}/"));
         }
     }
     zkb
 }
 
-/// The ESI killmail, the zkb block and the completed killmail of a stored kill.
+/// The ESI killmail, the zkb block and the completed killmail of a stored kill, from one parse
+/// of its stored JSON into the model and one into a value.
 fn parts(kill: &StoredKill) -> (Value, Value, Value) {
     let completed: Value = serde_json::from_slice(&kill.json).unwrap_or(Value::Null);
-    let esi = kill.killmail().map_or(Value::Null, |km| km.to_esi());
-    let zkb = zkb(kill, &esi);
-    (esi, zkb, completed)
+    match kill.killmail() {
+        Some(km) => (km.to_esi(), zkb(&km), completed),
+        None => (Value::Null, json!({}), completed),
+    }
 }
 
 /// `{"killmail_id", "hash", "esi", "zkb", "uploaded_at", "sequence_id", "completed"}`.

@@ -102,7 +102,14 @@ impl NameCache {
             out.alliance = lookup(&mut self.alliances, NameKind::Alliance, id, now, note);
         }
         if let Some(id) = p.ship_type_id {
-            out.ship = lookup(&mut self.types, NameKind::Type, id, now, note);
+            // The static data knows every ship; the cache holds what ESI answered for the rest.
+            out.ship = match self.universe.ship(id) {
+                Some(info) => {
+                    note(true, NameKind::Type, id);
+                    Some(info.clone())
+                }
+                None => lookup(&mut self.types, NameKind::Type, id, now, note),
+            };
         }
         out
     }

@@ -94,12 +94,9 @@ impl NameCache {
         }
     }
 
-    /// The caches answering from the static data: its ship types are seeded (they never
-    /// expire) and its systems are placed without asking anyone.
+    /// The caches answering from the static data first: its ship types and systems are never
+    /// asked of anyone (nor copied into the caches).
     pub fn with_universe(mut self, universe: Arc<Universe>) -> Self {
-        for (id, info) in universe.ships() {
-            self.types.put_forever(id, info.clone());
-        }
         self.universe = universe;
         self
     }

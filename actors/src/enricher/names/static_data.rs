@@ -1,5 +1,5 @@
-//! The name caches seeded from the static universe: ship types never expire, and systems are
-//! answered by the universe itself, so ESI is never asked for them.
+//! The name caches backed by the static universe: ships and systems are answered by the
+//! universe itself, so ESI is never asked for them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,16 +8,14 @@ use super::{CacheLimits, NameCache};
 use crate::config::EngineSettings;
 use crate::universe::Universe;
 
-/// The name caches, with every ship type the static data knows seeded and the universe
-/// answering for systems. The service works without static data.
+/// The name caches, with the universe answering for ships and systems. The service works
+/// without static data.
 pub fn seeded_cache(settings: &EngineSettings, universe: Arc<Universe>) -> NameCache {
     let cache = NameCache::new(CacheLimits {
         ttl: Duration::from_secs(settings.cache.esi_ttl_s),
         ..CacheLimits::default()
     });
-    let cache = cache.with_universe(universe);
-    log::info!("name cache seeded entries={}", cache.len());
-    cache
+    cache.with_universe(universe)
 }
 
 #[cfg(test)]

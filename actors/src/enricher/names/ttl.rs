@@ -73,16 +73,6 @@ impl<V> TtlCache<V> {
         );
     }
 
-    pub fn put_forever(&mut self, id: u64, value: V) {
-        self.entries.put(
-            id,
-            Entry {
-                value: Some(value),
-                expires: None,
-            },
-        );
-    }
-
     pub fn put_unknown(&mut self, id: u64, now: Instant) {
         self.entries.put(
             id,

@@ -40,7 +40,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
         let port = listener.local_addr()?.port();
 
-        let engine = Engine::start(settings.engine.clone())?;
+        let engine = Engine::start(settings.engine.clone()).await?;
         let engine_handle = engine.clone();
         let ws = &settings.websocket;
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -24,6 +24,49 @@ pub struct EngineSettings {
     pub filters: crate::model::FilterLimits,
     /// The RedisQ relay's queues.
     pub relay: crate::relay::RelaySettings,
+    /// Cluster mode on NATS JetStream; off unless `nats_url` is set.
+    #[serde(default)]
+    pub cluster: ClusterSettings,
+}
+
+/// Cluster mode (`[cluster]`, `NATS_URL` and friends): several instances share one kill log.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// `nats://host:4222` (or `tls://`); several separated by commas. Empty = single node.
+    pub nats_url: String,
+    /// Names the cluster's stream and buckets, so clusters can share one NATS server.
+    pub name: String,
+    /// Kills are published on `<subject_prefix>.<system_id>`.
+    pub subject_prefix: String,
+    /// How long the feed's lease lives without renewal: a dead leader is replaced after it.
+    pub lease_ms: u64,
+    pub user: String,
+    pub password: String,
+    pub token: String,
+    /// A PEM file of the CA that signed the NATS server's certificate; implies TLS.
+    pub ca_file: String,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            nats_url: String::new(),
+            name: "wanderer-kills".into(),
+            subject_prefix: "killmails".into(),
+            lease_ms: 5000,
+            user: String::new(),
+            password: String::new(),
+            token: String::new(),
+            ca_file: String::new(),
+        }
+    }
+}
+
+impl ClusterSettings {
+    pub fn enabled(&self) -> bool {
+        !self.nats_url.trim().is_empty()
+    }
 }
 
 /// How every upstream HTTP call identifies itself and how long it may take.

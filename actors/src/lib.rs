@@ -5,6 +5,7 @@
 //! `wanderer-kills` package and talks to the engine only through actor messages.
 
 pub mod backfill;
+pub mod cluster;
 pub mod config;
 pub mod enricher;
 pub mod feed;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::backfill::{Backfill, Backfiller};
+use crate::cluster::{Cluster, ClusterError, Parts};
 use crate::config::{EngineSettings, FeedSource};
 use crate::enricher::names::static_data::seeded_cache;
 use crate::enricher::resolver::Resolver;
@@ -45,6 +46,8 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Store(#[from] JournalError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 /// Handles to the running engine. Cheap to clone; usable from any thread.
@@ -66,12 +69,20 @@ pub struct Engine {
     pub filter_limits: FilterLimits,
     /// The RedisQ relay's queues.
     pub relay: Queues,
+    /// The registry the webhook endpoints are in: the main one, except in cluster mode, where
+    /// webhooks take their kills from the cluster's shared consumer instead.
+    pub webhook_routes: Addr<Registry>,
+    /// Cluster mode: this instance's membership.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl Engine {
     /// Every figure of the engine, read now.
     pub async fn snapshot(&self) -> Result<Snapshot, MailboxError> {
-        let routing = self.registry.send(GetStats).await?;
+        let mut routing = self.registry.send(GetStats).await?;
+        if self.webhook_routes != self.registry {
+            routing.webhook_subscribers = self.webhook_routes.send(GetStats).await?.webhook_subscribers;
+        }
         Ok(Snapshot::read(
             &self.stats,
             self.feed_source.as_str(),
@@ -83,6 +94,9 @@ impl Engine {
     /// written so far committed to disk.
     pub async fn stop(&self) {
         let _ = self.feed.send(StopFeed).await;
+        if let Some(cluster) = &self.cluster {
+            cluster.leave().await;
+        }
         self.store.flush().await;
         log::info!("engine stopped; store flushed");
     }
@@ -90,7 +104,8 @@ impl Engine {
 
 impl Engine {
     /// Starts every actor on the current arbiter. Must be called from within a running system.
-    pub fn start(settings: EngineSettings) -> Result<Self, EngineError> {
+    /// In cluster mode, joins the cluster first (and fails when NATS cannot be reached).
+    pub async fn start(settings: EngineSettings) -> Result<Self, EngineError> {
         let data_dir = &settings.storage.data_dir;
         std::fs::create_dir_all(data_dir).map_err(|source| EngineError::DataDir {
             path: data_dir.clone(),
@@ -102,6 +117,12 @@ impl Engine {
         let monitor = Supervisor::start(move |_| Monitor::new(feed_source, monitored));
         let retention = i64::try_from(settings.storage.retention().as_secs()).unwrap_or(i64::MAX);
         let started = std::time::Instant::now();
+        let cluster = match settings.cluster.enabled() {
+            true => Some(Arc::new(
+                Cluster::connect(&settings.cluster, settings.storage.retention()).await?,
+            )),
+            false => None,
+        };
         let universe = Arc::new(Universe::load(&[Path::new("priv/data"), data_dir]));
         let (journal, mut loaded) = Journal::open(data_dir, retention)?;
         let completed = loaded
@@ -113,6 +134,13 @@ impl Engine {
         if completed > 0 {
             log::info!("stored kills placed from the static data kills={completed}");
         }
+        if cluster.is_some() {
+            // The shared log is the source of truth: kills and webhooks come from it.
+            loaded.kills.clear();
+            loaded.last_offset = 0;
+            loaded.webhooks.clear();
+            loaded.pending.clear();
+        }
         let restored = loaded.kills.len();
         let store = Store::start(
             &settings.storage,
@@ -121,6 +149,10 @@ impl Engine {
             loaded.kills,
             loaded.last_offset,
         );
+        let store = match &cluster {
+            Some(cluster) => store.sharing(cluster.log()),
+            None => store,
+        };
         let relay = Queues::new(
             store.clone(),
             journal.clone(),
@@ -134,7 +166,15 @@ impl Engine {
             started.elapsed().as_millis()
         );
         let registry = Supervisor::start(|_| Registry::default());
-        let delivery: Vec<Recipient<KillStored>> = vec![registry.clone().recipient()];
+        // In cluster mode every instance delivers what it reads from the shared log instead.
+        let delivery: Vec<Recipient<KillStored>> = match cluster {
+            Some(_) => Vec::new(),
+            None => vec![registry.clone().recipient()],
+        };
+        let webhook_routes = match cluster {
+            Some(_) => Supervisor::start(|_| Registry::default()),
+            None => registry.clone(),
+        };
 
         let mut cache = seeded_cache(&settings, Arc::clone(&universe));
         let names = loaded.names.len();
@@ -176,11 +216,15 @@ impl Engine {
         let webhooks = Webhooks::new(
             settings.webhooks.clone(),
             &settings.upstream,
-            registry.clone(),
+            webhook_routes.clone(),
             store.clone(),
             journal.clone(),
             Arc::clone(&stats),
-        )
+        );
+        let webhooks = match &cluster {
+            Some(cluster) => webhooks.sharing(cluster.webhook_book()),
+            None => webhooks,
+        }
         .start();
         webhooks.do_send(Restore {
             subscriptions: loaded.webhooks,
@@ -203,12 +247,26 @@ impl Engine {
                 queue_id,
                 r2z2_after: loaded.r2z2_cursor,
                 journal: journal.clone(),
+                also_save: cluster.as_ref().map(|c| c.cursor_saver()),
             },
             enricher.clone(),
             monitor.clone(),
             Arc::clone(&stats),
-        )
+        );
+        let feed = match cluster {
+            Some(_) => feed.waiting_to_lead(),
+            None => feed,
+        }
         .start();
+        if let Some(cluster) = &cluster {
+            cluster.start(Parts {
+                store: store.clone(),
+                registry: registry.clone(),
+                feed: feed.clone(),
+                webhooks: webhooks.clone(),
+                webhook_routes: webhook_routes.clone(),
+            });
+        }
 
         report_every(
             settings.monitor.status_report_interval(),
@@ -239,6 +297,8 @@ impl Engine {
             universe,
             filter_limits: settings.filters,
             relay,
+            webhook_routes,
+            cluster,
         })
     }
 }

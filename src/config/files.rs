@@ -14,7 +14,7 @@ const EMBEDDED: [(&str, &str); 4] = [
 ];
 
 /// The sections a config file may have.
-pub const SECTIONS: [&str; 15] = [
+pub const SECTIONS: [&str; 16] = [
     "server",
     "websocket",
     "sse",
@@ -30,6 +30,7 @@ pub const SECTIONS: [&str; 15] = [
     "webhooks",
     "filters",
     "relay",
+    "cluster",
 ];
 
 /// Reads `<dir>/<name>.toml`, falling back to the compiled-in copy when the directory lacks it.

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::registry::ListSubscriptions;
 use actors::webhooks::request::WebhookRequest;
-use actors::webhooks::{CreateWebhook, RemoveSubscriber};
+use actors::webhooks::{CreateWebhook, RemoveSubscriber, WebhookRefused};
 use serde_json::{json, Value};
 
 use super::errors::ApiError;
@@ -56,7 +56,13 @@ pub async fn create(
         .webhooks
         .send(CreateWebhook(request))
         .await?
-        .map_err(|refused| ApiError::Subscription(refused.0))?;
+        .map_err(|refused| match refused {
+            WebhookRefused::Request(why) => ApiError::Subscription(why),
+            unsaved => {
+                log::warn!("webhook subscription not saved error={unsaved}");
+                ApiError::unavailable()
+            }
+        })?;
     Ok(json(
         StatusCode::CREATED,
         &json!({"data": {"subscription_id": id, "message": "Subscription created successfully"}}),

@@ -23,6 +23,7 @@ impl Pipeline {
             recipient.do_send(KillStored {
                 kill: Arc::clone(&stored),
                 system_count,
+                receipt: None,
             });
         }
     }

@@ -33,6 +33,7 @@ pub use retry::RETRY_CAPACITY;
 use retry::{waits_for_esi, RETRY_EVERY};
 
 use crate::stats::Stats;
+use crate::store::shared::Entry;
 use crate::store::{Insert, Store};
 
 /// The longest a live kill waits for a backfill copy of it in progress to settle.
@@ -288,9 +289,13 @@ impl Pipeline {
         }
 
         let system = killmail.system_id;
+        let entry = match origin {
+            Origin::Live => Entry::Live,
+            Origin::Backfill => Entry::History,
+        };
         let inserted = self
             .store
-            .insert(killmail)
+            .insert_as(killmail, entry)
             .await
             .map(|i| (i.outcome, i.system_count));
         match inserted {
@@ -301,6 +306,7 @@ impl Pipeline {
                         recipient.do_send(KillStored {
                             kill: Arc::clone(&stored),
                             system_count,
+                            receipt: None,
                         });
                     }
                 }

@@ -46,6 +46,10 @@ pub struct Feed {
     upstream: UpstreamSettings,
     place: Place,
     sink: Sink,
+    /// The loop following the feed, while this instance follows it.
+    following: Option<SpawnHandle>,
+    /// Cluster mode: wait for [`Lead`] before following (one instance follows at a time).
+    waits_to_lead: bool,
 }
 
 /// Where the feed picks up, and where it keeps its place.
@@ -55,7 +59,12 @@ pub struct Place {
     /// The last R2Z2 sequence whose kills were all stored before the previous stop.
     pub r2z2_after: Option<u64>,
     pub journal: Journal,
+    /// Cluster mode: also saves the R2Z2 cursor where the next leader reads it.
+    pub also_save: Option<SaveCursor>,
 }
+
+/// Saves the R2Z2 cursor somewhere besides the journal.
+pub type SaveCursor = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// Where the feed's results go: kills to the enricher, health to the monitor, counts to stats.
 #[derive(Clone)]
@@ -86,6 +95,48 @@ impl Feed {
                 stats,
                 settled_once: Arc::default(),
             },
+            following: None,
+            waits_to_lead: false,
+        }
+    }
+
+    /// Cluster mode: the feed is followed only after [`Lead`].
+    pub fn waiting_to_lead(mut self) -> Self {
+        self.waits_to_lead = true;
+        self
+    }
+}
+
+/// This instance now follows the feed (cluster mode), from after `r2z2_after` when known.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Lead {
+    pub r2z2_after: Option<u64>,
+}
+
+/// This instance no longer follows the feed (cluster mode: another one leads).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Follow;
+
+impl Handler<Lead> for Feed {
+    type Result = ();
+
+    fn handle(&mut self, lead: Lead, ctx: &mut Context<Self>) {
+        if self.following.is_none() {
+            self.place.r2z2_after = lead.r2z2_after;
+            self.begin(ctx);
+        }
+    }
+}
+
+impl Handler<Follow> for Feed {
+    type Result = ();
+
+    fn handle(&mut self, _: Follow, ctx: &mut Context<Self>) {
+        if let Some(following) = self.following.take() {
+            ctx.cancel_future(following);
+            log::info!("feed left to another instance");
         }
     }
 }
@@ -108,14 +159,25 @@ impl Actor for Feed {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.waits_to_lead {
+            log::info!("feed waits to lead source={}", self.settings.source.as_str());
+        } else {
+            self.begin(ctx);
+        }
+    }
+}
+
+impl Feed {
+    /// Starts the loop that follows the feed.
+    fn begin(&mut self, ctx: &mut Context<Self>) {
         let sink = self.sink.clone();
-        match self.settings.source {
+        self.following = match self.settings.source {
             FeedSource::R2z2 => {
                 let client = R2z2Client::new(&self.settings.r2z2_base_url, &self.upstream);
                 let start = self.place.r2z2_after.map(|saved| saved + 1);
-                let mark = Watermark::new(self.place.journal.clone());
+                let mark = Watermark::new(self.place.journal.clone(), self.place.also_save.clone());
                 let follow = follow_r2z2(client, self.settings.clone(), start, mark, sink);
-                ctx.spawn(follow.into_actor(self));
+                Some(ctx.spawn(follow.into_actor(self)))
             }
             FeedSource::Redisq => {
                 let client = RedisqClient::new(
@@ -124,10 +186,10 @@ impl Actor for Feed {
                     self.settings.redisq_ttw,
                     &self.upstream,
                 );
-                ctx.spawn(follow_redisq(client, sink).into_actor(self));
+                Some(ctx.spawn(follow_redisq(client, sink).into_actor(self)))
             }
-            FeedSource::Off => {}
-        }
+            FeedSource::Off => None,
+        };
         match self.settings.source {
             FeedSource::Redisq => {
                 log::info!(

@@ -11,6 +11,7 @@ use crate::store::journal::Journal;
 /// resumes after it and the store drops any kill it already holds.
 pub struct Watermark {
     journal: Journal,
+    also_save: Option<super::SaveCursor>,
     /// Sequences handed over and not yet settled.
     unsettled: BTreeSet<u64>,
     /// The next sequence the feed will ask for (everything before it was handed over or skipped).
@@ -19,9 +20,10 @@ pub struct Watermark {
 }
 
 impl Watermark {
-    pub fn new(journal: Journal) -> Rc<RefCell<Self>> {
+    pub fn new(journal: Journal, also_save: Option<super::SaveCursor>) -> Rc<RefCell<Self>> {
         Rc::new(RefCell::new(Self {
             journal,
+            also_save,
             unsettled: BTreeSet::new(),
             next: 0,
             saved: None,
@@ -50,6 +52,9 @@ impl Watermark {
         if self.saved.is_none_or(|saved| mark > saved) {
             self.saved = Some(mark);
             self.journal.save_cursor(mark);
+            if let Some(save) = &self.also_save {
+                save(mark);
+            }
         }
     }
 }
@@ -63,7 +68,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("wk-watermark-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let (journal, _) = Journal::open(&dir, 3600).expect("opens");
-        let mark = Watermark::new(journal.clone());
+        let mark = Watermark::new(journal.clone(), None);
         let saved = || mark.borrow().saved;
 
         mark.borrow_mut().moved_to(100);

@@ -49,3 +49,70 @@ impl WebhookFormat {
         }
     }
 }
+
+/// A subscription as cluster mode shares it between instances (one JSON record per id): the
+/// same fields the journal saves.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    id: String,
+    subscriber_id: String,
+    callback_url: String,
+    secret: Option<String>,
+    system_ids: Vec<u64>,
+    character_ids: Vec<u64>,
+    rules: serde_json::Value,
+    format: String,
+    created_at: String,
+}
+
+impl WebhookSubscription {
+    /// The subscription as a shared record.
+    pub fn to_record(&self) -> Vec<u8> {
+        let record = Record {
+            id: self.id.clone(),
+            subscriber_id: self.subscriber_id.clone(),
+            callback_url: self.callback_url.clone(),
+            secret: self.secret.clone(),
+            system_ids: self.filter.systems.iter().map(|s| s.get()).collect(),
+            character_ids: self.filter.characters.iter().map(|c| c.get()).collect(),
+            rules: serde_json::to_value(&self.filter.rules).unwrap_or_default(),
+            format: self.format.name().to_owned(),
+            created_at: self.created_at.clone(),
+        };
+        // A record of strings, numbers and rules (which serialize) always serializes.
+        serde_json::to_vec(&record).unwrap_or_default()
+    }
+
+    /// A subscription read back from a shared record; `None` when it is not one.
+    pub fn from_record(bytes: &[u8]) -> Option<Self> {
+        let record: Record = serde_json::from_slice(bytes).ok()?;
+        let unbounded = super::FilterLimits {
+            max_rules: usize::MAX,
+            max_values_per_rule: usize::MAX,
+        };
+        let rules = super::filter::rules_from_json(Some(&record.rules), 1, &unbounded)
+            .ok()?;
+        let filter = Filter {
+            systems: record
+                .system_ids
+                .into_iter()
+                .filter_map(super::SystemId::new)
+                .collect(),
+            characters: record
+                .character_ids
+                .into_iter()
+                .filter_map(super::CharacterId::new)
+                .collect(),
+            ..Filter::of_rules(rules)
+        };
+        Some(Self {
+            id: record.id,
+            subscriber_id: record.subscriber_id,
+            callback_url: record.callback_url,
+            secret: record.secret,
+            filter,
+            format: WebhookFormat::named(&record.format)?,
+            created_at: record.created_at,
+        })
+    }
+}

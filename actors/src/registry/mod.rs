@@ -19,6 +19,7 @@ use crate::model::{CharacterId, Rule, StoredKill, SystemId};
 
 mod follow;
 mod index;
+pub mod receipt;
 mod rule_index;
 pub mod seen;
 
@@ -26,6 +27,7 @@ pub use follow::{
     catch_up, follow, CatchUp, CaughtUp, HistoryError, Preload, Registration, Resume,
 };
 pub use index::Routes;
+pub use receipt::Receipt;
 pub use seen::SeenKills;
 
 /// Pushes refused in a row (full mailbox) before a subscriber is disconnected.
@@ -42,6 +44,8 @@ pub enum Push {
     Kill {
         kill: Arc<StoredKill>,
         system_count: usize,
+        /// Held until the subscriber is done with the kill (cluster mode's webhooks).
+        receipt: Option<Receipt>,
     },
     /// The subscriber must close (it fell too far behind); the reason goes to the client.
     Close(String),
@@ -110,6 +114,8 @@ pub struct KillStored {
     pub kill: Arc<StoredKill>,
     /// The system's stored kills within the retention window, this one included.
     pub system_count: usize,
+    /// Goes with the kill to every subscriber it reaches.
+    pub receipt: Option<Receipt>,
 }
 
 /// Remove a subscriber (disconnect, leave).
@@ -264,6 +270,7 @@ impl Handler<KillStored> for Registry {
             let push = Push::Kill {
                 kill: Arc::clone(&msg.kill),
                 system_count: msg.system_count,
+                receipt: msg.receipt.clone(),
             };
             match sub.recipient.try_send(push) {
                 Ok(()) => {

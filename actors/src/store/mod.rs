@@ -9,6 +9,7 @@ pub mod journal;
 pub mod offsets;
 pub mod shard;
 pub mod shard_actor;
+pub mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use journal::Journal;
 use offsets::Offsets;
 pub use shard::{Insert, Shard, ShardLimits};
 pub use shard_actor::Inserted;
+use shared::{Entry, SharedLog};
 use shard_actor::{
     AtOffset, CharacterKills, Count, FirstAfter, Get, Put, Replay, ShardActor, SystemKills, Update,
 };
@@ -33,10 +35,16 @@ const DISK_RETRY_MAX: Duration = Duration::from_secs(5);
 /// Shards in memory. Systems spread over them by id; more shards means shorter mailboxes.
 pub const SHARDS: usize = 4;
 
-/// A shard actor did not answer (it stopped); the caller reports it as a server error.
+/// The store could not answer; the caller reports it as a server error.
 #[derive(Debug, thiserror::Error)]
-#[error("the store did not answer: {0}")]
-pub struct StoreError(#[from] MailboxError);
+pub enum StoreError {
+    /// A shard actor did not answer (it stopped).
+    #[error("the store did not answer: {0}")]
+    Mailbox(MailboxError),
+    /// Cluster mode: the shared log did not give a kill back.
+    #[error("the shared kill log: {0}")]
+    Log(String),
+}
 
 /// The handle to every shard. Cheap to clone and usable from any thread.
 #[derive(Clone)]
@@ -46,6 +54,8 @@ pub struct Store {
     retention_secs: i64,
     journal: Journal,
     stats: Arc<Stats>,
+    /// Cluster mode: the log kills go to (and come back from) instead of the journal.
+    shared: Option<Arc<dyn SharedLog>>,
 }
 
 /// Builds the shards from the kills read back at boot, the shards in parallel (this is most of
@@ -83,7 +93,6 @@ fn shard_of(system: SystemId) -> usize {
 }
 
 impl Store {
-    /// Starts the shard actors on the current arbiter; offsets continue after `last_offset`.
     /// Starts the shard actors on the current arbiter holding the kills read back from disk;
     /// offsets continue after `last_offset`; every kill stored from now on goes to `journal`.
     pub fn start(
@@ -114,7 +123,19 @@ impl Store {
             retention_secs: limits.retention_secs,
             journal,
             stats,
+            shared: None,
         }
+    }
+
+    /// Cluster mode: kills are stored through `log`, and their offsets are its sequence numbers.
+    pub fn sharing(mut self, log: Arc<dyn SharedLog>) -> Self {
+        self.shared = Some(log);
+        self
+    }
+
+    /// Whether kills go through a log shared with other instances.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     /// A store whose shard actors have all stopped, so every question fails: for tests of how
@@ -138,6 +159,7 @@ impl Store {
             retention_secs: 3600,
             journal,
             stats,
+            shared: None,
         }
     }
 
@@ -157,6 +179,15 @@ impl Store {
     /// enrichment slot waits (back-pressure). It is served from memory meanwhile, and `/health`
     /// says how many kills wait for the disk.
     pub async fn insert(&self, killmail: Killmail) -> Result<Inserted, StoreError> {
+        self.insert_as(killmail, Entry::Live).await
+    }
+
+    /// [`Store::insert`] saying where the kill comes from: in cluster mode, the other instances
+    /// push a live kill and only store a history one.
+    pub async fn insert_as(&self, killmail: Killmail, entry: Entry) -> Result<Inserted, StoreError> {
+        if let Some(log) = &self.shared {
+            return self.insert_shared(log, killmail, entry).await;
+        }
         let shard = self.shard(killmail.system_id);
         let now = KillTime::now();
         let inserted = shard.send(Put { killmail, now }).await?;
@@ -165,7 +196,8 @@ impl Store {
             // leave it pending, so the write runs on its own.
             let (store, kill) = (self.clone(), Arc::clone(kill));
             let durable = actix::spawn(async move {
-                store.write_until_durable(&kill).await;
+                let id = kill.facts.killmail_id;
+                store.until_durable(id, || store.journal.append(&kill)).await;
                 store.offsets.settle(kill.offset);
             });
             let _ = durable.await;
@@ -206,29 +238,41 @@ impl Store {
         Ok(found.into_iter().flatten().min_by_key(|k| k.offset))
     }
 
-    async fn write_until_durable(&self, kill: &Arc<StoredKill>) {
+    /// Runs `write` until it succeeds, waiting longer after each refusal; answers its result.
+    /// Meanwhile `/health` says why, and how many kills wait.
+    async fn until_durable<T, E: std::fmt::Display, F>(
+        &self,
+        id: KillmailId,
+        write: impl Fn() -> F,
+    ) -> T
+    where
+        F: std::future::Future<Output = Result<T, E>>,
+    {
         let mut wait = DISK_RETRY_FIRST;
         let mut refused = false;
-        while let Err(e) = self.journal.append(kill).await {
-            if !refused {
-                refused = true;
-                self.stats.store_write_errors.incr();
-                self.stats.store_unsaved.add(1);
-                log::error!(
-                    "kill not written to disk, trying again until it is killmail_id={} error={e}",
-                    kill.facts.killmail_id
-                );
+        loop {
+            match write().await {
+                Ok(done) => {
+                    if refused {
+                        self.stats.store_unsaved.add(-1);
+                        log::info!("kill written after all killmail_id={id}");
+                    }
+                    return done;
+                }
+                Err(e) => {
+                    if !refused {
+                        refused = true;
+                        self.stats.store_write_errors.incr();
+                        self.stats.store_unsaved.add(1);
+                        log::error!(
+                            "kill not written, trying again until it is killmail_id={id} error={e}"
+                        );
+                    }
+                    self.stats.set_disk_error(Some(e.to_string()));
+                    actix::clock::sleep(wait).await;
+                    wait = (wait * 2).min(DISK_RETRY_MAX);
+                }
             }
-            self.stats.set_disk_error(Some(e.to_string()));
-            actix::clock::sleep(wait).await;
-            wait = (wait * 2).min(DISK_RETRY_MAX);
-        }
-        if refused {
-            self.stats.store_unsaved.add(-1);
-            log::info!(
-                "kill written to disk after all killmail_id={}",
-                kill.facts.killmail_id
-            );
         }
     }
 
@@ -241,8 +285,10 @@ impl Store {
     ) -> Result<Option<Arc<StoredKill>>, StoreError> {
         let change = Box::new(change);
         let updated = self.shard(system).send(Update { id, change }).await?;
-        if let Some(kill) = &updated {
-            self.journal.update(kill);
+        match (&updated, &self.shared) {
+            (Some(kill), Some(log)) => self.publish_update(log, kill),
+            (Some(kill), None) => self.journal.update(kill),
+            (None, _) => {}
         }
         Ok(updated)
     }

@@ -67,6 +67,22 @@ impl Offsets {
         });
     }
 
+    /// Cluster mode: the shared log's entry `offset` was taken in, in log order; nothing before
+    /// it is still on its way.
+    pub fn reached(&self, offset: u64) {
+        {
+            let mut state = self.state();
+            state.next = state.next.max(offset + 1);
+        }
+        self.settled.send_if_modified(|settled| {
+            let moved = offset > *settled;
+            if moved {
+                *settled = offset;
+            }
+            moved
+        });
+    }
+
     /// The highest offset every kill up to which is on disk (or gone for good).
     pub fn settled(&self) -> u64 {
         *self.settled.borrow()

@@ -93,12 +93,17 @@ impl Shard {
 
     /// Puts back a kill read from disk, with its offset and JSON (boot).
     pub fn restore(&mut self, kill: StoredKill, now: KillTime) -> bool {
+        matches!(self.insert_stored(kill, now), Insert::Stored(_))
+    }
+
+    /// Stores a kill that already has its offset (read back, or taken from a shared log).
+    pub fn insert_stored(&mut self, kill: StoredKill, now: KillTime) -> Insert {
         let place = Place {
             id: kill.facts.killmail_id,
             time: kill.facts.kill_time,
             system: kill.facts.system_id,
         };
-        matches!(self.place(place, now, || kill), Insert::Stored(_))
+        self.place(place, now, || kill)
     }
 
     /// Puts the kill `build` makes where `place` says, unless it is a duplicate or too old;

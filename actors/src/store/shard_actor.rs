@@ -22,6 +22,14 @@ pub struct Put {
     pub now: KillTime,
 }
 
+/// Store a kill that already has its offset and JSON (cluster mode: taken from the shared log).
+#[derive(Message)]
+#[rtype(result = "Inserted")]
+pub struct PutStored {
+    pub kill: StoredKill,
+    pub now: KillTime,
+}
+
 /// What became of a stored kill, with its system's count inside the retention window (what
 /// `kill_count_update` sends), read in the same visit to the shard.
 #[derive(Debug)]
@@ -145,6 +153,19 @@ impl Handler<Put> for ShardActor {
         let offsets = Arc::clone(&self.offsets);
         let (system, now) = (put.killmail.system_id, put.now);
         let outcome = self.tracked(|shard| shard.insert(put.killmail, now, || offsets.assign()));
+        MessageResult(Inserted {
+            outcome,
+            system_count: self.shard.live_count(system, now),
+        })
+    }
+}
+
+impl Handler<PutStored> for ShardActor {
+    type Result = MessageResult<PutStored>;
+
+    fn handle(&mut self, put: PutStored, _: &mut Context<Self>) -> Self::Result {
+        let (system, now) = (put.kill.facts.system_id, put.now);
+        let outcome = self.tracked(|shard| shard.insert_stored(put.kill, now));
         MessageResult(Inserted {
             outcome,
             system_count: self.shard.live_count(system, now),

@@ -19,7 +19,7 @@ use super::target::resolve_allowed;
 use crate::config::WebhookSettings;
 use crate::model::ids::random_token;
 use crate::model::{Filter, StoredKill, WebhookFormat, WebhookSubscription};
-use crate::registry::Push;
+use crate::registry::{Push, Receipt};
 use crate::stats::Stats;
 use crate::store::journal::Journal;
 use crate::upstream::http::{Answer, Http};
@@ -61,6 +61,8 @@ pub struct Endpoint {
     stats: Arc<Stats>,
     queue: VecDeque<Arc<StoredKill>>,
     in_flight: Option<Delivery>,
+    /// Receipts of queued and in-flight kills, by offset: dropped once the kill is done with.
+    receipts: Vec<(u64, Receipt)>,
 }
 
 impl Endpoint {
@@ -86,6 +88,7 @@ impl Endpoint {
             stats,
             queue: VecDeque::new(),
             in_flight: None,
+            receipts: Vec::new(),
         }
     }
 }
@@ -109,7 +112,7 @@ impl Handler<Push> for Endpoint {
 
     fn handle(&mut self, push: Push, ctx: &mut Context<Self>) {
         // `Close` means "too slow" to the registry; an endpoint's backlog is its own queue.
-        let Push::Kill { kill, .. } = push else {
+        let Push::Kill { kill, receipt, .. } = push else {
             return;
         };
         if self.queue.len() >= self.settings.max_queued {
@@ -122,6 +125,9 @@ impl Handler<Push> for Endpoint {
             return;
         }
         self.journal.pending_add(&self.id, kill.offset);
+        if let Some(receipt) = receipt {
+            self.receipts.push((kill.offset, receipt));
+        }
         self.queue.push_back(kill);
         self.stats.webhook_queued.add(1);
         self.next(ctx);
@@ -286,6 +292,8 @@ impl Endpoint {
         self.stats.webhook_queued.add(-(delivery.kills as i64));
         self.journal
             .pending_remove(&self.id, delivery.offsets.clone());
+        let done = &delivery.offsets;
+        self.receipts.retain(|(offset, _)| !done.contains(offset));
         self.in_flight = None;
         self.next(ctx);
     }

@@ -16,6 +16,7 @@ mod delivery;
 mod endpoint;
 pub mod formats;
 pub mod request;
+pub mod shared;
 pub mod target;
 
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ use crate::upstream::http::Http;
 pub use delivery::{header, USER_AGENT};
 use endpoint::{Endpoint, Resume, StopEndpoint};
 use request::WebhookRequest;
+use shared::WebhookBook;
 use target::check_url;
 
 /// Create a subscription from a checked request and start delivering to it: the target policy
@@ -46,8 +48,14 @@ pub struct CreateWebhook(pub WebhookRequest);
 
 /// Why a webhook subscription was not created; the message is the caller's to read.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct WebhookRefused(pub String);
+pub enum WebhookRefused {
+    /// The request is not acceptable (the target policy).
+    #[error("{0}")]
+    Request(String),
+    /// Cluster mode: the shared book could not save it now.
+    #[error("the subscription could not be saved: {0}")]
+    Unsaved(String),
+}
 
 /// Remove every subscription of a subscriber; answers how many there were.
 #[derive(Message)]
@@ -82,6 +90,8 @@ pub struct Webhooks {
     stats: Arc<Stats>,
     http: Rc<Http>,
     running: HashMap<String, Running>,
+    /// Cluster mode: the book every instance shares.
+    book: Option<Rc<dyn WebhookBook>>,
 }
 
 impl Webhooks {
@@ -102,7 +112,14 @@ impl Webhooks {
             // One connection per endpoint at a time, never waiting on another endpoint's slot.
             http: Rc::new(Http::for_webhooks(upstream)),
             running: HashMap::new(),
+            book: None,
         }
+    }
+
+    /// Cluster mode: subscriptions are saved in `book`, and come back through [`shared::Mirror`].
+    pub fn sharing(mut self, book: Rc<dyn WebhookBook>) -> Self {
+        self.book = Some(book);
+        self
     }
 }
 
@@ -160,23 +177,18 @@ impl Webhooks {
     }
 }
 
-impl Handler<CreateWebhook> for Webhooks {
-    type Result = Result<String, WebhookRefused>;
-
-    fn handle(
-        &mut self,
-        CreateWebhook(request): CreateWebhook,
-        ctx: &mut Context<Self>,
-    ) -> Self::Result {
+impl Webhooks {
+    /// Applies the target policy and gives the subscription its id and creation time.
+    fn admit(&self, request: WebhookRequest) -> Result<WebhookSubscription, WebhookRefused> {
         if !self.settings.allow_private_targets {
             if let Err(refused) = check_url(&request.callback_url) {
                 log::info!("webhook subscription refused target={refused}");
-                return Err(WebhookRefused(
+                return Err(WebhookRefused::Request(
                     "callback_url must not point to a loopback or private address".into(),
                 ));
             }
         }
-        let subscription = WebhookSubscription {
+        Ok(WebhookSubscription {
             id: random_token(),
             subscriber_id: request.subscriber_id,
             callback_url: request.callback_url,
@@ -184,7 +196,11 @@ impl Handler<CreateWebhook> for Webhooks {
             filter: request.filter,
             format: request.format,
             created_at: now_iso(),
-        };
+        })
+    }
+
+    /// Saves a new subscription here and starts delivering to it.
+    fn keep(&mut self, subscription: WebhookSubscription, ctx: &mut Context<Self>) -> String {
         let id = subscription.id.clone();
         log::info!(
             "webhook subscription created id={id} subscriber={} url={}",
@@ -193,7 +209,45 @@ impl Handler<CreateWebhook> for Webhooks {
         );
         self.journal.add_webhook(&subscription);
         self.run(subscription, ctx);
-        Ok(id)
+        id
+    }
+
+    /// Stops delivering to a subscription and forgets it here.
+    fn stop(&mut self, id: &str) {
+        if let Some(running) = self.running.remove(id) {
+            self.journal.remove_webhook(id);
+            if let Some(key) = running.key {
+                self.registry.do_send(Unsubscribe(key));
+            }
+            running.endpoint.do_send(StopEndpoint);
+        }
+    }
+}
+
+impl Handler<CreateWebhook> for Webhooks {
+    type Result = ResponseActFuture<Self, Result<String, WebhookRefused>>;
+
+    fn handle(
+        &mut self,
+        CreateWebhook(request): CreateWebhook,
+        ctx: &mut Context<Self>,
+    ) -> Self::Result {
+        let subscription = match self.admit(request) {
+            Ok(subscription) => subscription,
+            Err(refused) => return Box::pin(fut::ready(Err(refused))),
+        };
+        let Some(book) = self.book.clone() else {
+            let id = self.keep(subscription, ctx);
+            return Box::pin(fut::ready(Ok(id)));
+        };
+        let saved = book.save(&subscription);
+        Box::pin(saved.into_actor(self).map(move |saved, this, ctx| {
+            saved.map_err(WebhookRefused::Unsaved)?;
+            if this.running.contains_key(&subscription.id) {
+                return Ok(subscription.id);
+            }
+            Ok(this.keep(subscription, ctx))
+        }))
     }
 }
 
@@ -248,13 +302,10 @@ impl Handler<RemoveSubscriber> for Webhooks {
             .map(|(id, _)| id.clone())
             .collect();
         for id in &ids {
-            if let Some(running) = self.running.remove(id) {
-                self.journal.remove_webhook(id);
-                if let Some(key) = running.key {
-                    self.registry.do_send(Unsubscribe(key));
-                }
-                running.endpoint.do_send(StopEndpoint);
+            if let Some(book) = &self.book {
+                book.forget(id);
             }
+            self.stop(id);
         }
         ids.len()
     }

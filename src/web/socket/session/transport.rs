@@ -122,7 +122,9 @@ impl Handler<Push> for Session {
 
     fn handle(&mut self, push: Push, ctx: &mut Self::Context) {
         match push {
-            Push::Kill { kill, system_count } => self.deliver(kill, system_count, ctx),
+            Push::Kill {
+                kill, system_count, ..
+            } => self.deliver(kill, system_count, ctx),
             Push::Close(reason) => self.close(ctx, reason),
         }
     }

@@ -1,12 +1,16 @@
-//! Liveness and readiness (SPEC §4.2). `GET /health` (and `/api/health`, `/health/ready`) is
-//! readiness: 503 when the feed's circuit is open or upstream keeps timing out, so a load
-//! balancer can stop sending clients. `GET /health/live` is liveness: 200 while the service runs,
+//! Liveness and readiness (SPEC §4.2). `GET /health` (and `/api/health`) is the report: 503
+//! when the feed's circuit is open or upstream keeps timing out, so a load balancer can stop
+//! sending clients. In cluster mode it also shows the instance's role, its NATS connection and
+//! its lag behind the shared log; a lost NATS connection makes it `degraded` (it still serves
+//! what it has). `GET /health/ready` is 200 only when the report is healthy and, in cluster
+//! mode, the instance has read the shared log up to where it stood at start and is connected. `GET /health/live` is liveness: 200 while the service runs,
 //! whatever zKillboard does, so a container health check never restarts a healthy instance
 //! during an upstream outage. `GET /ping` answers `pong`.
 
 use actix_web::{http::StatusCode, web, HttpResponse};
 use actors::model::now_iso;
-use actors::monitor::{GetHealth, HealthReport};
+use actors::cluster::status::ClusterView;
+use actors::monitor::{GetHealth, HealthReport, Status};
 use serde::Serialize;
 
 use super::{errors::ApiError, json, AppState};
@@ -21,7 +25,25 @@ pub async fn ping() -> HttpResponse {
 struct HealthBody {
     #[serde(flatten)]
     report: HealthReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterView>,
     timestamp: String,
+}
+
+/// The report, with the cluster's part folded in.
+async fn report(state: &AppState) -> Result<HealthBody, ApiError> {
+    let mut report = state.engine.monitor.send(GetHealth).await?;
+    let cluster = state.engine.cluster.as_ref().map(|c| c.status.view());
+    if let Some(view) = &cluster {
+        if view.nats != "connected" && matches!(report.status, Status::Ok) {
+            report.status = Status::Degraded;
+        }
+    }
+    Ok(HealthBody {
+        report,
+        cluster,
+        timestamp: now_iso(),
+    })
 }
 
 /// `GET /health/live`: the engine answers.
@@ -37,19 +59,26 @@ pub async fn live(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     ))
 }
 
-/// `GET /health`, `/api/health`, `/health/ready`: the full report, 503 when unhealthy.
+/// `GET /health`, `/api/health`: the full report, 503 when unhealthy.
 pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let report = state.engine.monitor.send(GetHealth).await?;
-    let status = if report.healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let body = report(&state).await?;
+    let status = match body.report.healthy {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
     };
-    Ok(json(
-        status,
-        &HealthBody {
-            report,
-            timestamp: now_iso(),
-        },
-    ))
+    Ok(json(status, &body))
+}
+
+/// `GET /health/ready`: the report, 200 only when this instance should take clients.
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let body = report(&state).await?;
+    let cluster_ready = body
+        .cluster
+        .as_ref()
+        .is_none_or(|c| c.ready && c.nats == "connected");
+    let status = match body.report.healthy && cluster_ready {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    Ok(json(status, &body))
 }

@@ -77,7 +77,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         e(
             M::GET,
             "/health/ready",
-            || get().to(health::health),
+            || get().to(health::ready),
             health_doc,
         ),
         e(

@@ -17,7 +17,10 @@ use super::{json, AppState};
 /// carry secrets.
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.api_token)?;
-    let subscriptions = state.engine.registry.send(ListSubscriptions).await?;
+    let mut subscriptions = state.engine.registry.send(ListSubscriptions).await?;
+    if state.engine.webhook_routes != state.engine.registry {
+        subscriptions.extend(state.engine.webhook_routes.send(ListSubscriptions).await?);
+    }
     let listed: Vec<_> = subscriptions
         .iter()
         .map(|s| {

@@ -14,12 +14,12 @@ use crate::process::{http_get, port_in, sim_port, Running, BINARY};
 
 const FIRST_SEQUENCE: u64 = 96_000_000;
 
-fn json_body(answer: &str) -> Value {
+pub fn json_body(answer: &str) -> Value {
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"))
 }
 
-fn http_post(port: u16, path: &str, body: &str) -> String {
+pub fn http_post(port: u16, path: &str, body: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -37,7 +37,7 @@ fn http_post(port: u16, path: &str, body: &str) -> String {
 
 /// Reads an SSE stream on a thread, collecting `data:` lines of the named `event` (or the
 /// unnamed ones when `event` is empty) as JSON.
-fn collect_events(port: u16, path: &str, event: &'static str) -> Arc<Mutex<Vec<Value>>> {
+pub fn collect_events(port: u16, path: &str, event: &'static str) -> Arc<Mutex<Vec<Value>>> {
     let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
     write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("writes");
@@ -61,14 +61,14 @@ fn collect_events(port: u16, path: &str, event: &'static str) -> Arc<Mutex<Vec<V
     seen
 }
 
-fn ids(values: &[Value]) -> Vec<u64> {
+pub fn ids(values: &[Value]) -> Vec<u64> {
     values
         .iter()
         .filter_map(|v| v["killmail_id"].as_u64())
         .collect()
 }
 
-fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !check() {
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
@@ -100,7 +100,7 @@ fn stored(port: u16) -> Vec<Value> {
 }
 
 /// Killmail ids the simulator has published on R2Z2, up to its head.
-fn published(sim_port: u16) -> Vec<u64> {
+pub fn published(sim_port: u16) -> Vec<u64> {
     let head = json_body(&http_get(sim_port, "/ephemeral/sequence.json"))["sequence"]
         .as_u64()
         .expect("a head");

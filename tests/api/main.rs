@@ -3,6 +3,7 @@
 
 mod browser;
 mod chat_webhooks;
+mod cluster;
 mod dashboard;
 mod disk_full;
 mod dockerfile;

@@ -21,7 +21,12 @@ pub(crate) struct Socket {
 
 impl Socket {
     pub(crate) async fn connect(app: &TestApp, query: &str) -> Self {
-        let url = format!("ws://127.0.0.1:{}/socket/websocket?{query}", app.port);
+        Self::connect_to(app.port, query).await
+    }
+
+    /// Connects to the service on `port` (a binary started by the test).
+    pub(crate) async fn connect_to(port: u16, query: &str) -> Self {
+        let url = format!("ws://127.0.0.1:{port}/socket/websocket?{query}");
         let (_, framed) = client()
             .ws(url)
             .max_frame_size(4 * 1024 * 1024)

@@ -122,15 +122,9 @@ impl Cluster {
             .await
             .map_err(jetstream_error)?;
         let lease = Duration::from_millis(settings.lease_ms.max(1000));
-        let bucket = |suffix: &str, max_age: Duration| kv::Config {
-            bucket: format!("{name}_{suffix}"),
-            max_age,
-            history: 1,
-            ..Default::default()
-        };
-        let leases = ensure_bucket(&jetstream, bucket("leader", lease)).await?;
-        let state = ensure_bucket(&jetstream, bucket("state", Duration::ZERO)).await?;
-        let book = ensure_bucket(&jetstream, bucket("webhooks", Duration::ZERO)).await?;
+        let leases = ensure_bucket(&jetstream, &format!("{name}_leader"), lease).await?;
+        let state = ensure_bucket(&jetstream, &format!("{name}_state"), Duration::ZERO).await?;
+        let book = ensure_bucket(&jetstream, &format!("{name}_webhooks"), Duration::ZERO).await?;
         let instance = format!(
             "{}-{}",
             std::env::var("HOSTNAME").unwrap_or_else(|_| "instance".into()),
@@ -221,17 +215,39 @@ impl Cluster {
     }
 }
 
+/// A KV bucket, made as the client library makes one. Its own `create_key_value` first reads
+/// the account's limits, whose answer from NATS 2.9 servers it cannot parse; the bucket's
+/// stream is the same either way.
 async fn ensure_bucket(
     jetstream: &jetstream::Context,
-    config: kv::Config,
+    bucket: &str,
+    max_age: Duration,
 ) -> Result<kv::Store, ClusterError> {
-    match jetstream.get_key_value(config.bucket.clone()).await {
-        Ok(store) => Ok(store),
-        Err(_) => jetstream
-            .create_key_value(config)
-            .await
-            .map_err(jetstream_error),
+    if let Ok(store) = jetstream.get_key_value(bucket).await {
+        return Ok(store);
     }
+    jetstream
+        .get_or_create_stream(stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            max_age,
+            max_bytes: -1,
+            max_message_size: -1,
+            storage: stream::StorageType::File,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            num_replicas: 1,
+            ..Default::default()
+        })
+        .await
+        .map_err(jetstream_error)?;
+    jetstream
+        .get_key_value(bucket)
+        .await
+        .map_err(jetstream_error)
 }
 
 fn options(settings: &ClusterSettings) -> async_nats::ConnectOptions {

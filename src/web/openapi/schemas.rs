@@ -26,7 +26,8 @@ pub fn health_doc() -> Operation {
     let body = json!({"type": "object", "required": ["healthy", "status", "details", "timestamp", "circuit_breaker", "connection_monitor"],
         "properties": {"healthy": {"type": "boolean"}, "status": {"type": "string", "enum": ["ok", "degraded", "error"]},
                        "details": {"type": "object"}, "timestamp": timestamp(), "circuit_breaker": {"type": "object"},
-                       "connection_monitor": {"type": "object"}}});
+                       "connection_monitor": {"type": "object"},
+                       "cluster": {"type": "object", "description": "Cluster mode only: instance, nats, role (leader|follower), log_head, taken, lag, caught_up, ready, leads"}}});
     Operation::new(
         "Service",
         "Component health and the feed's circuit breaker.",

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use super::lobby::TOPIC;
 use super::protocol::{self, Vsn};
 
-/// `{"system_id", "killmails": [...], "timestamp", "preload"}` with the stored JSON of each kill.
-/// `{"system_id", "killmails", "timestamp", "preload"}`, plus `"offset"`: the largest store
+/// `{"system_id", "killmails": [...], "timestamp", "preload"}` with the stored JSON of each kill,
+/// plus `"offset"`: the largest store
 /// offset among the kills, which a client passes back as the join's `since_offset` to resume.
 pub fn killmail_update(system: SystemId, kills: &[Arc<StoredKill>], preload: bool) -> Vec<u8> {
     let mut out = format!("{{\"system_id\":{system},\"killmails\":").into_bytes();

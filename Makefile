@@ -4,7 +4,7 @@ SIM_PORT ?= 4010
 PORT ?= 4004
 BIN := ./target/debug/wanderer-kills
 
-.PHONY: build release run test lint fmt demo simulate clean js-deps browser-deps py-deps
+.PHONY: build release run test lint fmt demo simulate clean js-deps browser-deps py-deps nats
 
 build:
 	cargo build
@@ -17,8 +17,17 @@ run:
 	cargo run --release
 
 # Formatting, lints, then every test (unit, property, integration). This is what CI runs.
-test: lint js-deps browser-deps py-deps
+test: lint js-deps browser-deps py-deps nats
 	cargo test --all
+
+# A NATS server with JetStream on 127.0.0.1:4222 for the cluster tests (tests/api/cluster.rs):
+# the one running there, else Debian's nats-server started in the background.
+nats:
+	@python3 -c "import socket; socket.create_connection(('127.0.0.1', 4222), 1)" 2>/dev/null || { \
+	  command -v nats-server >/dev/null || { apt-get update -qq && apt-get install -y -qq nats-server; }; \
+	  mkdir -p /tmp/wk-nats; \
+	  setsid nats-server -a 127.0.0.1 -p 4222 -js -sd /tmp/wk-nats >/tmp/wk-nats/log 2>&1 < /dev/null & \
+	  sleep 1; }
 
 # The official Phoenix JavaScript client the WebSocket tests drive (Node 18+, npm).
 js-deps: tests/js/node_modules/.package-lock.json

@@ -81,7 +81,11 @@ impl Engine {
     pub async fn snapshot(&self) -> Result<Snapshot, MailboxError> {
         let mut routing = self.registry.send(GetStats).await?;
         if self.webhook_routes != self.registry {
-            routing.webhook_subscribers = self.webhook_routes.send(GetStats).await?.webhook_subscribers;
+            routing.webhook_subscribers = self
+                .webhook_routes
+                .send(GetStats)
+                .await?
+                .webhook_subscribers;
         }
         Ok(Snapshot::read(
             &self.stats,

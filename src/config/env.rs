@@ -231,7 +231,12 @@ const VARS: &[Var] = &[
         "a number of milliseconds 1000-600000",
     ),
     Var("NATS_USER", "cluster.user", Kind::Text, "a user name"),
-    Var("NATS_PASSWORD", "cluster.password", Kind::Text, "a password"),
+    Var(
+        "NATS_PASSWORD",
+        "cluster.password",
+        Kind::Text,
+        "a password",
+    ),
     Var("NATS_TOKEN", "cluster.token", Kind::Text, "a token"),
     Var("NATS_CA_FILE", "cluster.ca_file", Kind::Text, "a file path"),
     Var("LOG_FORMAT", "log.format", Kind::LogFormat, "text or json"),

@@ -8,8 +8,8 @@
 //! during an upstream outage. `GET /ping` answers `pong`.
 
 use actix_web::{http::StatusCode, web, HttpResponse};
-use actors::model::now_iso;
 use actors::cluster::status::ClusterView;
+use actors::model::now_iso;
 use actors::monitor::{GetHealth, HealthReport, Status};
 use serde::Serialize;
 

@@ -15,7 +15,8 @@ use crate::process::{http_get, port_in, sim_port, Running};
 use crate::socket::Socket;
 
 const NATS: &str = "127.0.0.1:4222";
-const ALL_SPACE: &str = r#"{"space": ["highsec", "lowsec", "nullsec", "wspace", "abyssal", "pochven"]}"#;
+const ALL_SPACE: &str =
+    r#"{"space": ["highsec", "lowsec", "nullsec", "wspace", "abyssal", "pochven"]}"#;
 
 /// One request to the NATS server over its text protocol; answers the reply's payload.
 fn nats_request(subject: &str, payload: &str) -> String {
@@ -64,7 +65,10 @@ impl ClusterName {
             .unwrap_or_default();
         let name = format!("t{test}{}x{nanos}", std::process::id());
         let info = nats_request("$JS.API.INFO", "");
-        assert!(!info.contains("\"error\""), "JetStream is not enabled: {info}");
+        assert!(
+            !info.contains("\"error\""),
+            "JetStream is not enabled: {info}"
+        );
         Self(name)
     }
 }
@@ -190,7 +194,10 @@ fn exactly_once(who: &str, got: &[u64], expected: &[u64]) -> usize {
         *counts.entry(*id).or_default() += 1;
     }
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "{who} got kills more than once: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "{who} got kills more than once: {twice:?}"
+    );
     let start = expected
         .iter()
         .position(|id| counts.contains_key(id))
@@ -225,10 +232,14 @@ fn killing_the_leader_loses_no_kill_and_repeats_none_for_clients_and_webhooks() 
     );
     assert_eq!(created.split_whitespace().nth(1), Some("201"), "{created}");
     for member in &members {
-        wait_until(Duration::from_secs(10), "the webhook on every instance", || {
-            let listed = json_body(&http_get(member.port, "/api/v1/subscriptions"));
-            crate::helpers::listed_of_type(&listed, "webhook").len() == 1
-        });
+        wait_until(
+            Duration::from_secs(10),
+            "the webhook on every instance",
+            || {
+                let listed = json_body(&http_get(member.port, "/api/v1/subscriptions"));
+                crate::helpers::listed_of_type(&listed, "webhook").len() == 1
+            },
+        );
     }
     let streams: Vec<_> = members
         .iter()
@@ -273,12 +284,16 @@ fn killing_the_leader_loses_no_kill_and_repeats_none_for_clients_and_webhooks() 
     let expected = published(sim_port);
     let cutoff: HashSet<u64> = expected.iter().copied().collect();
     let last = *expected.last().expect("published kills");
-    wait_until(Duration::from_secs(20), "the last published kill delivered", || {
-        surviving
-            .iter()
-            .all(|s| crate::durability::ids(&s.lock().unwrap()).contains(&last))
-            && hooked.lock().unwrap().contains(&last)
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the last published kill delivered",
+        || {
+            surviving
+                .iter()
+                .all(|s| crate::durability::ids(&s.lock().unwrap()).contains(&last))
+                && hooked.lock().unwrap().contains(&last)
+        },
+    );
     std::thread::sleep(Duration::from_millis(500));
     drop(sim);
     for (i, stream) in surviving.iter().enumerate() {
@@ -389,4 +404,157 @@ fn a_client_moved_to_another_instance_resumes_exactly_and_a_late_instance_serves
             "the late instance misses history"
         );
     });
+}
+
+/// A TCP relay to the NATS server that the test can cut and mend.
+struct NatsLink {
+    port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl NatsLink {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let port = listener.local_addr().expect("an address").port();
+        let cut: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (is_cut, streams) = (Arc::clone(&cut), Arc::clone(&open));
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                if is_cut.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(NATS) else {
+                    continue;
+                };
+                let mut held = streams.lock().unwrap();
+                for (from, to) in [(&client, &server), (&server, &client)] {
+                    let (mut from, mut to) = (
+                        from.try_clone().expect("clone"),
+                        to.try_clone().expect("clone"),
+                    );
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                held.extend([client, server]);
+            }
+        });
+        Self { port, cut, open }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn mend(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn status_of(answer: &str) -> Option<&str> {
+    answer.split_whitespace().nth(1)
+}
+
+#[test]
+fn an_instance_that_loses_nats_is_degraded_keeps_serving_and_is_ready_again_when_it_is_back() {
+    // Arrange: one instance reaching NATS through a link the test controls, holding kills
+    let cluster = ClusterName::new("lost");
+    let sim = Running::start(&["simulate", "--port", "0", "--rate-ms", "100"], &[]);
+    let sim_port = sim_port(&sim);
+    let link = NatsLink::start();
+    let data = tempfile::tempdir().expect("a data dir");
+    let base = format!("http://127.0.0.1:{sim_port}");
+    let env = [
+        ("KILL_FEED", "r2z2".to_owned()),
+        ("R2Z2_BASE_URL", format!("{base}/ephemeral")),
+        ("ZKB_BASE_URL", format!("{base}/api")),
+        ("ESI_BASE_URL", base.clone()),
+        ("NATS_URL", format!("nats://127.0.0.1:{}", link.port)),
+        ("CLUSTER_NAME", cluster.0.clone()),
+        ("NATS_SUBJECT_PREFIX", format!("{}.killmails", cluster.0)),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let process = Running::start_in(&[], &env, data.path());
+    let port = port_in(&process.line_with("listening address="));
+    let member = Member {
+        process,
+        port,
+        _data: tempfile::tempdir().expect("a dir"),
+    };
+    wait_ready(&[&member]);
+    let kills = || {
+        let listed = json_body(&http_get(port, "/api/v1/kills?limit=100"));
+        crate::durability::ids(listed["data"]["kills"].as_array().expect("kills"))
+    };
+    wait_until(Duration::from_secs(10), "kills stored", || {
+        kills().len() >= 3
+    });
+
+    // Act: NATS goes away
+    link.cut();
+
+    // Assert: degraded, not ready, alive, and still serving what it holds
+    wait_until(Duration::from_secs(10), "the lost connection seen", || {
+        member.cluster()["nats"] == "disconnected"
+    });
+    let health = http_get(port, "/health");
+    assert_eq!(status_of(&health), Some("200"), "{health}");
+    assert_eq!(json_body(&health)["status"], "degraded", "{health}");
+    let ready = http_get(port, "/health/ready");
+    assert_eq!(status_of(&ready), Some("503"), "{ready}");
+    assert_eq!(status_of(&http_get(port, "/health/live")), Some("200"));
+    assert!(kills().len() >= 3, "stored kills still served");
+
+    // ... and ready again once NATS is back, taking kills again
+    link.mend();
+    wait_until(Duration::from_secs(20), "ready again", || member.ready());
+    let before = kills().len();
+    wait_until(
+        Duration::from_secs(15),
+        "new kills after the return",
+        || kills().len() > before,
+    );
+    drop(sim);
+}
+
+#[test]
+fn an_unreachable_nats_stops_startup_with_a_clear_message() {
+    let output = std::process::Command::new(crate::process::BINARY)
+        .env_clear()
+        .env("APP_ENVIRONMENT", "test")
+        .env("KILL_FEED", "off")
+        .env("DATA_DIR", tempfile::tempdir().expect("a dir").path())
+        .env("NATS_URL", "nats://127.0.0.1:9")
+        .output()
+        .expect("runs");
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot connect to NATS at nats://127.0.0.1:9"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_cluster_name_nats_cannot_hold_is_refused_at_startup() {
+    let output = std::process::Command::new(crate::process::BINARY)
+        .env_clear()
+        .env("APP_ENVIRONMENT", "test")
+        .env("KILL_FEED", "off")
+        .env("DATA_DIR", tempfile::tempdir().expect("a dir").path())
+        .env("NATS_URL", format!("nats://{NATS}"))
+        .env("CLUSTER_NAME", "kills.prod")
+        .output()
+        .expect("runs");
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("CLUSTER_NAME=\"kills.prod\""), "{stderr}");
 }

@@ -47,7 +47,10 @@ pub async fn run(
     loop {
         let start = store.settled() + 1;
         if let Err(e) = read_from(&stream, start, head, &store, &registry, &status).await {
-            log::warn!("shared log reading stopped, reopening after={} error={e}", start - 1);
+            log::warn!(
+                "shared log reading stopped, reopening after={} error={e}",
+                start - 1
+            );
         }
         actix::clock::sleep(REOPEN_AFTER).await;
     }

@@ -97,8 +97,16 @@ impl ClusterStatus {
         );
         ClusterView {
             instance: self.instance.clone(),
-            nats: if self.connected() { "connected" } else { "disconnected" },
-            role: if self.is_leader() { "leader" } else { "follower" },
+            nats: if self.connected() {
+                "connected"
+            } else {
+                "disconnected"
+            },
+            role: if self.is_leader() {
+                "leader"
+            } else {
+                "follower"
+            },
             log_head: head,
             taken,
             lag: head.saturating_sub(taken),

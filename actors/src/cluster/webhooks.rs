@@ -40,11 +40,17 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 pub struct KvBook(pub kv::Store);
 
 impl WebhookBook for KvBook {
-    fn save(&self, subscription: &WebhookSubscription) -> LocalBoxFuture<'static, Result<(), String>> {
+    fn save(
+        &self,
+        subscription: &WebhookSubscription,
+    ) -> LocalBoxFuture<'static, Result<(), String>> {
         let (book, id) = (self.0.clone(), subscription.id.clone());
         let record = Bytes::from(subscription.to_record());
         Box::pin(async move {
-            book.put(id, record).await.map(|_| ()).map_err(|e| e.to_string())
+            book.put(id, record)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         })
     }
 
@@ -52,7 +58,9 @@ impl WebhookBook for KvBook {
         let (book, id) = (self.0.clone(), id.to_owned());
         actix::spawn(async move {
             if let Err(e) = book.delete(&id).await {
-                log::warn!("webhook subscription not removed from the shared book id={id} error={e}");
+                log::warn!(
+                    "webhook subscription not removed from the shared book id={id} error={e}"
+                );
             }
         });
     }
@@ -85,7 +93,10 @@ async fn watch(
             Operation::Put => match WebhookSubscription::from_record(&change.value) {
                 Some(subscription) => Mirror::Saved(subscription),
                 None => {
-                    log::warn!("shared webhook record unreadable, skipped key={}", change.key);
+                    log::warn!(
+                        "shared webhook record unreadable, skipped key={}",
+                        change.key
+                    );
                     continue;
                 }
             },

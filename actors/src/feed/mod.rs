@@ -160,7 +160,10 @@ impl Actor for Feed {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if self.waits_to_lead {
-            log::info!("feed waits to lead source={}", self.settings.source.as_str());
+            log::info!(
+                "feed waits to lead source={}",
+                self.settings.source.as_str()
+            );
         } else {
             self.begin(ctx);
         }

@@ -90,8 +90,7 @@ impl WebhookSubscription {
             max_rules: usize::MAX,
             max_values_per_rule: usize::MAX,
         };
-        let rules = super::filter::rules_from_json(Some(&record.rules), 1, &unbounded)
-            .ok()?;
+        let rules = super::filter::rules_from_json(Some(&record.rules), 1, &unbounded).ok()?;
         let filter = Filter {
             systems: record
                 .system_ids

@@ -23,10 +23,10 @@ use journal::Journal;
 use offsets::Offsets;
 pub use shard::{Insert, Shard, ShardLimits};
 pub use shard_actor::Inserted;
-use shared::{Entry, SharedLog};
 use shard_actor::{
     AtOffset, CharacterKills, Count, FirstAfter, Get, Put, Replay, ShardActor, SystemKills, Update,
 };
+use shared::{Entry, SharedLog};
 
 /// The first wait before a kill the disk refused is written again, and the longest.
 const DISK_RETRY_FIRST: Duration = Duration::from_millis(200);
@@ -184,7 +184,11 @@ impl Store {
 
     /// [`Store::insert`] saying where the kill comes from: in cluster mode, the other instances
     /// push a live kill and only store a history one.
-    pub async fn insert_as(&self, killmail: Killmail, entry: Entry) -> Result<Inserted, StoreError> {
+    pub async fn insert_as(
+        &self,
+        killmail: Killmail,
+        entry: Entry,
+    ) -> Result<Inserted, StoreError> {
         if let Some(log) = &self.shared {
             return self.insert_shared(log, killmail, entry).await;
         }
@@ -197,7 +201,9 @@ impl Store {
             let (store, kill) = (self.clone(), Arc::clone(kill));
             let durable = actix::spawn(async move {
                 let id = kill.facts.killmail_id;
-                store.until_durable(id, || store.journal.append(&kill)).await;
+                store
+                    .until_durable(id, || store.journal.append(&kill))
+                    .await;
                 store.offsets.settle(kill.offset);
             });
             let _ = durable.await;

@@ -102,14 +102,16 @@ impl Store {
             json: StoredKill::new(0, &killmail).json,
             entry,
         };
-        let sequence = self
-            .until_durable(id, || log.append(appended()))
-            .await;
+        let sequence = self.until_durable(id, || log.append(appended())).await;
         let mut settled = self.offsets.watch();
         let reached = settled.wait_for(|head| *head >= sequence);
         match actix::clock::timeout(TAKE_BACK_WAIT, reached).await {
             Ok(Ok(_)) => {}
-            _ => return Err(StoreError::Log(format!("kill {id} did not come back from the log"))),
+            _ => {
+                return Err(StoreError::Log(format!(
+                    "kill {id} did not come back from the log"
+                )))
+            }
         }
         match self.at_offset(sequence).await? {
             Some(kill) if kill.facts.killmail_id == id => {

@@ -11,7 +11,10 @@ use crate::model::WebhookSubscription;
 /// The shared book of subscriptions.
 pub trait WebhookBook {
     /// Saves a subscription; answers once every instance can read it.
-    fn save(&self, subscription: &WebhookSubscription) -> LocalBoxFuture<'static, Result<(), String>>;
+    fn save(
+        &self,
+        subscription: &WebhookSubscription,
+    ) -> LocalBoxFuture<'static, Result<(), String>>;
     /// Removes a subscription from the book.
     fn forget(&self, id: &str);
 }

@@ -267,3 +267,45 @@ fn options(settings: &ClusterSettings) -> async_nats::ConnectOptions {
     }
     options
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_nats_cannot_hold_are_refused() {
+        assert!(valid_name("wanderer-kills_2"));
+        for bad in ["", "kills.prod", "kills prod", "kills*", "kills>"] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+        assert!(valid_prefix("killmails"));
+        assert!(valid_prefix("eu.killmails"));
+        for bad in [
+            "",
+            "killmails.",
+            ".killmails",
+            "kill mails",
+            "killmails.*",
+            "killmails.>",
+        ] {
+            assert!(!valid_prefix(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_status_reports_lag_and_readiness() {
+        let status = ClusterStatus::new("a".into());
+        status.saw_head(10);
+        status.took(7);
+        let view = status.view();
+        assert_eq!((view.log_head, view.taken, view.lag), (10, 7, 3));
+        assert!(!view.ready, "not caught up yet");
+        status.set_caught_up();
+        status.set_webhooks_loaded();
+        status.set_leader(true);
+        status.set_leader(true);
+        let view = status.view();
+        assert!(view.ready);
+        assert_eq!((view.role, view.leads), ("leader", 1));
+    }
+}

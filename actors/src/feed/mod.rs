@@ -11,18 +11,18 @@
 
 mod backoff;
 pub mod queue_id;
+mod r2z2;
+mod redisq;
 mod watermark;
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 
 use crate::config::{FeedSettings, FeedSource, UpstreamSettings};
 use crate::enricher::{Accepted, Enricher, Ingest, Origin};
-use crate::model::{FeedKill, KillTime, R2z2Entry};
+use crate::model::FeedKill;
 use crate::monitor::{FeedOutcome, Monitor};
 use crate::stats::Stats;
 use crate::store::journal::Journal;
@@ -30,6 +30,8 @@ use crate::upstream::http::FetchError;
 use crate::upstream::r2z2::R2z2Client;
 use crate::upstream::redisq::RedisqClient;
 use backoff::Backoff;
+use r2z2::follow_r2z2;
+use redisq::follow_redisq;
 use watermark::Watermark;
 
 /// A garbled R2Z2 body is asked for again this many times before the sequence is skipped.
@@ -263,160 +265,5 @@ impl Sink {
             other => FeedOutcome::Failure(other.to_string()),
         };
         self.monitor.do_send(outcome);
-    }
-}
-
-fn gauge(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-async fn follow_r2z2(
-    client: R2z2Client,
-    settings: FeedSettings,
-    resume: Option<u64>,
-    mark: Rc<RefCell<Watermark>>,
-    sink: Sink,
-) {
-    let stats = Arc::clone(&sink.stats);
-    let mut backoff = Backoff::new(R2Z2_BACKOFF);
-    // After the saved cursor; with none, the configured start, else the object after the
-    // published head (the head itself was published before we started).
-    let mut cursor = match resume.or(settings.r2z2_start_sequence) {
-        Some(start) => {
-            // Resuming: the head is only a figure here, read once so it is not 0 until the
-            // feed next catches up.
-            if let Ok(head) = client.head().await {
-                stats.feed_head.set(gauge(head));
-            }
-            start
-        }
-        None => loop {
-            match client.head().await {
-                Ok(head) => {
-                    sink.reached();
-                    stats.feed_head.set(gauge(head));
-                    break head + 1;
-                }
-                Err(e) => {
-                    log::warn!("r2z2 head unavailable error={e}");
-                    sink.failed(&e);
-                    actix::clock::sleep(backoff.next()).await;
-                }
-            }
-        },
-    };
-    log::info!(
-        "r2z2 following from sequence={cursor} resumed={}",
-        resume.is_some()
-    );
-    mark.borrow_mut().moved_to(cursor);
-    let mut stuck_since: Option<Instant> = None;
-    let mut garbled = 0;
-    let mut head_read = Instant::now();
-    let head_refresh = Duration::from_millis(settings.r2z2_head_refresh_ms);
-    loop {
-        stats.feed_cursor.set(gauge(cursor));
-        if head_read.elapsed() >= head_refresh {
-            head_read = Instant::now();
-            if let Ok(head) = client.head().await {
-                stats.feed_head.set(stats.feed_head.get().max(gauge(head)));
-            }
-        }
-        match client.object(cursor).await {
-            Ok(object) => {
-                sink.reached();
-                backoff.reset();
-                stuck_since = None;
-                garbled = 0;
-                stats.feed_objects.incr();
-                // An object at the cursor means the head is at least there.
-                stats
-                    .feed_head
-                    .set(stats.feed_head.get().max(gauge(cursor)));
-                if let Some(uploaded) = object.uploaded_at {
-                    stats
-                        .feed_lag_seconds
-                        .set(KillTime::now().unix() - gauge(uploaded));
-                }
-                match object.classify() {
-                    R2z2Entry::Placeholder => stats.feed_placeholders.incr(),
-                    R2z2Entry::Kill(kill) => {
-                        if let Some(accepted) = sink.submit(*kill).await {
-                            let sequence = cursor;
-                            mark.borrow_mut().handed(sequence);
-                            let mark = Rc::clone(&mark);
-                            actix::spawn(async move {
-                                let _ = accepted.outcome.await;
-                                mark.borrow_mut().settled(sequence);
-                            });
-                        }
-                    }
-                }
-                cursor += 1;
-                mark.borrow_mut().moved_to(cursor);
-                actix::clock::sleep(Duration::from_millis(settings.r2z2_object_pause_ms)).await;
-            }
-            Err(FetchError::NotYet) => {
-                sink.reached();
-                backoff.reset();
-                let since = *stuck_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= Duration::from_millis(settings.r2z2_stuck_skip_ms) {
-                    if let Ok(head) = client.head().await {
-                        stats.feed_head.set(gauge(head));
-                        if head > cursor {
-                            log::warn!("r2z2 sequence skipped sequence={cursor} head={head}");
-                            stats.feed_skipped_sequences.incr();
-                            cursor += 1;
-                            mark.borrow_mut().moved_to(cursor);
-                            stuck_since = None;
-                            continue;
-                        }
-                    }
-                    stuck_since = Some(Instant::now());
-                }
-                actix::clock::sleep(Duration::from_millis(settings.r2z2_not_found_wait_ms)).await;
-            }
-            Err(FetchError::Malformed(why)) => {
-                stats.feed_malformed.incr();
-                garbled += 1;
-                if garbled >= MALFORMED_TRIES {
-                    log::warn!("r2z2 object unreadable, skipped sequence={cursor} error={why}");
-                    stats.feed_skipped_sequences.incr();
-                    cursor += 1;
-                    mark.borrow_mut().moved_to(cursor);
-                    garbled = 0;
-                } else {
-                    log::debug!("r2z2 object unreadable sequence={cursor} error={why}");
-                    actix::clock::sleep(MALFORMED_PAUSE).await;
-                }
-            }
-            Err(e) => sink.fail_and_wait("r2z2", &e, &mut backoff).await,
-        }
-    }
-}
-
-async fn follow_redisq(client: RedisqClient, sink: Sink) {
-    let stats = Arc::clone(&sink.stats);
-    let mut backoff = Backoff::new(REDISQ_BACKOFF);
-    loop {
-        match client.listen().await {
-            Ok(Some(kill)) => {
-                sink.reached();
-                backoff.reset();
-                stats.feed_objects.incr();
-                let _ = sink.submit(kill).await;
-            }
-            Ok(None) => {
-                sink.reached();
-                backoff.reset();
-            }
-            Err(FetchError::Malformed(why)) => {
-                // The endpoint answered; its answer is unusable. Skip it and ask for the next.
-                stats.feed_malformed.incr();
-                log::warn!("redisq answer unreadable, skipped error={why}");
-                actix::clock::sleep(MALFORMED_PAUSE).await;
-            }
-            Err(e) => sink.fail_and_wait("redisq", &e, &mut backoff).await,
-        }
     }
 }

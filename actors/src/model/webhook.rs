@@ -115,3 +115,39 @@ impl WebhookSubscription {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FilterLimits, SystemId};
+
+    #[test]
+    fn a_subscription_reads_back_from_its_shared_record_unchanged() {
+        let rule = serde_json::json!([{"ship_groups": [30], "role": "victim", "name": "titans"}]);
+        let limits = FilterLimits {
+            max_rules: 10,
+            max_values_per_rule: 10,
+        };
+        let rules = crate::model::filter::rules_from_json(Some(&rule), 1, &limits).expect("a rule");
+        let mut filter = Filter::of_rules(rules);
+        filter
+            .systems
+            .insert(SystemId::new(30000142).expect("an id"));
+        let subscription = WebhookSubscription {
+            id: "abc".into(),
+            subscriber_id: "bot".into(),
+            callback_url: "https://example.org/hook".into(),
+            secret: Some("s3cret".into()),
+            filter,
+            format: WebhookFormat::Discord,
+            created_at: "2026-11-30T00:00:00Z".into(),
+        };
+
+        let back = WebhookSubscription::from_record(&subscription.to_record()).expect("reads");
+
+        assert_eq!(back.to_record(), subscription.to_record());
+        assert_eq!(back.format, WebhookFormat::Discord);
+        assert_eq!(back.filter.rules.len(), 1);
+        assert!(WebhookSubscription::from_record(b"{}").is_none());
+    }
+}

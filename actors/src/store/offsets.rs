@@ -114,6 +114,20 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_log_moves_the_head_to_each_entry_taken_and_never_back() {
+        let offsets = Offsets::new(0);
+        offsets.reached(5);
+        assert_eq!(offsets.settled(), 5);
+        offsets.reached(3);
+        assert_eq!(offsets.settled(), 5, "an older entry does not move it back");
+        assert_eq!(
+            offsets.assign(),
+            6,
+            "local offsets would continue after the log's"
+        );
+    }
+
+    #[test]
     fn watchers_wake_when_the_head_moves() {
         let offsets = Offsets::new(0);
         let mut watch = offsets.watch();

@@ -163,6 +163,10 @@ impl Engine {
             settings.relay,
             loaded.relay_queues,
         );
+        let relay = match &cluster {
+            Some(cluster) => relay.sharing(cluster.relay_queues()),
+            None => relay,
+        };
         log::info!(
             "store loaded kills={restored} last_offset={} webhooks={} ms={}",
             loaded.last_offset,

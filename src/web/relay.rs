@@ -98,6 +98,13 @@ pub async fn listen(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         Err(e @ PollError::TooManyQueues(_)) => {
             refused(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
         }
+        Err(e @ PollError::Shared(_)) => {
+            log::warn!("relay poll failed error={e}");
+            refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the relay queues cannot be reached; poll again",
+            )
+        }
         Err(PollError::Store(e)) => {
             log::error!("relay poll failed error={e}");
             refused(

@@ -81,6 +81,7 @@ impl Drop for ClusterName {
             format!("KV_{name}_leader"),
             format!("KV_{name}_state"),
             format!("KV_{name}_webhooks"),
+            format!("KV_{name}_relay"),
         ] {
             nats_request(&format!("$JS.API.STREAM.DELETE.{stream}"), "");
         }
@@ -557,4 +558,50 @@ fn a_cluster_name_nats_cannot_hold_is_refused_at_startup() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("CLUSTER_NAME=\"kills.prod\""), "{stderr}");
+}
+
+#[test]
+fn a_redisq_relay_queue_polled_on_alternate_instances_gets_each_kill_once_in_order() {
+    // Arrange: two instances, kills flowing
+    let cluster = ClusterName::new("relay");
+    let sim = Running::start(&["simulate", "--port", "0", "--rate-ms", "100"], &[]);
+    let sim_port = sim_port(&sim);
+    let members = [
+        Member::start(&cluster, sim_port),
+        Member::start(&cluster, sim_port),
+    ];
+    wait_ready(&[&members[0], &members[1]]);
+
+    // Act: one reader whose polls alternate between the instances
+    let mut polled = Vec::new();
+    let mut turn = 0;
+    while polled.len() < 20 {
+        let port = members[turn % 2].port;
+        turn += 1;
+        let answer = json_body(&http_get(port, "/listen.php?queueID=reader-1&ttw=2"));
+        if let Some(id) = answer["package"]["killID"].as_u64() {
+            polled.push(id);
+        }
+        assert!(turn < 200, "too few kills: {polled:?}");
+    }
+
+    // Assert: exactly the kills of the offset log between the first and the last, in order,
+    // as the R2Z2 relay of either instance numbers them
+    let head = json_body(&http_get(members[1].port, "/ephemeral/sequence.json"))["sequence"]
+        .as_u64()
+        .expect("a head");
+    let by_offset: Vec<u64> = (1..=head)
+        .filter_map(|seq| {
+            json_body(&http_get(
+                members[1].port,
+                &format!("/ephemeral/{seq}.json"),
+            ))["killmail_id"]
+                .as_u64()
+        })
+        .collect();
+    let first = by_offset
+        .iter()
+        .position(|id| *id == polled[0])
+        .expect("the first polled kill in the log");
+    assert_eq!(polled, by_offset[first..first + polled.len()].to_vec());
 }

@@ -13,6 +13,7 @@
 pub mod intake;
 pub mod lease;
 pub mod log;
+pub mod relay;
 pub mod status;
 pub mod webhooks;
 
@@ -32,6 +33,9 @@ use status::ClusterStatus;
 
 /// Kills published twice within this window (a leader change) are stored once.
 const DEDUPLICATE_WITHIN: Duration = Duration::from_secs(3600);
+
+/// The longest a RedisQ-relay queue is kept unpolled.
+const RELAY_QUEUE_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Why cluster mode could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +59,7 @@ pub struct Cluster {
     leases: kv::Store,
     state: kv::Store,
     book: kv::Store,
+    queues: kv::Store,
     lease: Duration,
     pub status: Arc<ClusterStatus>,
 }
@@ -125,6 +130,10 @@ impl Cluster {
         let leases = ensure_bucket(&jetstream, &format!("{name}_leader"), lease).await?;
         let state = ensure_bucket(&jetstream, &format!("{name}_state"), Duration::ZERO).await?;
         let book = ensure_bucket(&jetstream, &format!("{name}_webhooks"), Duration::ZERO).await?;
+        // A relay queue's record is rewritten by every poll; one unpolled for longer than the
+        // longest lifetime a poll may ask (a week) is gone.
+        let queues =
+            ensure_bucket(&jetstream, &format!("{name}_relay"), RELAY_QUEUE_MAX_AGE).await?;
         let instance = format!(
             "{}-{}",
             std::env::var("HOSTNAME").unwrap_or_else(|_| "instance".into()),
@@ -145,6 +154,7 @@ impl Cluster {
             leases,
             state,
             book,
+            queues,
             lease,
             status,
         })
@@ -166,6 +176,11 @@ impl Cluster {
     /// The shared webhook book.
     pub fn webhook_book(&self) -> std::rc::Rc<webhooks::KvBook> {
         std::rc::Rc::new(webhooks::KvBook(self.book.clone()))
+    }
+
+    /// The shared book of RedisQ-relay queues.
+    pub fn relay_queues(&self) -> Arc<relay::KvQueues> {
+        Arc::new(relay::KvQueues(self.queues.clone()))
     }
 
     /// Starts the cluster's tasks on the current arbiter; they run as long as the process.

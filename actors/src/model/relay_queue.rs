@@ -1,7 +1,7 @@
 //! A RedisQ-relay queue as the journal saves it: where its reader is in the offset log.
 
 /// One queue of the RedisQ relay.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RelayQueue {
     /// The `queueID` its reader polls with.
     pub id: String,

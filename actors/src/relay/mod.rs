@@ -6,5 +6,6 @@
 
 pub mod queues;
 pub mod shapes;
+pub mod shared;
 
 pub use queues::{Poll, PollError, Queues, RelaySettings};

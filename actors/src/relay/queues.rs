@@ -12,6 +12,8 @@ use crate::model::{Filter, KillTime, RelayQueue, StoredKill};
 use crate::store::journal::Journal;
 use crate::store::{Store, StoreError};
 
+use super::shared::QueueBook;
+
 /// Bounds of the relay (`[relay]` settings).
 #[derive(Clone, Copy, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +43,9 @@ pub enum PollError {
     TooManyQueues(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Cluster mode: the shared book of queues could not be read or written.
+    #[error("the shared relay queues: {0}")]
+    Shared(String),
 }
 
 struct Queue {
@@ -52,15 +57,17 @@ struct Queue {
 #[derive(Clone)]
 pub struct Queues {
     queues: Arc<Mutex<HashMap<String, Queue>>>,
-    store: Store,
+    pub(super) store: Store,
     journal: Journal,
-    settings: RelaySettings,
+    pub(super) settings: RelaySettings,
+    /// Cluster mode: where the cursors live, shared by every instance.
+    shared: Option<Arc<dyn QueueBook>>,
 }
 
 /// Marks the queue free again when its poll ends, however it ends.
-struct Claim<'a> {
-    queues: &'a Queues,
-    id: &'a str,
+pub(super) struct Claim<'a> {
+    pub(super) queues: &'a Queues,
+    pub(super) id: &'a str,
 }
 
 impl Drop for Claim<'_> {
@@ -88,7 +95,14 @@ impl Queues {
             store,
             journal,
             settings,
+            shared: None,
         }
+    }
+
+    /// Cluster mode: cursors are kept in `book`.
+    pub fn sharing(mut self, book: Arc<dyn QueueBook>) -> Self {
+        self.shared = Some(book);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Queue>> {
@@ -106,7 +120,7 @@ impl Queues {
     }
 
     /// Marks the queue busy (creating it at the settled head) and answers its cursor.
-    fn claim(&self, poll: &Poll) -> Result<u64, PollError> {
+    pub(super) fn claim(&self, poll: &Poll) -> Result<u64, PollError> {
         let now = KillTime::now().unix();
         let mut queues = self.lock();
         let expired: Vec<String> = queues
@@ -157,6 +171,9 @@ impl Queues {
 
     /// The next kill for the queue, or `None` when none came within the wait.
     pub async fn poll(&self, poll: Poll) -> Result<Option<Arc<StoredKill>>, PollError> {
+        if let Some(book) = &self.shared {
+            return self.poll_shared(book, poll).await;
+        }
         let mut cursor = self.claim(&poll)?;
         let _claim = Claim {
             queues: self,

@@ -275,6 +275,11 @@ fn killing_the_leader_loses_no_kill_and_repeats_none_for_clients_and_webhooks() 
     assert!(failover < Duration::from_secs(15), "took {failover:?}");
     let new_leader = members.iter().find(|m| m.is_leader()).expect("a leader");
     assert!(new_leader.cluster()["leads"].as_u64() >= Some(1));
+    let follower = members.iter().find(|m| !m.is_leader()).expect("a follower");
+    let metric = |m: &Member, line: &str| http_get(m.port, "/metrics").lines().any(|l| l == line);
+    assert!(metric(new_leader, "wanderer_kills_cluster_leader 1"));
+    assert!(metric(follower, "wanderer_kills_cluster_leader 0"));
+    assert!(metric(follower, "wanderer_kills_cluster_nats_connected 1"));
 
     // ... and every kill published up to a point after the failover reaches each surviving
     // client and the webhook receiver exactly once

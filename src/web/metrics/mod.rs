@@ -1,6 +1,7 @@
 //! `GET /metrics`: the Prometheus text exposition (version 0.0.4), or the same figures as JSON
 //! when the client sends `Accept: application/json`.
 
+mod cluster;
 mod format;
 pub mod http;
 mod process;
@@ -259,6 +260,8 @@ async fn families(state: &AppState) -> Result<Vec<Family>, ApiError> {
     ];
     families.extend(state.http_metrics.families());
     families.extend(process::families());
+    let status = engine.cluster.as_ref().map(|c| &*c.status);
+    families.extend(cluster::families(status));
     Ok(families)
 }
 

@@ -57,6 +57,15 @@ enum Command {
         /// Clients connecting at once while the crowd is built.
         #[arg(long, default_value_t = 200)]
         connect_concurrency: usize,
+        /// Run the service as a cluster on this NATS server (e.g. nats://127.0.0.1:4222).
+        #[arg(long)]
+        nats: Option<String>,
+        /// Instances of the cluster.
+        #[arg(long, default_value_t = 2)]
+        instances: usize,
+        /// Cluster runs: kill the leader halfway (clients on the followers only).
+        #[arg(long)]
+        failover: bool,
     },
     /// Exit 0 when the local service's /health answers 200 (for container HEALTHCHECKs).
     Healthcheck {
@@ -106,6 +115,9 @@ fn main() -> anyhow::Result<()> {
             systems,
             systems_per_client,
             connect_concurrency,
+            nats,
+            instances,
+            failover,
         } => {
             init_logging("warn", LogFormat::Text);
             let workload = Workload {
@@ -117,6 +129,11 @@ fn main() -> anyhow::Result<()> {
                     .unwrap_or(systems)
                     .clamp(1, systems.max(1)),
                 connect_concurrency: connect_concurrency.max(1),
+                cluster: nats.map(|nats_url| loadtest::ClusterRun {
+                    nats_url,
+                    instances: instances.max(1),
+                    failover,
+                }),
             };
             let service = std::env::current_exe().context("cannot find this binary")?;
             let report = actix_web::rt::System::new().block_on(loadtest::run(workload, service))?;

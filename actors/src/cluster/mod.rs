@@ -233,6 +233,29 @@ impl Cluster {
 /// A KV bucket, made as the client library makes one. Its own `create_key_value` first reads
 /// the account's limits, whose answer from NATS 2.9 servers it cannot parse; the bucket's
 /// stream is the same either way.
+/// Deletes the stream and buckets of cluster `name` (load tests and tests clean up with it).
+pub async fn forget(nats_url: &str, name: &str) -> Result<(), ClusterError> {
+    let client = async_nats::connect(nats_url)
+        .await
+        .map_err(|e| ClusterError::Connect {
+            url: nats_url.to_owned(),
+            reason: e.to_string(),
+        })?;
+    let jetstream = jetstream::new(client);
+    let streams = [
+        format!("{name}_KILLMAILS"),
+        format!("KV_{name}_leader"),
+        format!("KV_{name}_state"),
+        format!("KV_{name}_webhooks"),
+        format!("KV_{name}_relay"),
+    ];
+    for stream in streams {
+        // A stream never made is as good as deleted.
+        let _ = jetstream.delete_stream(stream).await;
+    }
+    Ok(())
+}
+
 async fn ensure_bucket(
     jetstream: &jetstream::Context,
     bucket: &str,

@@ -1,0 +1,104 @@
+//! What a load test measured, and how it is printed.
+
+use std::time::Duration;
+
+use super::Workload;
+
+/// What the run measured.
+#[derive(Debug)]
+pub struct Report {
+    pub workload: Workload,
+    pub clients_ready: usize,
+    pub expected: usize,
+    pub delivered: usize,
+    /// Clients that received every measured kill.
+    pub clients_complete: usize,
+    pub connect_time: Duration,
+    /// Over every delivered frame.
+    pub latency: Percentiles,
+    /// Over each kill's first delivery (the pipeline without the fan-out).
+    pub first_delivery: Percentiles,
+    /// Cluster runs: each instance's role, frames delivered by it, and their latency.
+    pub per_instance: Vec<(String, usize, Percentiles)>,
+    /// Failover runs: from the leader's death to the first delivery of a kill published after.
+    pub failover: Option<Duration>,
+}
+
+#[derive(Debug, Default)]
+pub struct Percentiles {
+    pub p50: Duration,
+    pub p90: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl Percentiles {
+    pub fn of(mut samples: Vec<Duration>) -> Self {
+        samples.sort_unstable();
+        let at = |q: f64| {
+            let i = ((samples.len() as f64 * q).ceil() as usize).saturating_sub(1);
+            samples.get(i).copied().unwrap_or_default()
+        };
+        Self {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: samples.last().copied().unwrap_or_default(),
+        }
+    }
+}
+
+impl std::fmt::Display for Percentiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        write!(
+            f,
+            "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(self.p50),
+            ms(self.p90),
+            ms(self.p99),
+            ms(self.max)
+        )
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let w = &self.workload;
+        writeln!(
+            f,
+            "workload: {} clients following {} of {} systems each, {} kills every {} ms",
+            w.clients,
+            w.systems_per_client,
+            w.systems,
+            w.kills,
+            w.interval.as_millis(),
+        )?;
+        writeln!(
+            f,
+            "clients joined: {} of {} in {:.1} s",
+            self.clients_ready,
+            w.clients,
+            self.connect_time.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "frames delivered: {} of {} ({} clients got every kill meant for them)",
+            self.delivered, self.expected, self.clients_complete
+        )?;
+        writeln!(f, "kill → client, every frame: {}", self.latency)?;
+        write!(f, "kill → first client:       {}", self.first_delivery)?;
+        for (i, (role, frames, latency)) in self.per_instance.iter().enumerate() {
+            write!(f, "\ninstance {i} ({role}, {frames} frames): {latency}")?;
+        }
+        if let Some(failover) = self.failover {
+            write!(
+                f,
+                "\nfailover: leader killed → first kill delivered after it: {:.2} s",
+                failover.as_secs_f64()
+            )?;
+        }
+        Ok(())
+    }
+}
+

@@ -80,4 +80,3 @@ pub fn client() -> awc::Client {
         .timeout(Duration::from_secs(30))
         .finish()
 }
-

@@ -163,7 +163,10 @@ async fn drive(
             let join = serde_json::json!([1, 1, "killmails:lobby", "phx_join",
                 {"client_identifier": "loadtest", "systems": followed}]);
             let instance = serving[i % serving.len()];
-            let url = format!("ws://127.0.0.1:{}/socket/websocket?vsn=2.0.0", ports[instance]);
+            let url = format!(
+                "ws://127.0.0.1:{}/socket/websocket?vsn=2.0.0",
+                ports[instance]
+            );
             handles.push(actix_web::rt::spawn(client_task(
                 http.clone(),
                 url,

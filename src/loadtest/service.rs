@@ -72,4 +72,3 @@ pub async fn wait_ready(http: &awc::Client, port: u16, path: &str) -> anyhow::Re
     }
     bail!("the service did not answer {url} within 20 s")
 }
-

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use crate::model::RelayQueue;
-use crate::relay::shared::QueueBook;
+use crate::relay::book::QueueBook;
 
 pub struct KvQueues(pub kv::Store);
 

@@ -4,6 +4,7 @@
 //! settled head only (never past a kill still on its way to disk), with the completed killmail
 //! beside ESI's own shape.
 
+pub mod book;
 pub mod queues;
 pub mod shapes;
 pub mod shared;

@@ -12,7 +12,7 @@ use crate::model::{Filter, KillTime, RelayQueue, StoredKill};
 use crate::store::journal::Journal;
 use crate::store::{Store, StoreError};
 
-use super::shared::QueueBook;
+use super::book::QueueBook;
 
 /// Bounds of the relay (`[relay]` settings).
 #[derive(Clone, Copy, Debug, serde::Deserialize)]

@@ -6,23 +6,9 @@
 
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
-
+use super::book::QueueBook;
 use super::queues::{Claim, Poll, PollError, Queues};
 use crate::model::{KillTime, RelayQueue, StoredKill};
-
-/// The shared book of relay queues.
-pub trait QueueBook: Send + Sync {
-    /// A queue's record and its revision, if it has one.
-    fn load(&self, id: &str) -> BoxFuture<'static, Result<Option<(RelayQueue, u64)>, String>>;
-    /// Saves `queue` if its record is still at `revision` (`None`: if it has none); answers
-    /// `false` when someone changed it first.
-    fn save(
-        &self,
-        queue: &RelayQueue,
-        revision: Option<u64>,
-    ) -> BoxFuture<'static, Result<bool, String>>;
-}
 
 impl Queues {
     /// [`Queues::poll`] with the cursor in the shared book.

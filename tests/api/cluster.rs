@@ -97,6 +97,11 @@ struct Member {
 
 impl Member {
     fn start(cluster: &ClusterName, sim_port: u16) -> Self {
+        Self::start_on(cluster, sim_port, NATS)
+    }
+
+    /// A member reaching NATS at `nats` (`host:port`).
+    fn start_on(cluster: &ClusterName, sim_port: u16, nats: &str) -> Self {
         let data = tempfile::tempdir().expect("a data dir");
         let base = format!("http://127.0.0.1:{sim_port}");
         let env = [
@@ -104,7 +109,7 @@ impl Member {
             ("R2Z2_BASE_URL", format!("{base}/ephemeral")),
             ("ZKB_BASE_URL", format!("{base}/api")),
             ("ESI_BASE_URL", base.clone()),
-            ("NATS_URL", format!("nats://{NATS}")),
+            ("NATS_URL", format!("nats://{nats}")),
             ("CLUSTER_NAME", cluster.0.clone()),
             ("NATS_SUBJECT_PREFIX", format!("{}.killmails", cluster.0)),
             ("CLUSTER_LEASE_MS", "3000".to_owned()),
@@ -474,25 +479,8 @@ fn an_instance_that_loses_nats_is_degraded_keeps_serving_and_is_ready_again_when
     let sim = Running::start(&["simulate", "--port", "0", "--rate-ms", "100"], &[]);
     let sim_port = sim_port(&sim);
     let link = NatsLink::start();
-    let data = tempfile::tempdir().expect("a data dir");
-    let base = format!("http://127.0.0.1:{sim_port}");
-    let env = [
-        ("KILL_FEED", "r2z2".to_owned()),
-        ("R2Z2_BASE_URL", format!("{base}/ephemeral")),
-        ("ZKB_BASE_URL", format!("{base}/api")),
-        ("ESI_BASE_URL", base.clone()),
-        ("NATS_URL", format!("nats://127.0.0.1:{}", link.port)),
-        ("CLUSTER_NAME", cluster.0.clone()),
-        ("NATS_SUBJECT_PREFIX", format!("{}.killmails", cluster.0)),
-    ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let process = Running::start_in(&[], &env, data.path());
-    let port = port_in(&process.line_with("listening address="));
-    let member = Member {
-        process,
-        port,
-        _data: tempfile::tempdir().expect("a dir"),
-    };
+    let member = Member::start_on(&cluster, sim_port, &format!("127.0.0.1:{}", link.port));
+    let port = member.port;
     wait_ready(&[&member]);
     let kills = || {
         let listed = json_body(&http_get(port, "/api/v1/kills?limit=100"));

@@ -13,7 +13,7 @@ use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::stream::Stream;
 use futures_util::StreamExt;
 
-use super::log::ENTRY_HEADER;
+use super::log::entry_of;
 use super::status::ClusterStatus;
 use crate::registry::{KillStored, Registry};
 use crate::store::shared::Entry;
@@ -76,11 +76,7 @@ async fn read_from(
     while let Some(message) = messages.next().await {
         let message = message?;
         let sequence = message.info()?.stream_sequence;
-        let entry = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(ENTRY_HEADER))
-            .map_or(Entry::History, |v| Entry::parse(v.as_str()));
+        let entry = entry_of(&message);
         let taken = store.take(sequence, entry, message.payload.clone()).await;
         status.took(sequence);
         if sequence >= history_head {

@@ -11,6 +11,15 @@ use crate::store::shared::{Appended, Entry, SharedLog};
 /// The header naming an entry's kind (`live`, `history`, `update`).
 pub const ENTRY_HEADER: &str = "Wk-Entry";
 
+/// What a message of the stream holds; a message without the header is read as history.
+pub fn entry_of(message: &async_nats::Message) -> Entry {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(ENTRY_HEADER))
+        .map_or(Entry::History, |v| Entry::parse(v.as_str()))
+}
+
 pub struct NatsLog {
     pub(super) jetstream: jetstream::Context,
     pub(super) prefix: String,

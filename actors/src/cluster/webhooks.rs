@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 
-use super::log::ENTRY_HEADER;
+use super::log::entry_of;
 use super::status::ClusterStatus;
 use crate::model::WebhookSubscription;
 use crate::registry::{KillStored, Receipt, Registry};
@@ -142,11 +142,7 @@ async fn take_share(
     while let Some(message) = messages.next().await {
         let message = message?;
         let sequence = message.info()?.stream_sequence;
-        let live = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(ENTRY_HEADER))
-            .is_some_and(|v| Entry::parse(v.as_str()) == Entry::Live);
+        let live = entry_of(&message) == Entry::Live;
         let kill = match live {
             true => taken(store, sequence).await,
             false => None,

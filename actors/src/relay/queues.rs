@@ -65,9 +65,9 @@ pub struct Queues {
 }
 
 /// Marks the queue free again when its poll ends, however it ends.
-pub(super) struct Claim<'a> {
-    pub(super) queues: &'a Queues,
-    pub(super) id: &'a str,
+struct Claim<'a> {
+    queues: &'a Queues,
+    id: &'a str,
 }
 
 impl Drop for Claim<'_> {
@@ -120,7 +120,7 @@ impl Queues {
     }
 
     /// Marks the queue busy (creating it at the settled head) and answers its cursor.
-    pub(super) fn claim(&self, poll: &Poll) -> Result<u64, PollError> {
+    fn claim(&self, poll: &Poll) -> Result<u64, PollError> {
         let now = KillTime::now().unix();
         let mut queues = self.lock();
         let expired: Vec<String> = queues
@@ -171,9 +171,6 @@ impl Queues {
 
     /// The next kill for the queue, or `None` when none came within the wait.
     pub async fn poll(&self, poll: Poll) -> Result<Option<Arc<StoredKill>>, PollError> {
-        if let Some(book) = &self.shared {
-            return self.poll_shared(book, poll).await;
-        }
         let mut cursor = self.claim(&poll)?;
         let _claim = Claim {
             queues: self,
@@ -181,6 +178,9 @@ impl Queues {
         };
         let deadline = tokio::time::Instant::now() + poll.wait;
         let mut settled = self.store.watch_settled();
+        if let Some(book) = &self.shared {
+            return self.poll_shared(book, &poll, deadline, settled).await;
+        }
         loop {
             let head = *settled.borrow_and_update();
             let next = self

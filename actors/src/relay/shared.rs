@@ -7,23 +7,19 @@
 use std::sync::Arc;
 
 use super::book::QueueBook;
-use super::queues::{Claim, Poll, PollError, Queues};
+use super::queues::{Poll, PollError, Queues};
 use crate::model::{KillTime, RelayQueue, StoredKill};
 
 impl Queues {
     /// [`Queues::poll`] with the cursor in the shared book.
+    /// The queue is claimed by the caller; answers by `deadline`.
     pub(super) async fn poll_shared(
         &self,
         book: &Arc<dyn QueueBook>,
-        poll: Poll,
+        poll: &Poll,
+        deadline: tokio::time::Instant,
+        mut settled: tokio::sync::watch::Receiver<u64>,
     ) -> Result<Option<Arc<StoredKill>>, PollError> {
-        self.claim(&poll)?;
-        let _claim = Claim {
-            queues: self,
-            id: &poll.queue,
-        };
-        let deadline = tokio::time::Instant::now() + poll.wait;
-        let mut settled = self.store.watch_settled();
         loop {
             let head = *settled.borrow_and_update();
             let now = KillTime::now().unix();

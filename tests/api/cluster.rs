@@ -97,11 +97,11 @@ struct Member {
 
 impl Member {
     fn start(cluster: &ClusterName, sim_port: u16) -> Self {
-        Self::start_on(cluster, sim_port, NATS)
+        Self::start_on(cluster, sim_port, NATS, 3000)
     }
 
-    /// A member reaching NATS at `nats` (`host:port`).
-    fn start_on(cluster: &ClusterName, sim_port: u16, nats: &str) -> Self {
+    /// A member reaching NATS at `nats` (`host:port`), with a feed lease of `lease_ms`.
+    fn start_on(cluster: &ClusterName, sim_port: u16, nats: &str, lease_ms: u64) -> Self {
         let data = tempfile::tempdir().expect("a data dir");
         let base = format!("http://127.0.0.1:{sim_port}");
         let env = [
@@ -112,7 +112,7 @@ impl Member {
             ("NATS_URL", format!("nats://{nats}")),
             ("CLUSTER_NAME", cluster.0.clone()),
             ("NATS_SUBJECT_PREFIX", format!("{}.killmails", cluster.0)),
-            ("CLUSTER_LEASE_MS", "3000".to_owned()),
+            ("CLUSTER_LEASE_MS", lease_ms.to_string()),
         ];
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let process = Running::start_in(&[], &env, data.path());
@@ -479,7 +479,12 @@ fn an_instance_that_loses_nats_is_degraded_keeps_serving_and_is_ready_again_when
     let sim = Running::start(&["simulate", "--port", "0", "--rate-ms", "100"], &[]);
     let sim_port = sim_port(&sim);
     let link = NatsLink::start();
-    let member = Member::start_on(&cluster, sim_port, &format!("127.0.0.1:{}", link.port));
+    let member = Member::start_on(
+        &cluster,
+        sim_port,
+        &format!("127.0.0.1:{}", link.port),
+        3000,
+    );
     let port = member.port;
     wait_ready(&[&member]);
     let kills = || {
@@ -597,4 +602,38 @@ fn a_redisq_relay_queue_polled_on_alternate_instances_gets_each_kill_once_in_ord
         .position(|id| *id == polled[0])
         .expect("the first polled kill in the log");
     assert_eq!(polled, by_offset[first..first + polled.len()].to_vec());
+}
+
+#[test]
+fn a_leader_stopped_cleanly_hands_the_feed_over_at_once_not_when_its_lease_runs_out() {
+    // Arrange: two instances whose lease would take a minute to run out
+    let cluster = ClusterName::new("handover");
+    let sim = Running::start(&["simulate", "--port", "0", "--rate-ms", "200"], &[]);
+    let sim_port = sim_port(&sim);
+    let mut members = vec![
+        Member::start_on(&cluster, sim_port, NATS, 60_000),
+        Member::start_on(&cluster, sim_port, NATS, 60_000),
+    ];
+    wait_ready(&[&members[0], &members[1]]);
+    wait_until(Duration::from_secs(20), "a leader", || {
+        members.iter().any(|m| m.is_leader())
+    });
+    let leader = members
+        .iter()
+        .position(|m| m.is_leader())
+        .expect("a leader");
+
+    // Act: SIGTERM the leader
+    let mut stopped = members.remove(leader);
+    stopped.process.signal("TERM");
+    stopped.process.wait(Duration::from_secs(20));
+
+    // Assert: the other instance leads well before a minute
+    let handed_over = Instant::now();
+    wait_until(
+        Duration::from_secs(10),
+        "the other instance to lead",
+        || members[0].is_leader(),
+    );
+    assert!(handed_over.elapsed() < Duration::from_secs(10));
 }

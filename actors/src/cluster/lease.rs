@@ -18,6 +18,9 @@ use super::status::ClusterStatus;
 use crate::feed::{Feed, Follow, Lead, SaveCursor};
 
 const LEASE_KEY: &str = "leader";
+/// How often an instance without the lease tries to take it: a lease given up at a clean stop
+/// is taken within this, whatever the lease's lifetime.
+const CANDIDATE_EVERY: Duration = Duration::from_secs(1);
 const CURSOR_KEY: &str = "r2z2_cursor";
 
 /// Competes for the lease for as long as the process runs.
@@ -28,7 +31,7 @@ pub async fn run(
     feed: Addr<Feed>,
     status: Arc<ClusterStatus>,
 ) {
-    let every = (lease / 4).max(Duration::from_millis(100));
+    let renew_every = (lease / 4).max(Duration::from_millis(100));
     let me = Bytes::from(status.instance.clone());
     let mut held: Option<u64> = None;
     loop {
@@ -57,7 +60,11 @@ pub async fn run(
             },
             None => None,
         };
-        actix::clock::sleep(every).await;
+        let wait = match held {
+            Some(_) => renew_every,
+            None => CANDIDATE_EVERY.min(renew_every),
+        };
+        actix::clock::sleep(wait).await;
     }
 }
 

@@ -29,6 +29,7 @@ pub struct Percentiles {
     pub p50: Duration,
     pub p90: Duration,
     pub p99: Duration,
+    pub p999: Duration,
     pub max: Duration,
 }
 
@@ -43,6 +44,7 @@ impl Percentiles {
             p50: at(0.50),
             p90: at(0.90),
             p99: at(0.99),
+            p999: at(0.999),
             max: samples.last().copied().unwrap_or_default(),
         }
     }
@@ -53,10 +55,11 @@ impl std::fmt::Display for Percentiles {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         write!(
             f,
-            "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
             ms(self.p50),
             ms(self.p90),
             ms(self.p99),
+            ms(self.p999),
             ms(self.max)
         )
     }

@@ -31,11 +31,10 @@ use crate::upstream::http::FetchError;
 /// Completes when the fetch it stands for is over (whatever its result).
 type Pending = Shared<LocalBoxFuture<'static, ()>>;
 
-/// How long the `/universe/names/` call about to leave waits for more ids.
-const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(15);
-
 /// The `/universe/names/` call about to leave: the ids it will ask for, and what completes
-/// when it is over.
+/// when it is over. It leaves as soon as the call before it is over (at once when none is under
+/// way), so a lone kill never waits for company, and the ids of a burst that arrive while one
+/// call is out leave together in the next.
 struct Batch {
     ids: Rc<RefCell<Vec<(NameKind, u64)>>>,
     pending: Pending,
@@ -55,6 +54,8 @@ pub struct Resolver {
     inflight: RefCell<HashMap<(NameKind, u64), Pending>>,
     /// The names call still gathering ids.
     open_batch: RefCell<Option<Batch>>,
+    /// The last names call that left (or is about to): the next one leaves after it.
+    last_batch: RefCell<Option<Pending>>,
     stats: Arc<Stats>,
     /// Where learned names are saved, when there is a store.
     journal: Option<Journal>,
@@ -67,6 +68,7 @@ impl Resolver {
             cache: RefCell::new(cache),
             inflight: RefCell::new(HashMap::new()),
             open_batch: RefCell::new(None),
+            last_batch: RefCell::new(None),
             stats,
             journal: None,
         }
@@ -187,9 +189,10 @@ impl Resolver {
         }
     }
 
-    /// Adds `keys` to the `/universe/names/` call about to leave, opening one when none is: the
-    /// ids of every kill that arrives within [`BATCH_WINDOW`] leave in one call, so a burst of
-    /// kills costs one request (and one connection), not one each.
+    /// Adds `keys` to the `/universe/names/` call about to leave, opening one when none is. A
+    /// new call leaves once the previous one is over (and once the kills already running had
+    /// their turn to join it), so a burst of kills costs one request per round trip, not one
+    /// each, and a lone kill's names leave at once.
     fn join_batch(self: &Rc<Self>, keys: &[(NameKind, u64)]) -> Pending {
         let mut open = self.open_batch.borrow_mut();
         let batch = open.get_or_insert_with(|| {
@@ -197,8 +200,11 @@ impl Resolver {
             let (done, finished) = oneshot::channel::<()>();
             let this = Rc::clone(self);
             let asked = Rc::clone(&ids);
+            let before = self.last_batch.borrow_mut().take();
             actix::spawn(async move {
-                actix::clock::sleep(BATCH_WINDOW).await;
+                if let Some(before) = before {
+                    before.await;
+                }
                 this.open_batch.borrow_mut().take();
                 let asked: Vec<(NameKind, u64)> = asked.borrow().clone();
                 this.fetch_names(&asked).await;
@@ -215,6 +221,7 @@ impl Resolver {
             }
             .boxed_local()
             .shared();
+            *self.last_batch.borrow_mut() = Some(pending.clone());
             Batch { ids, pending }
         });
         batch.ids.borrow_mut().extend_from_slice(keys);

@@ -138,6 +138,29 @@ struct Shared {
 }
 
 impl Shared {
+    /// Records the next kill of the story after `edit`; on the feed too when `on_feed`.
+    fn record(&self, edit: impl FnOnce(&mut SimKill), on_feed: bool) -> Published {
+        let mut s = self.lock();
+        let now = unix_now();
+        let mut kill = s.world.kill(s.next_index, now);
+        s.next_index += 1;
+        edit(&mut kill);
+        let position = s.kills.len();
+        let sequence = on_feed.then(|| s.push_object(R2Object::Kill(position)));
+        let published = Published {
+            kill,
+            sequence,
+            published_at: now,
+        };
+        s.by_id.insert(published.kill.killmail_id, position);
+        s.kills.push(published.clone());
+        drop(s);
+        if on_feed {
+            self.published.notify_waiters();
+        }
+        published
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the state half-written in a way that
         // matters to a simulator; keep serving.
@@ -268,25 +291,7 @@ impl SimHandle {
     }
 
     fn record(&self, edit: impl FnOnce(&mut SimKill), on_feed: bool) -> Published {
-        let mut s = self.shared.lock();
-        let now = unix_now();
-        let mut kill = s.world.kill(s.next_index, now);
-        s.next_index += 1;
-        edit(&mut kill);
-        let position = s.kills.len();
-        let sequence = on_feed.then(|| s.push_object(R2Object::Kill(position)));
-        let published = Published {
-            kill,
-            sequence,
-            published_at: now,
-        };
-        s.by_id.insert(published.kill.killmail_id, position);
-        s.kills.push(published.clone());
-        drop(s);
-        if on_feed {
-            self.shared.published.notify_waiters();
-        }
-        published
+        self.shared.record(edit, on_feed)
     }
 
     /// Publishes an R2Z2 placeholder (null id, hash and killmail); returns its sequence.

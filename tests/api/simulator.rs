@@ -424,3 +424,39 @@ async fn the_simulator_records_what_clients_send() {
     );
     assert_eq!(sim.requests_to("/universe/types/670"), 1);
 }
+
+#[actix_web::test]
+async fn the_control_route_publishes_kills_on_demand_in_the_system_asked() {
+    // Arrange: a simulator that never publishes by itself
+    let sim = start(SimConfig::default());
+    let http = client();
+    let url = format!(
+        "{}/_simulator/publish?system_id=30000142&count=3",
+        sim.base_url()
+    );
+
+    // Act
+    let mut answer = http.post(&url).send().await.expect("answers");
+    let body: Value = answer.json().await.expect("JSON");
+    let mut refused = http
+        .post(format!("{}/_simulator/publish?count=0", sim.base_url()))
+        .send()
+        .await
+        .expect("answers");
+
+    // Assert: three kills in Jita, each on the feed at the sequence given
+    assert_eq!(answer.status(), StatusCode::OK);
+    let published = body["published"].as_array().expect("a list");
+    assert_eq!(published.len(), 3);
+    for kill in published {
+        assert_eq!(kill["system_id"], 30000142);
+        let seq = kill["sequence"].as_u64().expect("a sequence");
+        let (status, object) =
+            fetch_json(&http, &format!("{}/{seq}.json", sim.r2z2_base_url())).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(object["killmail_id"], kill["killmail_id"]);
+    }
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let why: Value = refused.json().await.expect("JSON");
+    assert_eq!(why["error"], "count must be 1-1000");
+}

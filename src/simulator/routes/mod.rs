@@ -9,6 +9,7 @@ use actix_web::middleware::{from_fn, Next, NormalizePath};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::Value;
 
+mod control;
 mod esi;
 mod zkill;
 
@@ -33,6 +34,7 @@ pub(super) fn server(shared: Shared, listener: TcpListener) -> std::io::Result<S
                     )
                     .route("/killID/{id}", web::get().to(zkb_kill)),
             )
+            .service(web::resource("/_simulator/publish").route(web::post().to(control::publish)))
             .service(esi_scope("/latest"))
             .service(esi_scope(""))
             .wrap(NormalizePath::trim())

@@ -66,6 +66,10 @@ enum Command {
         /// Cluster runs: kill the leader halfway (clients on the followers only).
         #[arg(long)]
         failover: bool,
+        /// Instead: join this many idle clients and measure the service's memory per
+        /// connection and its CPU while they idle.
+        #[arg(long)]
+        idle: Option<usize>,
     },
     /// Exit 0 when the local service's /health answers 200 (for container HEALTHCHECKs).
     Healthcheck {
@@ -118,8 +122,16 @@ fn main() -> anyhow::Result<()> {
             nats,
             instances,
             failover,
+            idle,
         } => {
             init_logging("warn", LogFormat::Text);
+            let service = std::env::current_exe().context("cannot find this binary")?;
+            if let Some(idle) = idle {
+                let run = loadtest::run_idle(idle, connect_concurrency, service);
+                let report = actix_web::rt::System::new().block_on(run)?;
+                println!("{report}");
+                return Ok(());
+            }
             let workload = Workload {
                 clients,
                 kills: kills.max(1),
@@ -135,7 +147,6 @@ fn main() -> anyhow::Result<()> {
                     failover,
                 }),
             };
-            let service = std::env::current_exe().context("cannot find this binary")?;
             let report = actix_web::rt::System::new().block_on(loadtest::run(workload, service))?;
             println!("{report}");
             Ok(())

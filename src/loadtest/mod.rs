@@ -27,6 +27,7 @@ use crate::simulator::{SimConfig, SimHandle, Simulator};
 
 mod client;
 mod cluster;
+pub mod idle;
 mod report;
 mod service;
 
@@ -69,6 +70,34 @@ const FIRST_SYSTEM: u64 = 30_000_001;
 
 /// Receipts: (killmail id, when the frame was read, the instance the client is on).
 type Receipts = Rc<RefCell<Vec<(u64, Instant, usize)>>>;
+
+/// `loadtest --idle N`: starts the service and measures what `clients` idle clients cost it.
+pub async fn run_idle(
+    clients: usize,
+    concurrency: usize,
+    service: PathBuf,
+) -> anyhow::Result<idle::IdleReport> {
+    let sim = Simulator::start(SimConfig::default()).context("cannot start the simulator")?;
+    let port = free_port()?;
+    let data_dir = std::env::temp_dir().join(format!("wanderer-kills-loadtest-{port}"));
+    let mut child = ServiceProcess(spawn_service(
+        &service,
+        &sim,
+        port,
+        &data_dir,
+        clients,
+        &[],
+    )?);
+    let pid = child.0.id();
+    let result = match wait_ready(&client(), port, "/ping").await {
+        Ok(()) => idle::measure(clients, concurrency, port, pid).await,
+        Err(e) => Err(e),
+    };
+    child.stop();
+    let _ = std::fs::remove_dir_all(&data_dir);
+    sim.stop().await;
+    result
+}
 
 /// Runs the workload against `service` (this binary) and reports.
 pub async fn run(workload: Workload, service: PathBuf) -> anyhow::Result<Report> {

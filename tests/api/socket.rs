@@ -980,3 +980,32 @@ async fn kills_are_complete_at_their_first_push_against_a_modest_esi_after_a_col
         pushes.len()
     );
 }
+
+#[actix_web::test]
+async fn a_joined_client_with_nothing_to_read_is_not_taken_for_a_stalled_one() {
+    // Arrange: a short stall timeout, and a client that joined and has nothing to read
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.websocket.stall_timeout_ms = 300;
+    })
+    .await;
+    app.wait_following().await;
+    let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
+    ws.send(json!([1, 1, "killmails:lobby", "phx_join",
+                   {"systems": [30000142], "preload": {"enabled": false}}]))
+        .await;
+    ws.until_event("phx_reply", true).await;
+
+    // Act: it stays quiet for several stall periods, sending only its heartbeat
+    for n in 0..4 {
+        actix_web::rt::time::sleep(Duration::from_millis(400)).await;
+        ws.send(json!([null, format!("hb{n}"), "phoenix", "heartbeat", {}]))
+            .await;
+        let (reply, _) = ws.until_event("phx_reply", true).await;
+        assert_eq!(reply[4]["status"], "ok");
+    }
+    app.sim.publish_with(|k| k.set_system(30000142));
+
+    // Assert: still connected, and the next kill arrives
+    let (update, _) = ws.until_event("killmail_update", true).await;
+    assert_eq!(update[4]["system_id"], 30000142);
+}

@@ -4,11 +4,13 @@
 //! which it does only while its own write buffer has room, that is as fast as the client reads.
 //! The wrapper around that outgoing stream ([`Metered`]) counts what was taken (the session
 //! counts what it wrote; the difference waits in the session) and notes when it was last asked
-//! for more. A session is asked at least every second while its connection moves (its own timer
-//! wakes it); when a client reads nothing, the HTTP layer stops asking, and the session (timers
-//! too) stands still. So the watchdog runs as a task of its own: when the stream has not been
-//! asked for `stall` it shuts the socket down, which ends the connection and frees what was
-//! queued at once, instead of at `TCP_USER_TIMEOUT`.
+//! for more. While frames wait, the HTTP layer asks as fast as the client reads; when a client
+//! reads nothing, it stops asking, and the session stands still. So the watchdog runs as a task
+//! of its own: when frames have waited and the stream has not been asked for `stall`, it shuts
+//! the socket down, which ends the connection and frees what was queued at once, instead of at
+//! `TCP_USER_TIMEOUT`. When the HTTP layer's last look found nothing to send, the client is not
+//! behind, and the watchdog sleeps until the session writes again: an idle connection wakes
+//! nobody.
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
@@ -54,6 +56,11 @@ pub struct Drain {
     polled_at: Arc<AtomicU64>,
     /// Set when the session has ended: the watchdog stops.
     ended: Arc<AtomicBool>,
+    /// Wakes the watchdog when a frame is written (or the session ends).
+    wrote_signal: Arc<tokio::sync::Notify>,
+    /// The HTTP layer's last look found nothing to send: it waits for the session, not for the
+    /// client.
+    caught_up: Arc<AtomicBool>,
     socket: Option<Arc<socket2::Socket>>,
 }
 
@@ -71,6 +78,8 @@ impl Drain {
             written: Arc::default(),
             polled_at: Arc::default(),
             ended: Arc::default(),
+            wrote_signal: Arc::default(),
+            caught_up: Arc::default(),
             socket: socket.map(Arc::new),
         }
     }
@@ -83,6 +92,7 @@ impl Drain {
     /// Counts a frame the session wrote.
     pub fn wrote(&self, bytes: usize) {
         self.written.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.wrote_signal.notify_one();
     }
 
     /// Bytes the HTTP layer has taken for the socket so far.
@@ -99,6 +109,7 @@ impl Drain {
 
     pub fn end(&self) {
         self.ended.store(true, Ordering::Relaxed);
+        self.wrote_signal.notify_one();
     }
 
     /// Ends the connection now, whatever it has queued.
@@ -115,13 +126,22 @@ impl Drain {
         // A few looks per stall period, at most one a second: thousands of sessions each run one.
         let every = (stall / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
         loop {
+            if self.ended.load(Ordering::Relaxed) {
+                return false;
+            }
+            if self.caught_up.load(Ordering::Relaxed) {
+                // Everything was taken: nothing can stall before the session writes again.
+                // Then look on a timer until the HTTP layer has caught up once more.
+                self.wrote_signal.notified().await;
+            }
             actix_web::rt::time::sleep(every).await;
             if self.ended.load(Ordering::Relaxed) {
                 return false;
             }
             let now = self.now();
             let polled = self.polled_at.load(Ordering::Relaxed);
-            if now.saturating_sub(polled) >= stall_ms {
+            let behind = !self.caught_up.load(Ordering::Relaxed);
+            if behind && now.saturating_sub(polled) >= stall_ms {
                 self.cut();
                 return true;
             }
@@ -156,6 +176,9 @@ where
                 .drained
                 .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         }
+        self.drain
+            .caught_up
+            .store(polled.is_pending(), Ordering::Relaxed);
         polled
     }
 }

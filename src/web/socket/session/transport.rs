@@ -8,6 +8,9 @@ use actix::prelude::*;
 use actix_web_actors::ws;
 
 use super::Session;
+
+/// The shortest wait between two wake-ups of a session's deadline timer.
+const MIN_TICK: Duration = Duration::from_millis(20);
 use crate::web::socket::frames::killmail_update;
 
 impl Session {
@@ -18,6 +21,26 @@ impl Session {
             description: Some(reason),
         }));
         ctx.stop();
+    }
+
+    /// Wakes the session at its next deadline only: when it would be idle too long, or (joined)
+    /// when its quiet keepalive is due. An idle client that sends its heartbeat costs one wake-up
+    /// per heartbeat period or so, not one per second: 10 000 idle connections stay cheap.
+    fn schedule_tick(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let now = Instant::now();
+        let idle_at = self.last_seen + self.settings.idle_timeout;
+        let quiet_at = match self.lobby {
+            Some(_) => self.last_push + self.settings.quiet_keepalive,
+            None => now + self.settings.quiet_keepalive,
+        };
+        let wait = idle_at
+            .min(quiet_at)
+            .saturating_duration_since(now)
+            .max(MIN_TICK);
+        ctx.run_later(wait, |this, ctx| {
+            this.tick(ctx);
+            this.schedule_tick(ctx);
+        });
     }
 
     /// Closes idle sockets and sends the quiet keepalive.
@@ -45,13 +68,7 @@ impl Actor for Session {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.settings.max_queued_kills);
-        let every = (self
-            .settings
-            .idle_timeout
-            .min(self.settings.quiet_keepalive)
-            / 4)
-        .clamp(Duration::from_millis(20), Duration::from_secs(1));
-        ctx.run_interval(every, |this, ctx| this.tick(ctx));
+        self.schedule_tick(ctx);
         let mut shutdown = self.shutdown.clone();
         let stopping = async move { shutdown.wait_for(|stopping| *stopping).await.is_ok() };
         ctx.spawn(

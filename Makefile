@@ -4,7 +4,7 @@ SIM_PORT ?= 4010
 PORT ?= 4004
 BIN := ./target/debug/wanderer-kills
 
-.PHONY: build release run test lint fmt demo simulate clean js-deps browser-deps py-deps nats
+.PHONY: build release run test lint fmt demo simulate clean js-deps browser-deps py-deps nats promtool
 
 build:
 	cargo build
@@ -17,8 +17,19 @@ run:
 	cargo run --release
 
 # Formatting, lints, then every test (unit, property, integration). This is what CI runs.
-test: lint js-deps browser-deps py-deps nats
+test: lint js-deps browser-deps py-deps nats promtool
 	cargo test --all
+
+# Prometheus' promtool, for the metrics lint (tests/api/metrics.rs): taken out of Debian's
+# prometheus package into .tools/ (nothing installed, no service started).
+promtool: .tools/promtool
+
+.tools/promtool:
+	mkdir -p .tools/deb
+	cd .tools/deb && { apt-get download prometheus 2>/dev/null || { apt-get update -qq && apt-get download prometheus; }; }
+	dpkg-deb -x .tools/deb/prometheus_*.deb .tools/deb/root
+	cp .tools/deb/root/usr/bin/promtool .tools/promtool
+	rm -rf .tools/deb
 
 # A NATS server with JetStream on 127.0.0.1:4222 for the cluster tests (tests/api/cluster.rs):
 # the one running there, else Debian's nats-server started in the background.

@@ -4,6 +4,7 @@
 mod browser;
 mod chat_webhooks;
 mod cluster;
+mod contract;
 mod dashboard;
 mod disk_full;
 mod dockerfile;

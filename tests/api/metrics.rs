@@ -285,3 +285,44 @@ async fn the_feed_head_follows_upstream_while_the_feed_catches_up() {
         "still catching up ({cursor} < {newest}): the head is upstream's, not the cursor"
     );
 }
+
+#[actix_web::test]
+async fn promtool_finds_nothing_to_say_about_the_exposition() {
+    // Arrange: a kill stored and delivered, some routes asked, so every family has samples
+    let app = spawn_app().await;
+    app.wait_following().await;
+    app.publish_in(30000142, 1);
+    app.wait_stored(30000142, 1, Duration::from_secs(5)).await;
+    app.get("/api/v1/kills/system/30000142").await;
+    app.get("/no/such/route").await;
+    let promtool = concat!(env!("CARGO_MANIFEST_DIR"), "/.tools/promtool");
+    assert!(
+        std::path::Path::new(promtool).exists(),
+        "promtool is missing: run `make promtool`"
+    );
+
+    // Act: promtool's lint on what /metrics answers
+    let exposition = app.get("/metrics").await.text();
+    let mut lint = tokio::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    let mut stdin = lint.stdin.take().expect("stdin");
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, exposition.as_bytes())
+        .await
+        .expect("written");
+    drop(stdin);
+    let output = lint.wait_with_output().await.expect("promtool ends");
+
+    // Assert: no problem, no lint remark
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{said}");
+    assert!(said.trim().is_empty(), "{said}");
+}

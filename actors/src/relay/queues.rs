@@ -22,6 +22,13 @@ pub struct RelaySettings {
     pub max_queues: usize,
     /// A queue's lifetime while unused, when its poll does not say (`ttl`).
     pub queue_ttl_s: u64,
+    /// The longest a poll is held, whatever its `ttw` asks (for proxies with short timeouts).
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+}
+
+fn default_max_wait_ms() -> u64 {
+    10_000
 }
 
 /// One poll.
@@ -176,7 +183,10 @@ impl Queues {
             queues: self,
             id: &poll.queue,
         };
-        let deadline = tokio::time::Instant::now() + poll.wait;
+        let wait = poll
+            .wait
+            .min(Duration::from_millis(self.settings.max_wait_ms));
+        let deadline = tokio::time::Instant::now() + wait;
         let mut settled = self.store.watch_settled();
         if let Some(book) = &self.shared {
             return self.poll_shared(book, &poll, deadline, settled).await;

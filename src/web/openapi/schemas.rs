@@ -55,13 +55,13 @@ pub fn stream_doc(enhanced: bool) -> Operation {
         )
         .query_schema(
             "min_value",
-            json!({"type": "number", "minimum": 0}),
-            "Only kills worth at least this much ISK",
+            or_empty(json!({"type": "number", "minimum": 0})),
+            "Only kills worth at least this much ISK (empty: no floor)",
         )
         .query_schema(
             "preload_days",
-            json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
-            "Replay stored kills of this many days first (capped at 90)",
+            or_empty(json!({"type": "integer", "minimum": 0, "maximum": u64::MAX})),
+            "Replay stored kills of this many days first (capped at 90; empty: none)",
         )
         .query_schema("filter", filter_param(), FILTER_PARAM)
         .response(
@@ -182,6 +182,11 @@ pub fn plain_error() -> Value {
 /// A route's own error, or the generic envelope of a body that is not JSON at all (SPEC).
 pub fn either(route_error: Value) -> Value {
     json!({"oneOf": [route_error, plain_error()]})
+}
+
+/// `schema`, or the empty text a client that sends `name=` means as "not given".
+pub fn or_empty(schema: Value) -> Value {
+    json!({"anyOf": [schema, {"type": "string", "enum": [""]}]})
 }
 
 pub fn int() -> Value {

@@ -66,3 +66,20 @@ fn the_compose_file_runs_the_image_with_its_volume_health_check_and_port() {
     assert!(compose.contains(r#"test: ["CMD", "wanderer-kills", "healthcheck"]"#));
     assert!(compose.contains("path: .env") && compose.contains("required: false"));
 }
+
+#[test]
+fn the_cluster_deployment_runs_three_instances_on_nats_behind_a_readiness_checked_balancer() {
+    let compose = read("deploy/cluster/compose.yml");
+    let haproxy = read("deploy/cluster/haproxy.cfg");
+    assert!(compose.contains("NATS_URL: nats://nats:4222"));
+    assert!(compose.contains("command: [\"-js\""), "NATS runs with JetStream");
+    for instance in ["kills-1", "kills-2", "kills-3"] {
+        assert!(compose.contains(&format!("{instance}:\n")), "{instance} in compose");
+        assert!(
+            haproxy.contains(&format!("server {instance} {instance}:4004")),
+            "{instance} behind the balancer"
+        );
+    }
+    assert!(haproxy.contains("option httpchk GET /health/ready"));
+    assert!(compose.contains("\"4004:4004\""));
+}

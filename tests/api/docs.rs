@@ -72,9 +72,15 @@ fn the_cluster_deployment_runs_three_instances_on_nats_behind_a_readiness_checke
     let compose = read("deploy/cluster/compose.yml");
     let haproxy = read("deploy/cluster/haproxy.cfg");
     assert!(compose.contains("NATS_URL: nats://nats:4222"));
-    assert!(compose.contains("command: [\"-js\""), "NATS runs with JetStream");
+    assert!(
+        compose.contains("command: [\"-js\""),
+        "NATS runs with JetStream"
+    );
     for instance in ["kills-1", "kills-2", "kills-3"] {
-        assert!(compose.contains(&format!("{instance}:\n")), "{instance} in compose");
+        assert!(
+            compose.contains(&format!("{instance}:\n")),
+            "{instance} in compose"
+        );
         assert!(
             haproxy.contains(&format!("server {instance} {instance}:4004")),
             "{instance} behind the balancer"

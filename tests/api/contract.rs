@@ -41,6 +41,8 @@ async fn schemathesis_finds_no_fault_between_the_openapi_document_and_the_servic
             "1",
             "--seed",
             "1",
+            "--generation-database",
+            "none",
         ])
         .output()
         .await

@@ -102,7 +102,7 @@ pub fn filter_rule() -> Value {
     };
     let count = || json!({"type": "integer", "nullable": true, "minimum": 0, "maximum": u32::MAX});
     json!({"type": "object", "additionalProperties": false, "properties": {
-        "id": {"type": "integer", "nullable": true, "minimum": 0},
+        "id": {"type": "integer", "nullable": true, "minimum": 0, "maximum": u64::MAX},
         "name": {"type": "string", "nullable": true, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,64}$"},
         "systems": range(30_000_000, 32_999_999), "constellations": range(20_000_000, 29_999_999),
         "regions": range(10_000_000, 19_999_999),

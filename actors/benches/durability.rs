@@ -5,7 +5,8 @@
 //! canonical JSON) and *typical* (1 to 40 attackers, 11.5 on average, and 5 to 44 items). Boot = `Journal::open` (read every row, parse the JSON on every core) plus putting
 //! each kill back into its in-memory shard. Ingest = appends awaited in batches of 1 000, as the
 //! enricher's concurrent kills arrive (the writer commits what queued up in one transaction).
-//! Run with `cargo bench -p actors --bench durability`.
+//! A third case appends kills one at a time, each awaited, as they come at live rates.
+//! Run with `cargo bench -p actors --bench durability` (`-- "one at a time"` for that one).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -143,5 +144,36 @@ fn durability(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, durability);
+/// A kill at live rates: each one appended and awaited on its own, so each is one transaction
+/// (what a single kill pays before it is routed).
+fn one_at_a_time(c: &mut Criterion) {
+    let now = KillTime::now();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (journal, _) = Journal::open(dir.path(), RETENTION).expect("opens");
+    let mut next = 0;
+    let mut group = c.benchmark_group("store");
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("append 100 kills one at a time", |b| {
+        b.iter_batched(
+            || {
+                let batch: Vec<Arc<StoredKill>> = (next + 1..=next + 100)
+                    .map(|n| Arc::new(StoredKill::new(n, &killmail(n, now, Mix::Typical))))
+                    .collect();
+                next += 100;
+                batch
+            },
+            |batch| {
+                actix::System::new().block_on(async {
+                    for kill in &batch {
+                        journal.append(kill).await.expect("appended");
+                    }
+                })
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, one_at_a_time, durability);
 criterion_main!(benches);

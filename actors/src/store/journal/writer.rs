@@ -153,11 +153,12 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
         }
     }
     if let Some(offset) = last_offset {
-        tx.execute(
+        // Every commit of a kill runs it: kept prepared, not parsed again each time.
+        tx.prepare_cached(
             "INSERT INTO meta (key, value) VALUES ('last_offset', ?1)
              ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), ?1)",
-            [offset as i64],
-        )?;
+        )?
+        .execute([offset as i64])?;
     }
     if let Some(cutoff) = gc {
         tx.execute(

@@ -70,6 +70,16 @@ enum Command {
         /// connection and its CPU while they idle.
         #[arg(long)]
         idle: Option<usize>,
+        /// Then run the same workload against a minimal forwarder, and print both and the
+        /// ratio: how close the service is to what this machine can do.
+        #[arg(long)]
+        baseline: bool,
+    },
+    /// The load test's minimal forwarder (see `loadtest --baseline`).
+    #[command(hide = true)]
+    BaselineServer {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
     },
     /// Exit 0 when the local service's /health answers 200 (for container HEALTHCHECKs).
     Healthcheck {
@@ -123,6 +133,7 @@ fn main() -> anyhow::Result<()> {
             instances,
             failover,
             idle,
+            baseline,
         } => {
             init_logging("warn", LogFormat::Text);
             let service = std::env::current_exe().context("cannot find this binary")?;
@@ -147,8 +158,18 @@ fn main() -> anyhow::Result<()> {
                     failover,
                 }),
             };
-            let report = actix_web::rt::System::new().block_on(loadtest::run(workload, service))?;
+            let system = actix_web::rt::System::new();
+            let report = system.block_on(loadtest::run(workload.clone(), service.clone()))?;
             println!("{report}");
+            if baseline {
+                let base = system.block_on(loadtest::run_baseline(workload, service))?;
+                println!("\n--- baseline (minimal forwarder, same clients and kills) ---\n{base}");
+                println!("\n{}", loadtest::Ratio(&report, &base));
+            }
+            Ok(())
+        }
+        Command::BaselineServer { port } => {
+            actix_web::rt::System::new().block_on(loadtest::baseline::serve(port))?;
             Ok(())
         }
         Command::Healthcheck { port } => {

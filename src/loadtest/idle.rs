@@ -123,7 +123,7 @@ fn rss_kb(pid: u32) -> anyhow::Result<u64> {
 }
 
 /// User and system CPU clock ticks of `pid`.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+pub(super) fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
     // The command name may hold spaces: fields count from the closing parenthesis.

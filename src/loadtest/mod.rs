@@ -23,17 +23,20 @@ use std::time::{Duration, Instant};
 use actix_web::rt::time::sleep;
 use anyhow::{bail, Context};
 
-use crate::simulator::{SimConfig, SimHandle, Simulator};
+use crate::simulator::{SimConfig, Simulator};
 
+pub mod baseline;
 mod client;
 mod cluster;
 pub mod idle;
 mod report;
 mod service;
+mod target;
 
 use client::{client, client_task};
-pub use report::{Percentiles, Report};
+pub use report::{Percentiles, Ratio, Report};
 use service::{free_port, spawn_service, wait_ready, ServiceProcess};
+use target::Target;
 
 /// The workload.
 #[derive(Clone, Debug)]
@@ -99,6 +102,33 @@ pub async fn run_idle(
     result
 }
 
+/// Runs the workload against the baseline forwarder (`this_binary baseline-server`).
+pub async fn run_baseline(workload: Workload, this_binary: PathBuf) -> anyhow::Result<Report> {
+    let port = free_port()?;
+    let child = std::process::Command::new(&this_binary)
+        .args(["baseline-server", "--port", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start the baseline server")?;
+    let mut children = [ServiceProcess(child)];
+    wait_ready(&client(), port, "/ping").await?;
+    let mut control = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    control.set_nodelay(true)?;
+    std::io::Write::write_all(&mut control, b"CONTROL\n")?;
+    let mut target = Target::Baseline {
+        control,
+        next_id: 0,
+    };
+    let workload = Workload {
+        cluster: None,
+        ..workload
+    };
+    let result = drive(&workload, &mut target, &[port], &mut children).await;
+    children[0].stop();
+    result
+}
+
 /// Runs the workload against `service` (this binary) and reports.
 pub async fn run(workload: Workload, service: PathBuf) -> anyhow::Result<Report> {
     let sim = Simulator::start(SimConfig {
@@ -124,7 +154,7 @@ pub async fn run(workload: Workload, service: PathBuf) -> anyhow::Result<Report>
         children.push(ServiceProcess(child));
         dirs.push(data_dir);
     }
-    let result = drive(&workload, &sim, &ports, &mut children).await;
+    let result = drive(&workload, &mut Target::Service(&sim), &ports, &mut children).await;
     for child in &mut children {
         child.stop();
     }
@@ -140,7 +170,7 @@ pub async fn run(workload: Workload, service: PathBuf) -> anyhow::Result<Report>
 
 async fn drive(
     workload: &Workload,
-    sim: &SimHandle,
+    target: &mut Target<'_>,
     ports: &[u16],
     children: &mut [ServiceProcess],
 ) -> anyhow::Result<Report> {
@@ -168,7 +198,7 @@ async fn drive(
 
     // Warm-up: the first kills fill the service's static caches (types, systems).
     for n in 0..WARM_UP_KILLS {
-        sim.publish_with(|k| k.set_system(systems[n % systems.len()]));
+        target.publish(systems[n % systems.len()])?;
     }
     sleep(Duration::from_millis(500)).await;
 
@@ -220,14 +250,16 @@ async fn drive(
     let mut published = HashMap::with_capacity(workload.kills);
     let mut expected = 0;
     let mut killed_at = None;
+    let pids: Vec<u32> = children.iter().map(|c| c.0.id()).collect();
+    let cpu_before: u64 = pids.iter().map(|p| idle::cpu_ticks(*p).unwrap_or(0)).sum();
     for n in 0..workload.kills {
         if let (true, Some(leader), true) = (failover, leader, n == workload.kills / 2) {
             children[leader].stop();
             killed_at = Some(Instant::now());
         }
         let system = n % systems.len();
-        let kill = sim.publish_with(|k| k.set_system(systems[system]));
-        published.insert(kill.kill.killmail_id, Instant::now());
+        let id = target.publish(systems[system])?;
+        published.insert(id, Instant::now());
         expected += followers[system];
         sleep(workload.interval).await;
     }
@@ -235,6 +267,7 @@ async fn drive(
     while measured(&receipts, &published) < expected && Instant::now() < deadline {
         sleep(Duration::from_millis(20)).await;
     }
+    let cpu_after: u64 = pids.iter().map(|p| idle::cpu_ticks(*p).unwrap_or(0)).sum();
     for handle in handles {
         handle.abort();
     }
@@ -279,6 +312,8 @@ async fn drive(
             None => Vec::new(),
         },
         failover: after_kill,
+        // Clock ticks are 1/100 s on Linux.
+        cpu_ms: cpu_after.saturating_sub(cpu_before) as f64 * 10.0,
     })
 }
 

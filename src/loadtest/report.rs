@@ -22,6 +22,15 @@ pub struct Report {
     pub per_instance: Vec<(String, usize, Percentiles)>,
     /// Failover runs: from the leader's death to the first delivery of a kill published after.
     pub failover: Option<Duration>,
+    /// CPU the server processes spent from the first measured kill to the last delivery.
+    pub cpu_ms: f64,
+}
+
+impl Report {
+    /// Server CPU per delivered frame, in microseconds.
+    pub fn cpu_us_per_frame(&self) -> f64 {
+        self.cpu_ms * 1000.0 / self.delivered.max(1) as f64
+    }
 }
 
 #[derive(Debug, Default)]
@@ -90,7 +99,13 @@ impl std::fmt::Display for Report {
             self.delivered, self.expected, self.clients_complete
         )?;
         writeln!(f, "kill → client, every frame: {}", self.latency)?;
-        write!(f, "kill → first client:       {}", self.first_delivery)?;
+        writeln!(f, "kill → first client:       {}", self.first_delivery)?;
+        write!(
+            f,
+            "server CPU: {:.0} ms, {:.1} µs per delivered frame",
+            self.cpu_ms,
+            self.cpu_us_per_frame()
+        )?;
         for (i, (role, frames, latency)) in self.per_instance.iter().enumerate() {
             write!(f, "\ninstance {i} ({role}, {frames} frames): {latency}")?;
         }
@@ -102,5 +117,28 @@ impl std::fmt::Display for Report {
             )?;
         }
         Ok(())
+    }
+}
+
+/// The service's figures over the baseline's.
+pub struct Ratio<'a>(pub &'a Report, pub &'a Report);
+
+impl std::fmt::Display for Ratio<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (service, base) = (self.0, self.1);
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+        writeln!(
+            f,
+            "service / baseline, every frame: p50 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}",
+            ratio(service.latency.p50, base.latency.p50),
+            ratio(service.latency.p99, base.latency.p99),
+            ratio(service.latency.p999, base.latency.p999),
+            ratio(service.latency.max, base.latency.max),
+        )?;
+        write!(
+            f,
+            "service / baseline, CPU per delivered frame: {:.2}",
+            service.cpu_us_per_frame() / base.cpu_us_per_frame().max(1e-9)
+        )
     }
 }

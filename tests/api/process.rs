@@ -207,17 +207,28 @@ fn the_loadtest_command_runs_the_service_and_reports_every_frame_delivered() {
             "--interval-ms",
             "50",
         ])
-        .args(["--systems", "4", "--systems-per-client", "2"])
+        .args(["--systems", "4", "--systems-per-client", "2", "--baseline"])
         .output()
         .expect("the loadtest runs");
     let report = String::from_utf8_lossy(&output.stdout);
 
     assert!(output.status.success(), "{report}");
-    // 3 kills in systems 0, 1, 2; each system is followed by 10 of the 20 clients.
-    assert!(report.contains("clients joined: 20 of 20"), "{report}");
-    assert!(report.contains("frames delivered: 30 of 30"), "{report}");
+    // 3 kills in systems 0, 1, 2; each system is followed by 10 of the 20 clients, against the
+    // service and then against the baseline forwarder.
+    let (service, baseline) = report
+        .split_once("--- baseline")
+        .unwrap_or_else(|| panic!("no baseline part: {report}"));
+    for part in [service, baseline] {
+        assert!(part.contains("clients joined: 20 of 20"), "{report}");
+        assert!(part.contains("frames delivered: 30 of 30"), "{report}");
+        assert!(
+            part.contains("kill → client, every frame: p50 "),
+            "{report}"
+        );
+        assert!(part.contains("µs per delivered frame"), "{report}");
+    }
     assert!(
-        report.contains("kill → client, every frame: p50 "),
+        baseline.contains("service / baseline, every frame: p50 "),
         "{report}"
     );
 }

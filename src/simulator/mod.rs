@@ -161,6 +161,17 @@ impl Shared {
         published
     }
 
+    /// See [`SimHandle::put_on_feed`].
+    fn put_on_feed(&self, killmail_id: u64) -> Option<u64> {
+        let mut s = self.lock();
+        let position = *s.by_id.get(&killmail_id)?;
+        let sequence = s.push_object(R2Object::Kill(position));
+        s.kills[position].sequence = Some(sequence);
+        drop(s);
+        self.published.notify_waiters();
+        Some(sequence)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the state half-written in a way that
         // matters to a simulator; keep serving.
@@ -281,13 +292,7 @@ impl SimHandle {
     /// feed as well, as zKillboard does when the API learns a kill before the feed carries it.
     /// Answers its sequence; `None` for an unknown id.
     pub fn put_on_feed(&self, killmail_id: u64) -> Option<u64> {
-        let mut s = self.shared.lock();
-        let position = *s.by_id.get(&killmail_id)?;
-        let sequence = s.push_object(R2Object::Kill(position));
-        s.kills[position].sequence = Some(sequence);
-        drop(s);
-        self.shared.published.notify_waiters();
-        Some(sequence)
+        self.shared.put_on_feed(killmail_id)
     }
 
     fn record(&self, edit: impl FnOnce(&mut SimKill), on_feed: bool) -> Published {

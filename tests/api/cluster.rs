@@ -637,3 +637,78 @@ fn a_leader_stopped_cleanly_hands_the_feed_over_at_once_not_when_its_lease_runs_
     );
     assert!(handed_over.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn a_kill_backfilled_on_one_instance_is_pushed_once_everywhere_when_the_feed_brings_it() {
+    // Arrange: two instances, a stream client on each, and a webhook
+    let cluster = ClusterName::new("late");
+    let sim = Running::start(&["simulate", "--port", "0", "--rate-ms", "0"], &[]);
+    let sim_port = sim_port(&sim);
+    let members = [
+        Member::start(&cluster, sim_port),
+        Member::start(&cluster, sim_port),
+    ];
+    wait_ready(&[&members[0], &members[1]]);
+    wait_until(Duration::from_secs(15), "a leader", || {
+        members.iter().any(|m| m.is_leader())
+    });
+    let follower = members.iter().find(|m| !m.is_leader()).expect("a follower");
+    let (hook_port, hooked) = receiver();
+    let created = http_post(
+        follower.port,
+        "/api/v1/subscriptions",
+        &format!(
+            r#"{{"subscriber_id":"bot","callback_url":"http://127.0.0.1:{hook_port}/hook","filters":[{ALL_SPACE}]}}"#
+        ),
+    );
+    assert_eq!(created.split_whitespace().nth(1), Some("201"), "{created}");
+    for member in &members {
+        wait_until(Duration::from_secs(10), "the webhook everywhere", || {
+            let listed = json_body(&http_get(member.port, "/api/v1/subscriptions"));
+            crate::helpers::listed_of_type(&listed, "webhook").len() == 1
+        });
+    }
+    let streams: Vec<_> = members
+        .iter()
+        .map(|m| collect_events(m.port, "/api/v1/kills/stream", ""))
+        .collect();
+
+    // ... a kill only zKillboard's API knows, backfilled through the follower: history, not news
+    let published = json_body(&http_post(
+        sim_port,
+        "/_simulator/publish?system_id=30000142&history=true&age_s=900",
+        "",
+    ));
+    let id = published["published"][0]["killmail_id"]
+        .as_u64()
+        .expect("an id");
+    http_get(follower.port, "/api/v1/kills/system/30000142");
+    for member in &members {
+        wait_until(
+            Duration::from_secs(10),
+            "the backfilled kill everywhere",
+            || http_get(member.port, "/api/v1/kills/cached/30000142").contains(&id.to_string()),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let got = |s: &Arc<Mutex<Vec<Value>>>| {
+        crate::durability::ids(&s.lock().unwrap())
+            .into_iter()
+            .filter(|k| *k == id)
+            .count()
+    };
+    assert!(streams.iter().all(|s| got(s) == 0), "history was pushed");
+
+    // Act: the live feed brings it
+    let fed = http_post(sim_port, &format!("/_simulator/feed?killmail_id={id}"), "");
+    assert_eq!(fed.split_whitespace().nth(1), Some("200"), "{fed}");
+
+    // Assert: pushed once on each instance, and delivered once to the webhook
+    wait_until(Duration::from_secs(15), "the live push everywhere", || {
+        streams.iter().all(|s| got(s) == 1) && hooked.lock().unwrap().contains(&id)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(streams.iter().all(|s| got(s) == 1), "pushed more than once");
+    let hooks = hooked.lock().unwrap().iter().filter(|k| **k == id).count();
+    assert_eq!(hooks, 1);
+}

@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 
 use super::log::entry_of;
 use super::status::ClusterStatus;
+use crate::model::{KillmailId, StoredKill};
 use crate::registry::{KillStored, Registry};
 use crate::store::shared::Entry;
 use crate::store::Store;
@@ -82,14 +83,27 @@ async fn read_from(
         if sequence >= history_head {
             status.set_caught_up();
         }
-        if let (Entry::Live, Some(kill), true) = (taken.entry, taken.kill, sequence > history_head)
-        {
+        let live = sequence > history_head;
+        let pushed = match (taken.entry, taken.kill, taken.id) {
+            (Entry::Live, Some(kill), _) => Some((kill, taken.system_count)),
+            // A kill held as history until the live feed brought it (announced once).
+            (Entry::Live, None, Some(id)) => late(store, id).await,
+            _ => None,
+        };
+        if let (Some((kill, system_count)), true) = (pushed, live) {
             registry.do_send(KillStored {
                 kill,
-                system_count: taken.system_count,
+                system_count,
                 receipt: None,
             });
         }
     }
     Ok(())
+}
+
+/// A kill this instance holds, with its system's count, to push late.
+async fn late(store: &Store, id: KillmailId) -> Option<(Arc<StoredKill>, usize)> {
+    let kill = store.get(id).await.ok().flatten()?;
+    let count = store.count(kill.facts.system_id).await.unwrap_or_default();
+    Some((kill, count))
 }

@@ -31,9 +31,9 @@ impl SharedLog for NatsLog {
         let subject = format!("{}.{}", self.prefix, kill.system.get());
         let mut headers = HeaderMap::new();
         headers.insert(ENTRY_HEADER, kill.entry.as_str());
-        // An update is a new entry each time; a kill is one entry whoever publishes it.
-        if kill.entry != Entry::Update {
-            headers.insert("Nats-Msg-Id", kill.id.get().to_string().as_str());
+        // A kill is one entry whoever publishes it (and however often); an update is new.
+        if let Some(unique) = &kill.unique {
+            headers.insert("Nats-Msg-Id", unique.as_str());
         }
         Box::pin(async move {
             let ack = jetstream

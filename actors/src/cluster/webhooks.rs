@@ -144,7 +144,7 @@ async fn take_share(
         let sequence = message.info()?.stream_sequence;
         let live = entry_of(&message) == Entry::Live;
         let kill = match live {
-            true => taken(store, sequence).await,
+            true => taken(store, sequence, &message.payload).await,
             false => None,
         };
         let Some(kill) = kill else {
@@ -176,9 +176,19 @@ async fn take_share(
     Ok(())
 }
 
-/// The kill at `sequence` once this instance's own reading of the log has reached it.
-async fn taken(store: &Store, sequence: u64) -> Option<Arc<crate::model::StoredKill>> {
+/// The kill of the live entry at `sequence`, once this instance's own reading of the log has
+/// reached it: stored at that offset, or (a kill held as history, announced live when the feed
+/// brought it) stored earlier under its id.
+async fn taken(
+    store: &Store,
+    sequence: u64,
+    payload: &[u8],
+) -> Option<Arc<crate::model::StoredKill>> {
     let mut settled = store.watch_settled();
     settled.wait_for(|head| *head >= sequence).await.ok()?;
-    store.at_offset(sequence).await.ok().flatten()
+    if let Some(kill) = store.at_offset(sequence).await.ok().flatten() {
+        return Some(kill);
+    }
+    let id = crate::model::KillFacts::from_json(payload)?.killmail_id;
+    store.get(id).await.ok().flatten()
 }

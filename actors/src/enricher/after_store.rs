@@ -11,6 +11,10 @@ use crate::registry::KillStored;
 impl Pipeline {
     /// Delivers live a kill a backfill stored before the live feed brought it.
     pub(super) async fn deliver_late(&self, id: KillmailId) {
+        if self.store.is_shared() {
+            // Whichever instance backfilled it: every instance pushes it from the log.
+            return self.store.announce_live(id).await;
+        }
         let Ok(Some(stored)) = self.store.get(id).await else {
             return;
         };

@@ -10,7 +10,6 @@
 //! retry queue instead of being lost.
 
 mod after_store;
-mod bounded;
 pub mod names;
 pub mod resolver;
 mod retry;
@@ -25,9 +24,9 @@ use actix::prelude::*;
 use futures_util::future::{select, Either, LocalBoxFuture};
 use tokio::sync::{oneshot, Semaphore};
 
+use crate::model::bounded_ids::BoundedIds;
 use crate::model::{FeedKill, Killmail, KillmailId, StoredKill};
 use crate::registry::KillStored;
-use bounded::BoundedIds;
 use resolver::{Resolver, Resolving};
 pub use retry::RETRY_CAPACITY;
 use retry::{waits_for_esi, RETRY_EVERY};
@@ -195,7 +194,9 @@ impl Pipeline {
         self.in_progress.borrow_mut().remove(&id);
         match (&outcome, origin) {
             (Outcome::Stored(_), Origin::Backfill) => self.history_only.borrow_mut().insert(id),
-            (Outcome::Duplicate, Origin::Live) if self.history_only.borrow_mut().remove(id) => {
+            (Outcome::Duplicate, Origin::Live)
+                if self.history_only.borrow_mut().remove(id) || self.store.is_shared() =>
+            {
                 self.deliver_late(id).await;
             }
             _ => {}

@@ -2,6 +2,7 @@
 //!
 //! Pure data and parsing; no I/O and no actors.
 
+pub mod bounded_ids;
 pub mod esi_out;
 pub mod facts;
 pub mod feed;

@@ -56,6 +56,8 @@ pub struct Store {
     stats: Arc<Stats>,
     /// Cluster mode: the log kills go to (and come back from) instead of the journal.
     shared: Option<Arc<dyn SharedLog>>,
+    /// Cluster mode: kills taken from the log as history, until the live feed brings them.
+    history_only: Arc<std::sync::Mutex<crate::model::bounded_ids::BoundedIds>>,
 }
 
 /// Builds the shards from the kills read back at boot, the shards in parallel (this is most of
@@ -124,6 +126,7 @@ impl Store {
             journal,
             stats,
             shared: None,
+            history_only: Arc::default(),
         }
     }
 
@@ -160,6 +163,7 @@ impl Store {
             journal,
             stats,
             shared: None,
+            history_only: Arc::default(),
         }
     }
 

@@ -15,6 +15,7 @@ use futures_util::future::BoxFuture;
 use super::shard::Insert;
 use super::shard_actor::{Inserted, PutStored, Update};
 use super::{Store, StoreError};
+use crate::model::bounded_ids::BoundedIds;
 use crate::model::{KillTime, Killmail, KillmailId, StoredKill, SystemId};
 
 /// The longest an appending instance waits to take its own kill back from the log.
@@ -56,6 +57,9 @@ pub struct Appended {
     pub system: SystemId,
     pub json: Bytes,
     pub entry: Entry,
+    /// What makes the entry one of a kind in the log (a kill is stored once whoever publishes
+    /// it); `None` for entries that are new each time (updates).
+    pub unique: Option<String>,
 }
 
 /// A log shared by the instances of a cluster.
@@ -68,6 +72,8 @@ pub trait SharedLog: Send + Sync {
 /// What became of one entry taken from the log.
 pub struct Taken {
     pub entry: Entry,
+    /// The entry's kill, when it held one.
+    pub id: Option<KillmailId>,
     /// Stored (or updated) here; `None` for a duplicate, a kill too old, or an unreadable entry.
     pub kill: Option<Arc<StoredKill>>,
     pub system_count: usize,
@@ -101,6 +107,7 @@ impl Store {
             system,
             json: StoredKill::new(0, &killmail).json,
             entry,
+            unique: Some(id.get().to_string()),
         };
         let sequence = self.until_durable(id, || log.append(appended())).await;
         let mut settled = self.offsets.watch();
@@ -133,6 +140,7 @@ impl Store {
             system: kill.facts.system_id,
             json: kill.json.clone(),
             entry: Entry::Update,
+            unique: None,
         };
         let append = log.append(appended);
         let id = kill.facts.killmail_id;
@@ -141,6 +149,29 @@ impl Store {
                 log::warn!("kill update not shared killmail_id={id} error={e}");
             }
         });
+    }
+
+    /// Cluster mode: the live feed brought a kill the log already holds (a backfill stored it
+    /// first). Announced once as a `live` entry, so every instance that holds it only as
+    /// history pushes it now, as a single node does.
+    pub async fn announce_live(&self, id: KillmailId) {
+        let Some(log) = &self.shared else { return };
+        if !self.history_only().remove(id) {
+            return;
+        }
+        let Ok(Some(kill)) = self.get(id).await else {
+            return;
+        };
+        let appended = Appended {
+            id,
+            system: kill.facts.system_id,
+            json: kill.json.clone(),
+            entry: Entry::Live,
+            unique: Some(format!("{}.live", id.get())),
+        };
+        if let Err(e) = log.append(appended).await {
+            log::warn!("late live kill not announced killmail_id={id} error={e}");
+        }
     }
 
     /// Takes entry `sequence` of the shared log into this instance's store; the offset log's
@@ -154,6 +185,7 @@ impl Store {
     async fn take_entry(&self, sequence: u64, entry: Entry, json: Bytes) -> Taken {
         let mut taken = Taken {
             entry,
+            id: None,
             kill: None,
             system_count: 0,
         };
@@ -162,6 +194,7 @@ impl Store {
             return taken;
         };
         let system = kill.facts.system_id;
+        taken.id = Some(kill.facts.killmail_id);
         if entry == Entry::Update {
             let Ok(fresh) = serde_json::from_slice::<Killmail>(&json) else {
                 return taken;
@@ -182,6 +215,9 @@ impl Store {
                 outcome: Insert::Stored(kill),
                 system_count,
             }) => {
+                if entry == Entry::History {
+                    self.history_only().insert(kill.facts.killmail_id);
+                }
                 taken.kill = Some(kill);
                 taken.system_count = system_count;
             }
@@ -189,6 +225,16 @@ impl Store {
             Err(e) => log::error!("shared log entry not stored sequence={sequence} error={e}"),
         }
         taken
+    }
+}
+
+impl Store {
+    /// Kills taken from the log as history and not yet announced live.
+    fn history_only(&self) -> std::sync::MutexGuard<'_, BoundedIds> {
+        // A set of ids: a panic elsewhere cannot leave it half-changed.
+        self.history_only
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

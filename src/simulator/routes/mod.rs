@@ -35,6 +35,7 @@ pub(super) fn server(shared: Shared, listener: TcpListener) -> std::io::Result<S
                     .route("/killID/{id}", web::get().to(zkb_kill)),
             )
             .service(web::resource("/_simulator/publish").route(web::post().to(control::publish)))
+            .service(web::resource("/_simulator/feed").route(web::post().to(control::feed)))
             .service(esi_scope("/latest"))
             .service(esi_scope(""))
             .wrap(NormalizePath::trim())

@@ -2,7 +2,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::model::KillmailId;
+use super::KillmailId;
 
 /// Backfilled kill ids remembered until the live feed brings them; the oldest are forgotten.
 pub const HISTORY_ONLY_CAPACITY: usize = 100_000;

@@ -60,6 +60,10 @@ impl Application {
             api_requests: RequestRate::default(),
             rate_limit: RateLimiter::new(settings.server.rate_limit_per_minute),
             api_token: settings.server.api_token.clone(),
+            proxies: crate::web::proxies::TrustedProxies::parse(&settings.server.trusted_proxies)
+                .map_err(|reason| {
+                anyhow::anyhow!("invalid TRUSTED_PROXIES (server.trusted_proxies): {reason}")
+            })?,
             sse: SseState::new(
                 Duration::from_millis(settings.sse.keepalive_ms),
                 Duration::from_millis(settings.sse.heartbeat_ms),

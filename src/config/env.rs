@@ -67,6 +67,12 @@ const VARS: &[Var] = &[
     ),
     Var("API_TOKEN", "server.api_token", Kind::Text, "a token"),
     Var(
+        "TRUSTED_PROXIES",
+        "server.trusted_proxies",
+        Kind::Text,
+        "IP addresses or CIDR ranges, comma-separated",
+    ),
+    Var(
         "RATE_LIMIT_PER_MINUTE",
         "server.rate_limit_per_minute",
         Kind::Range(0, u32::MAX as u64),

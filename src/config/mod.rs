@@ -49,6 +49,10 @@ pub struct ServerSettings {
     /// When set, creating and deleting subscriptions needs `Authorization: Bearer <token>`.
     #[serde(default)]
     pub api_token: String,
+    /// Reverse proxies (addresses, CIDR ranges; comma-separated) whose `X-Forwarded-For` names
+    /// the client. Empty: the TCP peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: String,
     /// REST requests per minute and client address (0 = no limit); bursts up to the same number.
     pub rate_limit_per_minute: u32,
     /// A connection whose peer has not acknowledged sent data for this long is dropped by the

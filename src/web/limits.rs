@@ -155,7 +155,7 @@ pub async fn rate_limit(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let refused = req.app_data::<web::Data<AppState>>().and_then(|state| {
         state.api_requests.record();
-        let ip = peer_ip(req.peer_addr());
+        let ip = state.proxies.client(req.request());
         (limit == Limit::Limited)
             .then(|| state.rate_limit.take(ip, Instant::now()).err())
             .flatten()
@@ -172,11 +172,6 @@ pub async fn rate_limit(
         return Ok(req.into_response(res));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
-}
-
-/// The client's address as limits count it: the peer (loopback when actix does not know it).
-pub fn peer_ip(peer: Option<std::net::SocketAddr>) -> IpAddr {
-    peer.map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip())
 }
 
 /// `Ok` when no token is configured or the request carries `Authorization: Bearer <token>`.

@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod notifier;
 pub mod openapi;
 pub mod origin;
+pub mod proxies;
 pub mod relay;
 pub mod routes;
 pub mod slots;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub rate_limit: limits::RateLimiter,
     /// Empty = no token needed to change subscriptions.
     pub api_token: String,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub proxies: proxies::TrustedProxies,
     /// SSE settings and connection slots.
     pub sse: sse::SseState,
     /// Requests by route, method and status, and their latency.

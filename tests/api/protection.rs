@@ -169,3 +169,58 @@ async fn webhooks_to_private_addresses_are_refused_unless_allowed() {
         );
     }
 }
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate_limit_and_nobody_else_can_pick_one(
+) {
+    // Arrange: two requests a minute per client; this machine is the trusted proxy
+    let app = spawn_app_with(SimConfig::default(), |s| {
+        s.server.rate_limit_per_minute = 2;
+        s.server.trusted_proxies = "127.0.0.1, ::1".into();
+    })
+    .await;
+    let from = |client: &'static str| [("x-forwarded-for", client)];
+    let path = "/api/v1/kills/cached/30000142";
+
+    // Act: one client uses up its budget through the proxy
+    for _ in 0..2 {
+        let ok = app
+            .request(Method::GET, path, &from("203.0.113.1"), None)
+            .await;
+        assert_eq!(ok.status, 200);
+    }
+    let refused = app
+        .request(Method::GET, path, &from("203.0.113.1"), None)
+        .await;
+    let other = app
+        .request(Method::GET, path, &from("203.0.113.2"), None)
+        .await;
+    // A client that claims an address left of the proxy's entry is still counted as itself.
+    let claimed = app
+        .request(Method::GET, path, &from("203.0.113.2, 203.0.113.1"), None)
+        .await;
+
+    // Assert
+    assert_eq!(refused.status, 429);
+    assert_eq!(other.status, 200, "another client behind the same proxy");
+    assert_eq!(claimed.status, 429, "the rightmost entry is the client");
+}
+
+#[actix_web::test]
+async fn without_trusted_proxies_a_forwarded_header_changes_nothing() {
+    let app = spawn_app_with(SimConfig::default(), |s| s.server.rate_limit_per_minute = 2).await;
+    let path = "/api/v1/kills/cached/30000142";
+    for n in 0..2 {
+        let client = format!("203.0.113.{n}");
+        let headers = [("x-forwarded-for", client.as_str())];
+        assert_eq!(
+            app.request(Method::GET, path, &headers, None).await.status,
+            200
+        );
+    }
+
+    let spoofed = [("x-forwarded-for", "198.51.100.9")];
+    let refused = app.request(Method::GET, path, &spoofed, None).await;
+
+    assert_eq!(refused.status, 429, "every request came from the same peer");
+}

@@ -36,7 +36,7 @@ pub async fn upgrade(
     };
     let client = session::client_name(&params);
     super::origin::check_upgrade(&req, &state.origin)?;
-    let ip = super::limits::peer_ip(req.peer_addr());
+    let ip = state.proxies.client(&req);
     let Some(slot) = state.socket_slots.acquire(ip) else {
         log::warn!("websocket connection refused, limit reached ip={ip}");
         return Err(ApiError::ConnectionLimit("WebSocket").into());

@@ -87,7 +87,7 @@ async fn open(
 ) -> Result<HttpResponse, ApiError> {
     let query = StreamQuery::read(req.query_string(), &state.engine.filter_limits)
         .map_err(ApiError::StreamInvalid)?;
-    let ip = super::limits::peer_ip(req.peer_addr());
+    let ip = state.proxies.client(&req);
     let Some(slot) = state.sse.slots.acquire(ip) else {
         log::warn!("sse connection refused, limit reached ip={ip}");
         return Err(ApiError::ConnectionLimit("SSE"));

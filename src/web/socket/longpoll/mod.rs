@@ -97,7 +97,7 @@ fn open(req: &HttpRequest, params: &HashMap<String, String>, state: &AppState) -
     if super::super::origin::check_upgrade(req, &state.origin).is_err() {
         return answer(json!({"status": 403}));
     }
-    let ip = crate::web::limits::peer_ip(req.peer_addr());
+    let ip = state.proxies.client(req);
     let Some(slot) = state.socket_slots.acquire(ip) else {
         log::warn!("longpoll session refused, limit reached ip={ip}");
         return HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)

@@ -144,6 +144,37 @@ fn wait_ready(members: &[&Member]) {
     });
 }
 
+/// Two instances of a new cluster following a simulator that publishes every `rate_ms` (0: on
+/// demand), both ready. Dropped in field order: the instances first, the stream and buckets last.
+struct Pair {
+    members: [Member; 2],
+    _sim: Running,
+    sim_port: u16,
+    _cluster: ClusterName,
+}
+
+impl Pair {
+    fn start(test: &str, rate_ms: u64) -> Self {
+        let cluster = ClusterName::new(test);
+        let sim = Running::start(
+            &["simulate", "--port", "0", "--rate-ms", &rate_ms.to_string()],
+            &[],
+        );
+        let sim_port = sim_port(&sim);
+        let members = [
+            Member::start(&cluster, sim_port),
+            Member::start(&cluster, sim_port),
+        ];
+        wait_ready(&[&members[0], &members[1]]);
+        Self {
+            members,
+            _sim: sim,
+            sim_port,
+            _cluster: cluster,
+        }
+    }
+}
+
 /// A webhook receiver on loopback: answers 200 and keeps every kill of every body.
 fn receiver() -> (u16, Arc<Mutex<Vec<u64>>>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
@@ -561,14 +592,8 @@ fn a_cluster_name_nats_cannot_hold_is_refused_at_startup() {
 #[test]
 fn a_redisq_relay_queue_polled_on_alternate_instances_gets_each_kill_once_in_order() {
     // Arrange: two instances, kills flowing
-    let cluster = ClusterName::new("relay");
-    let sim = Running::start(&["simulate", "--port", "0", "--rate-ms", "100"], &[]);
-    let sim_port = sim_port(&sim);
-    let members = [
-        Member::start(&cluster, sim_port),
-        Member::start(&cluster, sim_port),
-    ];
-    wait_ready(&[&members[0], &members[1]]);
+    let pair = Pair::start("relay", 100);
+    let members = &pair.members;
 
     // Act: one reader whose polls alternate between the instances
     let mut polled = Vec::new();
@@ -641,14 +666,8 @@ fn a_leader_stopped_cleanly_hands_the_feed_over_at_once_not_when_its_lease_runs_
 #[test]
 fn a_kill_backfilled_on_one_instance_is_pushed_once_everywhere_when_the_feed_brings_it() {
     // Arrange: two instances, a stream client on each, and a webhook
-    let cluster = ClusterName::new("late");
-    let sim = Running::start(&["simulate", "--port", "0", "--rate-ms", "0"], &[]);
-    let sim_port = sim_port(&sim);
-    let members = [
-        Member::start(&cluster, sim_port),
-        Member::start(&cluster, sim_port),
-    ];
-    wait_ready(&[&members[0], &members[1]]);
+    let pair = Pair::start("late", 0);
+    let (members, sim_port) = (&pair.members, pair.sim_port);
     wait_until(Duration::from_secs(15), "a leader", || {
         members.iter().any(|m| m.is_leader())
     });
@@ -662,7 +681,7 @@ fn a_kill_backfilled_on_one_instance_is_pushed_once_everywhere_when_the_feed_bri
         ),
     );
     assert_eq!(created.split_whitespace().nth(1), Some("201"), "{created}");
-    for member in &members {
+    for member in members {
         wait_until(Duration::from_secs(10), "the webhook everywhere", || {
             let listed = json_body(&http_get(member.port, "/api/v1/subscriptions"));
             crate::helpers::listed_of_type(&listed, "webhook").len() == 1
@@ -683,7 +702,7 @@ fn a_kill_backfilled_on_one_instance_is_pushed_once_everywhere_when_the_feed_bri
         .as_u64()
         .expect("an id");
     http_get(follower.port, "/api/v1/kills/system/30000142");
-    for member in &members {
+    for member in members {
         wait_until(
             Duration::from_secs(10),
             "the backfilled kill everywhere",

@@ -175,6 +175,29 @@ impl Pair {
     }
 }
 
+/// Creates a webhook for every kill through the instance on `via`, and waits until every member
+/// lists it.
+fn subscribe_everywhere(via: u16, members: &[&Member], hook_port: u16) {
+    let created = http_post(
+        via,
+        "/api/v1/subscriptions",
+        &format!(
+            r#"{{"subscriber_id":"bot","callback_url":"http://127.0.0.1:{hook_port}/hook","filters":[{ALL_SPACE}]}}"#
+        ),
+    );
+    assert_eq!(created.split_whitespace().nth(1), Some("201"), "{created}");
+    for member in members {
+        wait_until(
+            Duration::from_secs(10),
+            "the webhook on every instance",
+            || {
+                let listed = json_body(&http_get(member.port, "/api/v1/subscriptions"));
+                crate::helpers::listed_of_type(&listed, "webhook").len() == 1
+            },
+        );
+    }
+}
+
 /// A webhook receiver on loopback: answers 200 and keeps every kill of every body.
 fn receiver() -> (u16, Arc<Mutex<Vec<u64>>>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
@@ -260,24 +283,11 @@ fn killing_the_leader_loses_no_kill_and_repeats_none_for_clients_and_webhooks() 
         members.iter().filter(|m| m.is_leader()).count() == 1
     });
     let (hook_port, hooked) = receiver();
-    let created = http_post(
+    subscribe_everywhere(
         members[0].port,
-        "/api/v1/subscriptions",
-        &format!(
-            r#"{{"subscriber_id":"bot","callback_url":"http://127.0.0.1:{hook_port}/hook","filters":[{ALL_SPACE}]}}"#
-        ),
+        &members.iter().collect::<Vec<_>>(),
+        hook_port,
     );
-    assert_eq!(created.split_whitespace().nth(1), Some("201"), "{created}");
-    for member in &members {
-        wait_until(
-            Duration::from_secs(10),
-            "the webhook on every instance",
-            || {
-                let listed = json_body(&http_get(member.port, "/api/v1/subscriptions"));
-                crate::helpers::listed_of_type(&listed, "webhook").len() == 1
-            },
-        );
-    }
     let streams: Vec<_> = members
         .iter()
         .map(|m| collect_events(m.port, "/api/v1/kills/stream", ""))
@@ -673,20 +683,11 @@ fn a_kill_backfilled_on_one_instance_is_pushed_once_everywhere_when_the_feed_bri
     });
     let follower = members.iter().find(|m| !m.is_leader()).expect("a follower");
     let (hook_port, hooked) = receiver();
-    let created = http_post(
+    subscribe_everywhere(
         follower.port,
-        "/api/v1/subscriptions",
-        &format!(
-            r#"{{"subscriber_id":"bot","callback_url":"http://127.0.0.1:{hook_port}/hook","filters":[{ALL_SPACE}]}}"#
-        ),
+        &members.iter().collect::<Vec<_>>(),
+        hook_port,
     );
-    assert_eq!(created.split_whitespace().nth(1), Some("201"), "{created}");
-    for member in members {
-        wait_until(Duration::from_secs(10), "the webhook everywhere", || {
-            let listed = json_body(&http_get(member.port, "/api/v1/subscriptions"));
-            crate::helpers::listed_of_type(&listed, "webhook").len() == 1
-        });
-    }
     let streams: Vec<_> = members
         .iter()
         .map(|m| collect_events(m.port, "/api/v1/kills/stream", ""))

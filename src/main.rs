@@ -74,6 +74,9 @@ enum Command {
         /// ratio: how close the service is to what this machine can do.
         #[arg(long)]
         baseline: bool,
+        /// Instead: store this many kills and measure the service's memory per stored kill.
+        #[arg(long)]
+        stored: Option<usize>,
     },
     /// The load test's minimal forwarder (see `loadtest --baseline`).
     #[command(hide = true)]
@@ -134,9 +137,16 @@ fn main() -> anyhow::Result<()> {
             failover,
             idle,
             baseline,
+            stored,
         } => {
             init_logging("warn", LogFormat::Text);
             let service = std::env::current_exe().context("cannot find this binary")?;
+            if let Some(stored) = stored {
+                let run = loadtest::run_stored(stored.max(1), service);
+                let report = actix_web::rt::System::new().block_on(run)?;
+                println!("{report}");
+                return Ok(());
+            }
             if let Some(idle) = idle {
                 let run = loadtest::run_idle(idle, connect_concurrency, service);
                 let report = actix_web::rt::System::new().block_on(run)?;

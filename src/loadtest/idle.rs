@@ -112,7 +112,7 @@ pub async fn measure(
 }
 
 /// Resident memory of `pid` in KB.
-fn rss_kb(pid: u32) -> anyhow::Result<u64> {
+pub(super) fn rss_kb(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("cannot read /proc/{pid}/status"))?;
     status

@@ -29,6 +29,7 @@ pub mod baseline;
 mod client;
 mod cluster;
 pub mod idle;
+pub mod stored;
 mod report;
 mod service;
 mod target;
@@ -94,6 +95,27 @@ pub async fn run_idle(
     let pid = child.0.id();
     let result = match wait_ready(&client(), port, "/ping").await {
         Ok(()) => idle::measure(clients, concurrency, port, pid).await,
+        Err(e) => Err(e),
+    };
+    child.stop();
+    let _ = std::fs::remove_dir_all(&data_dir);
+    sim.stop().await;
+    result
+}
+
+/// `loadtest --stored N`: starts the service and measures what `kills` stored kills cost it.
+pub async fn run_stored(kills: usize, service: PathBuf) -> anyhow::Result<stored::StoredReport> {
+    let sim = Simulator::start(SimConfig {
+        redisq_embeds_killmail: true,
+        ..SimConfig::default()
+    })
+    .context("cannot start the simulator")?;
+    let port = free_port()?;
+    let data_dir = std::env::temp_dir().join(format!("wanderer-kills-loadtest-{port}"));
+    let mut child = ServiceProcess(spawn_service(&service, &sim, port, &data_dir, 1, &[])?);
+    let pid = child.0.id();
+    let result = match wait_ready(&client(), port, "/ping").await {
+        Ok(()) => stored::measure(&sim, kills, port, pid).await,
         Err(e) => Err(e),
     };
     child.stop();

@@ -279,3 +279,17 @@ fn offline_the_log_says_how_to_run_without_the_feed() {
         "{hint}"
     );
 }
+
+#[test]
+fn the_loadtest_command_measures_memory_per_stored_kill() {
+    let output = std::process::Command::new(BINARY)
+        .args(["loadtest", "--stored", "200"])
+        .output()
+        .expect("the loadtest runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("kills stored: 200"), "{report}");
+    assert!(report.contains("KB per stored kill"), "{report}");
+    assert!(report.contains("a kill's JSON: "), "{report}");
+}

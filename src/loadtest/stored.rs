@@ -1,0 +1,109 @@
+//! `loadtest --stored N`: what a stored kill costs in memory. The simulator publishes N kills
+//! (over 1 000 systems, as fast as the service takes them); the service's resident memory is
+//! read before and once it holds them all, from `/proc/<pid>/status`, next to the average size
+//! of a kill's JSON.
+
+use std::time::{Duration, Instant};
+
+use actix_web::rt::time::sleep;
+use anyhow::bail;
+
+use super::client::client;
+use crate::simulator::SimHandle;
+
+const SYSTEMS: u64 = 1_000;
+const FIRST_SYSTEM: u64 = 30_000_001;
+
+/// What stored kills cost the service.
+#[derive(Debug)]
+pub struct StoredReport {
+    pub kills: usize,
+    pub rss_before_kb: u64,
+    pub rss_after_kb: u64,
+    pub json_bytes: f64,
+}
+
+impl std::fmt::Display for StoredReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let per = self.rss_after_kb.saturating_sub(self.rss_before_kb) as f64 * 1024.0
+            / self.kills.max(1) as f64;
+        writeln!(f, "kills stored: {}", self.kills)?;
+        writeln!(
+            f,
+            "service RSS: {} KB before, {} KB after: {:.2} KB per stored kill",
+            self.rss_before_kb,
+            self.rss_after_kb,
+            per / 1024.0
+        )?;
+        write!(
+            f,
+            "a kill's JSON: {:.2} KB on average ({:.2}x of it in memory)",
+            self.json_bytes / 1024.0,
+            per / self.json_bytes.max(1.0)
+        )
+    }
+}
+
+/// Publishes `kills` kills and measures the service on `port` (process `pid`).
+pub async fn measure(
+    sim: &SimHandle,
+    kills: usize,
+    port: u16,
+    pid: u32,
+) -> anyhow::Result<StoredReport> {
+    let http = client();
+    sleep(Duration::from_secs(2)).await;
+    let rss_before_kb = super::idle::rss_kb(pid)?;
+    for n in 0..kills {
+        let system = FIRST_SYSTEM + n as u64 % SYSTEMS;
+        sim.publish_with(|k| k.set_system(system));
+        if n % 500 == 499 {
+            // Let the feed keep up, so the simulator's own memory stays out of the way.
+            sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let started = Instant::now();
+    loop {
+        let url = format!("http://127.0.0.1:{port}/metrics");
+        let text = match http.get(&url).send().await {
+            Ok(mut answer) => match answer.body().await {
+                Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+                Err(_) => String::new(),
+            },
+            Err(_) => String::new(),
+        };
+        let held = text
+            .lines()
+            .find_map(|l| l.strip_prefix("wanderer_kills_store_kills "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if held as usize >= kills {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("the service stored {held} of {kills} kills in 5 minutes");
+        }
+        sleep(Duration::from_millis(250)).await;
+    }
+    sleep(Duration::from_secs(2)).await;
+    let rss_after_kb = super::idle::rss_kb(pid)?;
+    let url = format!("http://127.0.0.1:{port}/api/v1/kills/cached/{FIRST_SYSTEM}");
+    let mut answer = http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let body = answer.body().limit(64 << 20).await?;
+    let listed: serde_json::Value = serde_json::from_slice(&body)?;
+    let sizes: Vec<usize> = listed["data"]["kills"]
+        .as_array()
+        .map(|k| k.iter().map(|v| v.to_string().len()).collect())
+        .unwrap_or_default();
+    let json_bytes = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64;
+    Ok(StoredReport {
+        kills,
+        rss_before_kb,
+        rss_after_kb,
+        json_bytes,
+    })
+}

@@ -29,9 +29,9 @@ pub mod baseline;
 mod client;
 mod cluster;
 pub mod idle;
-pub mod stored;
 mod report;
 mod service;
+pub mod stored;
 mod target;
 
 use client::{client, client_task};

@@ -120,6 +120,12 @@ impl Store {
                 )))
             }
         }
+        if entry == Entry::Live {
+            // A backfill on another instance may have published this kill as history just
+            // before: the log kept that copy and dropped this one. Then it is announced live,
+            // as when the feed brings a kill already held.
+            self.announce_live(id).await;
+        }
         match self.at_offset(sequence).await? {
             Some(kill) if kill.facts.killmail_id == id => {
                 let system_count = self.count(system).await?;

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use actix_web::rt::time::sleep;
 use anyhow::{bail, Context};
 
-use crate::simulator::{SimConfig, Simulator};
+use crate::simulator::{SimConfig, SimHandle, Simulator};
 
 pub mod baseline;
 mod client;
@@ -75,13 +75,23 @@ const FIRST_SYSTEM: u64 = 30_000_001;
 /// Receipts: (killmail id, when the frame was read, the instance the client is on).
 type Receipts = Rc<RefCell<Vec<(u64, Instant, usize)>>>;
 
-/// `loadtest --idle N`: starts the service and measures what `clients` idle clients cost it.
-pub async fn run_idle(
-    clients: usize,
-    concurrency: usize,
+/// Starts a simulator (`redisq_embeds_killmail` as asked) and one service following it, runs
+/// `measure` with the simulator, the service's port and its process id, and stops both.
+async fn with_one_service<T, F, Fut>(
     service: PathBuf,
-) -> anyhow::Result<idle::IdleReport> {
-    let sim = Simulator::start(SimConfig::default()).context("cannot start the simulator")?;
+    embeds: bool,
+    clients: usize,
+    measure: F,
+) -> anyhow::Result<T>
+where
+    F: FnOnce(SimHandle, u16, u32) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let sim = Simulator::start(SimConfig {
+        redisq_embeds_killmail: embeds,
+        ..SimConfig::default()
+    })
+    .context("cannot start the simulator")?;
     let port = free_port()?;
     let data_dir = std::env::temp_dir().join(format!("wanderer-kills-loadtest-{port}"));
     let mut child = ServiceProcess(spawn_service(
@@ -94,7 +104,7 @@ pub async fn run_idle(
     )?);
     let pid = child.0.id();
     let result = match wait_ready(&client(), port, "/ping").await {
-        Ok(()) => idle::measure(clients, concurrency, port, pid).await,
+        Ok(()) => measure(sim.clone(), port, pid).await,
         Err(e) => Err(e),
     };
     child.stop();
@@ -103,25 +113,24 @@ pub async fn run_idle(
     result
 }
 
+/// `loadtest --idle N`: starts the service and measures what `clients` idle clients cost it.
+pub async fn run_idle(
+    clients: usize,
+    concurrency: usize,
+    service: PathBuf,
+) -> anyhow::Result<idle::IdleReport> {
+    with_one_service(service, false, clients, |_, port, pid| {
+        idle::measure(clients, concurrency, port, pid)
+    })
+    .await
+}
+
 /// `loadtest --stored N`: starts the service and measures what `kills` stored kills cost it.
 pub async fn run_stored(kills: usize, service: PathBuf) -> anyhow::Result<stored::StoredReport> {
-    let sim = Simulator::start(SimConfig {
-        redisq_embeds_killmail: true,
-        ..SimConfig::default()
+    with_one_service(service, true, 1, |sim, port, pid| async move {
+        stored::measure(&sim, kills, port, pid).await
     })
-    .context("cannot start the simulator")?;
-    let port = free_port()?;
-    let data_dir = std::env::temp_dir().join(format!("wanderer-kills-loadtest-{port}"));
-    let mut child = ServiceProcess(spawn_service(&service, &sim, port, &data_dir, 1, &[])?);
-    let pid = child.0.id();
-    let result = match wait_ready(&client(), port, "/ping").await {
-        Ok(()) => stored::measure(&sim, kills, port, pid).await,
-        Err(e) => Err(e),
-    };
-    child.stop();
-    let _ = std::fs::remove_dir_all(&data_dir);
-    sim.stop().await;
-    result
+    .await
 }
 
 /// Runs the workload against the baseline forwarder (`this_binary baseline-server`).

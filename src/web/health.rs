@@ -33,12 +33,11 @@ struct HealthBody {
 /// The report, with the cluster's part folded in.
 async fn report(state: &AppState) -> Result<HealthBody, ApiError> {
     let mut report = state.engine.monitor.send(GetHealth).await?;
-    let cluster = state.engine.cluster.as_ref().map(|c| c.status.view());
-    if let Some(view) = &cluster {
-        if view.nats != "connected" && matches!(report.status, Status::Ok) {
-            report.status = Status::Degraded;
-        }
+    let status = state.engine.cluster.as_ref().map(|c| &c.status);
+    if status.is_some_and(|s| !s.connected()) && matches!(report.status, Status::Ok) {
+        report.status = Status::Degraded;
     }
+    let cluster = status.map(|s| s.view());
     Ok(HealthBody {
         report,
         cluster,
@@ -72,10 +71,7 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 /// `GET /health/ready`: the report, 200 only when this instance should take clients.
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let body = report(&state).await?;
-    let cluster_ready = body
-        .cluster
-        .as_ref()
-        .is_none_or(|c| c.ready && c.nats == "connected");
+    let cluster_ready = body.cluster.as_ref().is_none_or(|c| c.ready);
     let status = match body.report.healthy && cluster_ready {
         true => StatusCode::OK,
         false => StatusCode::SERVICE_UNAVAILABLE,

@@ -13,7 +13,7 @@ use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::stream::Stream;
 use futures_util::StreamExt;
 
-use super::log::entry_of;
+use super::log::read_entry;
 use super::status::ClusterStatus;
 use crate::model::{KillmailId, StoredKill};
 use crate::registry::{KillStored, Registry};
@@ -76,21 +76,23 @@ async fn read_from(
     let mut messages = consumer.messages().await?;
     while let Some(message) = messages.next().await {
         let message = message?;
-        let sequence = message.info()?.stream_sequence;
-        let entry = entry_of(&message);
+        let (sequence, entry) = read_entry(&message)?;
         let taken = store.take(sequence, entry, message.payload.clone()).await;
         status.took(sequence);
         if sequence >= history_head {
             status.set_caught_up();
         }
-        let live = sequence > history_head;
+        // Entries from before this instance started are history here, whatever they say.
+        if sequence <= history_head {
+            continue;
+        }
         let pushed = match (taken.entry, taken.kill, taken.id) {
             (Entry::Live, Some(kill), _) => Some((kill, taken.system_count)),
             // A kill held as history until the live feed brought it (announced once).
             (Entry::Live, None, Some(id)) => late(store, id).await,
             _ => None,
         };
-        if let (Some((kill, system_count)), true) = (pushed, live) {
+        if let Some((kill, system_count)) = pushed {
             registry.do_send(KillStored {
                 kill,
                 system_count,

@@ -11,13 +11,18 @@ use crate::store::shared::{Appended, Entry, SharedLog};
 /// The header naming an entry's kind (`live`, `history`, `update`).
 pub const ENTRY_HEADER: &str = "Wk-Entry";
 
-/// What a message of the stream holds; a message without the header is read as history.
-pub fn entry_of(message: &async_nats::Message) -> Entry {
-    message
+/// A message of the stream: its sequence number, and what it holds (a message without the
+/// header is read as history).
+pub fn read_entry(
+    message: &async_nats::jetstream::Message,
+) -> Result<(u64, Entry), async_nats::Error> {
+    let sequence = message.info()?.stream_sequence;
+    let entry = message
         .headers
         .as_ref()
         .and_then(|h| h.get(ENTRY_HEADER))
-        .map_or(Entry::History, |v| Entry::parse(v.as_str()))
+        .map_or(Entry::History, |v| Entry::parse(v.as_str()));
+    Ok((sequence, entry))
 }
 
 pub struct NatsLog {

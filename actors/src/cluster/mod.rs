@@ -333,6 +333,7 @@ mod tests {
     #[test]
     fn the_status_reports_lag_and_readiness() {
         let status = ClusterStatus::new("a".into());
+        status.set_connected(true);
         status.saw_head(10);
         status.took(7);
         let view = status.view();

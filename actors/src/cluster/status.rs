@@ -85,9 +85,10 @@ impl ClusterStatus {
         self.webhooks_loaded.store(true, Ordering::Relaxed);
     }
 
-    /// Serves: the log is read up to where it stood at start, and the webhooks are known.
+    /// Should take clients: connected, the log read up to where it stood at start, and the
+    /// webhooks known.
     pub fn ready(&self) -> bool {
-        self.caught_up() && self.webhooks_loaded.load(Ordering::Relaxed)
+        self.connected() && self.caught_up() && self.webhooks_loaded.load(Ordering::Relaxed)
     }
 
     pub fn view(&self) -> ClusterView {

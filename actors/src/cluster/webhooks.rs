@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 
-use super::log::entry_of;
+use super::log::read_entry;
 use super::status::ClusterStatus;
 use crate::model::WebhookSubscription;
 use crate::registry::{KillStored, Receipt, Registry};
@@ -141,8 +141,8 @@ async fn take_share(
     let mut messages = consumer.messages().await?;
     while let Some(message) = messages.next().await {
         let message = message?;
-        let sequence = message.info()?.stream_sequence;
-        let live = entry_of(&message) == Entry::Live;
+        let (sequence, entry) = read_entry(&message)?;
+        let live = entry == Entry::Live;
         let kill = match live {
             true => taken(store, sequence, &message.payload).await,
             false => None,

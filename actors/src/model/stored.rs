@@ -28,27 +28,32 @@ pub struct StoredKill {
 impl StoredKill {
     /// A kill read back from disk: its facts are read from the JSON it was stored with;
     /// `None` when that JSON is not a killmail.
-    pub fn with_json(offset: u64, json: Vec<u8>) -> Option<Self> {
+    pub fn with_json(offset: u64, json: impl Into<Bytes>) -> Option<Self> {
+        let json = json.into();
         Some(Self {
             offset,
             facts: KillFacts::from_json(&json)?,
-            json: Bytes::from(json),
+            json,
             stored_at: Instant::now(),
         })
     }
 
     pub fn new(offset: u64, killmail: &Killmail) -> Self {
-        // Serializing the model cannot fail: every field is a string, number, bool, list or map
-        // with string keys, and non-finite floats are filtered out when upstream JSON is read.
-        let json = serde_json::to_vec(killmail)
-            .map(Bytes::from)
-            .unwrap_or_default();
         Self {
             offset,
             facts: KillFacts::of(killmail),
-            json,
+            json: Self::json_of(killmail),
             stored_at: Instant::now(),
         }
+    }
+
+    /// The canonical JSON of a killmail (SPEC §3).
+    pub fn json_of(killmail: &Killmail) -> Bytes {
+        // Serializing the model cannot fail: every field is a string, number, bool, list or map
+        // with string keys, and non-finite floats are filtered out when upstream JSON is read.
+        serde_json::to_vec(killmail)
+            .map(Bytes::from)
+            .unwrap_or_default()
     }
 
     /// The JSON with `"matched_filters": [...]` added: the names of the subscriber's rules this

@@ -162,7 +162,10 @@ impl Queues {
         if let Some(ttl) = poll.ttl_secs {
             queue.saved.ttl_secs = ttl;
         }
-        self.journal.save_relay_queue(&queue.saved);
+        // In cluster mode the shared book holds the cursor; this copy only marks the poll.
+        if self.shared.is_none() {
+            self.journal.save_relay_queue(&queue.saved);
+        }
         Ok(queue.saved.cursor)
     }
 

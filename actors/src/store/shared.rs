@@ -102,10 +102,11 @@ impl Store {
         if killmail.kill_time < self.retention_start() {
             return counted(Insert::TooOld).await;
         }
+        let json = StoredKill::json_of(&killmail);
         let appended = || Appended {
             id,
             system,
-            json: StoredKill::new(0, &killmail).json,
+            json: json.clone(),
             entry,
             unique: Some(id.get().to_string()),
         };
@@ -126,8 +127,9 @@ impl Store {
             // as when the feed brings a kill already held.
             self.announce_live(id).await;
         }
-        match self.at_offset(sequence).await? {
-            Some(kill) if kill.facts.killmail_id == id => {
+        match self.get_in(system, id).await? {
+            // Stored from this very entry (not from an earlier copy the log already held).
+            Some(kill) if kill.offset == sequence => {
                 let system_count = self.count(system).await?;
                 Ok(Inserted {
                     outcome: Insert::Stored(kill),
@@ -195,7 +197,7 @@ impl Store {
             kill: None,
             system_count: 0,
         };
-        let Some(kill) = StoredKill::with_json(sequence, json.to_vec()) else {
+        let Some(kill) = StoredKill::with_json(sequence, json.clone()) else {
             log::warn!("shared log entry is not a killmail, skipped sequence={sequence}");
             return taken;
         };

@@ -16,19 +16,19 @@ pub fn families(status: Option<&ClusterStatus>) -> Vec<Family> {
             "cluster_leader",
             "1 while this instance holds the feed's lease (follows zKillboard), else 0.",
             Kind::Gauge,
-            flag(view.role == "leader"),
+            flag(status.is_leader()),
         ),
         one(
             "cluster_nats_connected",
             "1 while this instance is connected to NATS, else 0.",
             Kind::Gauge,
-            flag(view.nats == "connected"),
+            flag(status.connected()),
         ),
         one(
             "cluster_ready",
             "1 once this instance has caught up with the shared kill log, while connected.",
             Kind::Gauge,
-            flag(view.ready && view.nats == "connected"),
+            flag(view.ready),
         ),
         one(
             "cluster_log_lag",

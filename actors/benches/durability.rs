@@ -97,7 +97,7 @@ fn filled(mix: Mix, now: KillTime) -> (tempfile::TempDir, Journal) {
     let kills: Vec<Arc<StoredKill>> = (1..=STORED)
         .map(|n| Arc::new(StoredKill::new(n, &killmail(n, now, mix))))
         .collect();
-    let bytes: usize = kills.iter().map(|k| k.json.len()).sum();
+    let bytes: usize = kills.iter().map(|k| k.json_len()).sum();
     let started = Instant::now();
     append_all(&journal, kills);
     let elapsed = started.elapsed();

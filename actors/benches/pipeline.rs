@@ -140,7 +140,7 @@ fn pipeline(c: &mut Criterion) {
                     cache.fill(&mut km, started);
                     let route = routing_input(&km);
                     if let Insert::Stored(stored) = shard.insert(km, now, || offset) {
-                        routed += route.1.len() + stored.json.len().min(1);
+                        routed += route.1.len() + stored.json_len().min(1);
                     }
                 }
                 routed

@@ -29,6 +29,7 @@ pub mod baseline;
 mod client;
 mod cluster;
 pub mod idle;
+pub mod reads;
 mod report;
 mod service;
 pub mod stored;

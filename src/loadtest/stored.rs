@@ -1,7 +1,8 @@
 //! `loadtest --stored N`: what a stored kill costs in memory. The simulator publishes N kills
 //! (over 1 000 systems, as fast as the service takes them); the service's resident memory is
 //! read before and once it holds them all, from `/proc/<pid>/status`, next to the average size
-//! of a kill's JSON.
+//! of a kill's JSON. Then it reads them back over REST ([`super::reads`]): compact storage must
+//! not make reads slow.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ pub struct StoredReport {
     pub rss_before_kb: u64,
     pub rss_after_kb: u64,
     pub json_bytes: f64,
+    pub reads: Vec<super::reads::ReadRate>,
 }
 
 impl std::fmt::Display for StoredReport {
@@ -40,7 +42,11 @@ impl std::fmt::Display for StoredReport {
             "a kill's JSON: {:.2} KB on average ({:.2}x of it in memory)",
             self.json_bytes / 1024.0,
             per / self.json_bytes.max(1.0)
-        )
+        )?;
+        for read in &self.reads {
+            write!(f, "\n{read}")?;
+        }
+        Ok(())
     }
 }
 
@@ -54,9 +60,10 @@ pub async fn measure(
     let http = client();
     sleep(Duration::from_secs(2)).await;
     let rss_before_kb = super::idle::rss_kb(pid)?;
+    let mut ids = Vec::with_capacity(kills);
     for n in 0..kills {
         let system = FIRST_SYSTEM + n as u64 % SYSTEMS;
-        sim.publish_with(|k| k.set_system(system));
+        ids.push(sim.publish_with(|k| k.set_system(system)).kill.killmail_id);
         if n % 500 == 499 {
             // Let the feed keep up, so the simulator's own memory stays out of the way.
             sleep(Duration::from_millis(5)).await;
@@ -100,10 +107,24 @@ pub async fn measure(
         .map(|k| k.iter().map(|v| v.to_string().len()).collect())
         .unwrap_or_default();
     let json_bytes = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64;
+    // Spread the reads over the store: a stride prime to the counts visits every kill and system.
+    let by_id = super::reads::measure("GET /api/v1/killmail/{id}", port, pid, |n| {
+        format!("/api/v1/killmail/{}", ids[(n * 7_919) as usize % ids.len()])
+    })
+    .await?;
+    let systems = (kills as u64).min(SYSTEMS);
+    let by_system = super::reads::measure("GET /api/v1/kills/cached/{system_id}", port, pid, |n| {
+        format!(
+            "/api/v1/kills/cached/{}",
+            FIRST_SYSTEM + n * 7_919 % systems
+        )
+    })
+    .await?;
     Ok(StoredReport {
         kills,
         rss_before_kb,
         rss_after_kb,
         json_bytes,
+        reads: vec![by_id, by_system],
     })
 }

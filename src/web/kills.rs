@@ -199,9 +199,9 @@ pub async fn killmail(
     };
     match found {
         Ok(Some(kill)) => {
-            let mut body = RawJson::with_capacity(kill.json.len() + 96);
+            let mut body = RawJson::with_capacity(kill.json_len() + 96);
             body.raw("{\"data\":");
-            body.bytes(&kill.json);
+            body.kill(&kill);
             body.timestamp_and_close(&now_iso());
             Ok(body.into_response())
         }
@@ -325,8 +325,8 @@ impl RawJson {
         self.0.extend_from_slice(text.as_bytes());
     }
 
-    fn bytes(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
+    fn kill(&mut self, kill: &StoredKill) {
+        kill.write_json(&mut self.0);
     }
 
     pub(super) fn kills(&mut self, kills: &[Arc<StoredKill>]) {
@@ -335,8 +335,8 @@ impl RawJson {
 
     /// The kills, each with the names of `filter`'s rules it matched.
     pub(super) fn kills_matched(&mut self, kills: &[Arc<StoredKill>], filter: &Filter) {
-        write_json_array_with(&mut self.0, kills, |k| {
-            k.json_matched(&filter.matched_names(&k.facts))
+        write_json_array_with(&mut self.0, kills, |k, out| {
+            k.write_json_matched(&filter.matched_names(&k.facts), out)
         });
     }
 

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod killmail;
 pub mod lenient;
 pub mod name;
+pub mod packed;
 pub mod relay_queue;
 pub mod space;
 pub mod stored;

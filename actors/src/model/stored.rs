@@ -7,33 +7,33 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::packed::PackedJson;
 use super::{KillFacts, Killmail};
 
 /// A kill as the store holds it: the facts it is placed, routed and filtered by, and its
-/// canonical JSON. The parsed killmail is not kept (it would double the memory per kill);
-/// [`StoredKill::killmail`] parses the JSON again when a kill must change.
+/// canonical JSON, compressed ([`PackedJson`]). The parsed killmail is not kept (it would double
+/// the memory per kill); [`StoredKill::killmail`] parses the JSON again when a kill must change.
 #[derive(Debug)]
 pub struct StoredKill {
     /// Position in the order the service accepted kills; resume points (`since_offset`,
     /// `Last-Event-ID`) refer to it.
     pub offset: u64,
     pub facts: KillFacts,
-    /// The canonical JSON of the killmail (SPEC §3), shared as is with every recipient.
-    pub json: Bytes,
+    /// The canonical JSON of the killmail (SPEC §3), the same bytes for every recipient.
+    json: PackedJson,
     /// When this copy was made (stored, updated, or read back at boot): delivery latency
     /// is measured from it.
     pub stored_at: Instant,
 }
 
 impl StoredKill {
-    /// A kill read back from disk: its facts are read from the JSON it was stored with;
-    /// `None` when that JSON is not a killmail.
-    pub fn with_json(offset: u64, json: impl Into<Bytes>) -> Option<Self> {
-        let json = json.into();
+    /// A kill read back from disk or a shared log: its facts are read from the JSON it was
+    /// stored with; `None` when that JSON is not a killmail.
+    pub fn with_json(offset: u64, json: &[u8]) -> Option<Self> {
         Some(Self {
             offset,
-            facts: KillFacts::from_json(&json)?,
-            json,
+            facts: KillFacts::from_json(json)?,
+            json: PackedJson::pack(json),
             stored_at: Instant::now(),
         })
     }
@@ -42,7 +42,7 @@ impl StoredKill {
         Self {
             offset,
             facts: KillFacts::of(killmail),
-            json: Self::json_of(killmail),
+            json: PackedJson::pack(&Self::json_of(killmail)),
             stored_at: Instant::now(),
         }
     }
@@ -56,48 +56,72 @@ impl StoredKill {
             .unwrap_or_default()
     }
 
-    /// The JSON with `"matched_filters": [...]` added: the names of the subscriber's rules this
-    /// kill matched. As stored when there are none.
-    pub fn json_matched(&self, names: &[&str]) -> std::borrow::Cow<'_, [u8]> {
-        let Some((b'}', head)) = self.json.split_last() else {
-            return self.json.as_ref().into();
-        };
-        if names.is_empty() {
-            return self.json.as_ref().into();
+    /// The kill's canonical JSON.
+    pub fn json(&self) -> Bytes {
+        self.json.unpack()
+    }
+
+    /// The length of the kill's canonical JSON.
+    pub fn json_len(&self) -> usize {
+        self.json.len()
+    }
+
+    /// Bytes the JSON takes in memory.
+    pub fn packed_len(&self) -> usize {
+        self.json.packed_len()
+    }
+
+    /// Appends the kill's canonical JSON to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        self.json.unpack_into(out);
+    }
+
+    /// Appends the JSON with `"matched_filters": [...]` added: the names of the subscriber's
+    /// rules this kill matched. As stored when there are none.
+    pub fn write_json_matched(&self, names: &[&str], out: &mut Vec<u8>) {
+        let start = out.len();
+        self.json.unpack_into(out);
+        if names.is_empty() || out.len() == start || out.last() != Some(&b'}') {
+            return;
         }
-        let mut out = Vec::with_capacity(self.json.len() + 24 + names.len() * 16);
-        out.extend_from_slice(head);
+        out.pop();
         out.extend_from_slice(b",\"matched_filters\":");
         // A list of strings always serializes.
-        let _ = serde_json::to_writer(&mut out, names);
+        let _ = serde_json::to_writer(&mut *out, names);
         out.push(b'}');
-        out.into()
+    }
+
+    /// The JSON with the names of the rules it matched (see [`StoredKill::write_json_matched`]).
+    pub fn json_matched(&self, names: &[&str]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.json_len() + 24 + names.len() * 16);
+        self.write_json_matched(names, &mut out);
+        out
     }
 
     /// The full killmail, parsed from the stored JSON (only to change a kill).
     pub fn killmail(&self) -> Option<Killmail> {
-        serde_json::from_slice(&self.json).ok()
+        serde_json::from_slice(&self.json()).ok()
     }
 }
 
-/// Appends `[k1,k2,...]` to `out`, each kill as the JSON bytes the store holds (no re-serializing).
+/// Appends `[k1,k2,...]` to `out`, each kill as its canonical JSON.
 pub fn write_json_array(out: &mut Vec<u8>, kills: &[Arc<StoredKill>]) {
-    write_json_array_with(out, kills, |k| k.json.as_ref().into());
+    write_json_array_with(out, kills, |k, out| k.write_json(out));
 }
 
-/// Appends `[k1,k2,...]` to `out`, each kill as `json` gives it.
-pub fn write_json_array_with<'a>(
+/// Appends `[k1,k2,...]` to `out`, each kill as `json` writes it.
+pub fn write_json_array_with(
     out: &mut Vec<u8>,
-    kills: &'a [Arc<StoredKill>],
-    json: impl Fn(&'a StoredKill) -> std::borrow::Cow<'a, [u8]>,
+    kills: &[Arc<StoredKill>],
+    json: impl Fn(&StoredKill, &mut Vec<u8>),
 ) {
-    out.reserve(kills.iter().map(|k| k.json.len() + 1).sum::<usize>() + 2);
+    out.reserve(kills.iter().map(|k| k.json_len() + 1).sum::<usize>() + 2);
     out.push(b'[');
     for (i, kill) in kills.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&json(kill));
+        json(kill, out);
     }
     out.push(b']');
 }

@@ -30,8 +30,9 @@ fn zkb(km: &Killmail) -> Value {
 /// The ESI killmail, the zkb block and the completed killmail of a stored kill, from one parse
 /// of its stored JSON into the model and one into a value.
 fn parts(kill: &StoredKill) -> (Value, Value, Value) {
-    let completed: Value = serde_json::from_slice(&kill.json).unwrap_or(Value::Null);
-    match kill.killmail() {
+    let json = kill.json();
+    let completed: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
+    match serde_json::from_slice::<crate::model::Killmail>(&json).ok() {
         Some(km) => (km.to_esi(), zkb(&km), completed),
         None => (Value::Null, json!({}), completed),
     }

@@ -558,6 +558,49 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_kill_holds_its_json_in_under_half_the_bytes_and_gives_back_the_same_bytes() {
+        let mut km = kill(
+            7,
+            30000142,
+            10,
+            90_000_001,
+            &[90_000_002, 90_000_003, 90_000_004],
+        );
+        km.solar_system_name = Some("Jita".into());
+        km.victim.character_name = Some("Ysnav Zamo".into());
+        for (i, a) in km.attackers.iter_mut().enumerate() {
+            a.character_name = Some(format!("Pilot {i}"));
+            a.corporation_id = crate::model::CorporationId::new(98_000_057);
+            a.corporation_name = Some("Ithul Holdings".into());
+            a.corporation_ticker = Some("ITQJ".into());
+            a.ship_type_id = TypeId::new(627);
+            a.ship_name = Some("Thorax".into());
+            a.damage_done = Some(1000 + i as u64);
+            a.security_status = Some(-3.3);
+        }
+        let mut s = shard(10);
+        let Insert::Stored(stored) = s.insert(km.clone(), now(), || 1) else {
+            panic!("stored");
+        };
+        let canonical = StoredKill::json_of(&km);
+
+        assert_eq!(stored.json(), canonical);
+        assert_eq!(stored.json_len(), canonical.len());
+        assert!(
+            stored.packed_len() * 2 < canonical.len(),
+            "{} bytes held for {} bytes of JSON",
+            stored.packed_len(),
+            canonical.len()
+        );
+        let mut listed = Vec::new();
+        crate::model::write_json_array(
+            &mut listed,
+            &s.system_kills(sys(30000142), KillTime::from_unix(0), 10),
+        );
+        assert_eq!(listed, [&b"["[..], &canonical, b"]"].concat());
+    }
+
+    #[test]
     fn an_update_keeps_offset_and_place_and_reserializes_once() {
         let mut s = shard(100);
         s.insert(kill(1, 30000142, 10, 90_000_001, &[]), now(), || 7);
@@ -573,7 +616,7 @@ mod tests {
 
         let updated = updated.expect("stored");
         assert_eq!(updated.offset, 7);
-        let json: serde_json::Value = serde_json::from_slice(&updated.json).expect("json");
+        let json: serde_json::Value = serde_json::from_slice(&updated.json()).expect("json");
         assert_eq!(json["victim"]["character_name"], "Pilot");
         assert_eq!(json["zkb"]["totalValue"], 9.0);
         assert!(Arc::ptr_eq(

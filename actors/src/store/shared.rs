@@ -146,7 +146,7 @@ impl Store {
         let appended = Appended {
             id: kill.facts.killmail_id,
             system: kill.facts.system_id,
-            json: kill.json.clone(),
+            json: kill.json(),
             entry: Entry::Update,
             unique: None,
         };
@@ -173,7 +173,7 @@ impl Store {
         let appended = Appended {
             id,
             system: kill.facts.system_id,
-            json: kill.json.clone(),
+            json: kill.json(),
             entry: Entry::Live,
             unique: Some(format!("{}.live", id.get())),
         };
@@ -197,7 +197,7 @@ impl Store {
             kill: None,
             system_count: 0,
         };
-        let Some(kill) = StoredKill::with_json(sequence, json.clone()) else {
+        let Some(kill) = StoredKill::with_json(sequence, &json) else {
             log::warn!("shared log entry is not a killmail, skipped sequence={sequence}");
             return taken;
         };

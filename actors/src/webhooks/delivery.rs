@@ -41,8 +41,8 @@ pub fn backoff(settings: &WebhookSettings, attempt: u32) -> Duration {
 pub fn payload(system: u64, kills: &[Arc<StoredKill>], filter: &Filter) -> Vec<u8> {
     let mut out =
         format!(r#"{{"type":"killmail_update","system_id":{system},"kills":"#).into_bytes();
-    write_json_array_with(&mut out, kills, |k| {
-        k.json_matched(&filter.matched_names(&k.facts))
+    write_json_array_with(&mut out, kills, |k, out| {
+        k.write_json_matched(&filter.matched_names(&k.facts), out)
     });
     out.extend_from_slice(format!(r#","timestamp":"{}"}}"#, now_iso()).as_bytes());
     out

@@ -110,8 +110,8 @@ impl Body {
                     for (n, batch) in history.chunks(BATCH).enumerate() {
                         let mut data = b"{\"kills\":".to_vec();
                         let filter = &self.filter;
-                        write_json_array_with(&mut data, batch, |k| {
-                            k.json_matched(&filter.matched_names(&k.facts))
+                        write_json_array_with(&mut data, batch, |k, out| {
+                            k.write_json_matched(&filter.matched_names(&k.facts), out)
                         });
                         data.extend_from_slice(
                             format!(

@@ -162,7 +162,7 @@ fn parse_kills(mut raw: Vec<(u64, Vec<u8>)>, unreadable: &mut usize) -> Vec<Stor
             .map(|part| {
                 scope.spawn(move || {
                     part.iter_mut()
-                        .map(|(offset, json)| StoredKill::with_json(*offset, std::mem::take(json)))
+                        .map(|(offset, json)| StoredKill::with_json(*offset, &std::mem::take(json)))
                         .collect()
                 })
             })

@@ -67,7 +67,7 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
                     kill.offset as i64,
                     kill.facts.killmail_id.get() as i64,
                     kill.facts.kill_time.unix(),
-                    &kill.json[..]
+                    &kill.json()[..]
                 ])?;
                 last_offset = last_offset.max(Some(kill.offset));
             }

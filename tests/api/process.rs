@@ -292,7 +292,10 @@ fn the_loadtest_command_measures_memory_per_stored_kill() {
     assert!(report.contains("kills stored: 200"), "{report}");
     assert!(report.contains("KB per stored kill"), "{report}");
     assert!(report.contains("a kill's JSON: "), "{report}");
-    for route in ["GET /api/v1/killmail/{id}: ", "GET /api/v1/kills/cached/{system_id}: "] {
+    for route in [
+        "GET /api/v1/killmail/{id}: ",
+        "GET /api/v1/kills/cached/{system_id}: ",
+    ] {
         let line = report.lines().find(|l| l.starts_with(route));
         let line = line.unwrap_or_else(|| panic!("no {route} line in {report}"));
         assert!(line.contains(" 0 failed"), "{line}");

@@ -4,6 +4,8 @@
 //! (`packed_dictionary.json`: the keys and common values every killmail repeats), so the keys
 //! cost a few bytes each instead of their full text. Reading it back is a copy-speed expansion.
 //! Only memory holds this form: the journal, the cluster log and every client get the JSON.
+//! Compressing costs about 3 µs per KB, so a kill enters the store as is and is packed moments
+//! later, off the path to its first push (see the shard actor).
 
 use bytes::Bytes;
 
@@ -38,7 +40,8 @@ impl PackedJson {
         }
     }
 
-    fn raw(json: &[u8]) -> Self {
+    /// Keeps `json` as is (no compression cost: a kill is stored this way and packed later).
+    pub fn raw(json: &[u8]) -> Self {
         Self {
             bytes: json.into(),
             len: u32::MAX,
@@ -47,6 +50,17 @@ impl PackedJson {
 
     fn is_raw(&self) -> bool {
         self.len == u32::MAX
+    }
+
+    /// Whether the JSON is held compressed.
+    pub fn is_packed(&self) -> bool {
+        !self.is_raw()
+    }
+
+    /// This JSON compressed; `None` when it already is, or would not shrink.
+    pub fn packed(&self) -> Option<Self> {
+        let packed = Self::pack(self.is_raw().then_some(&self.bytes)?);
+        packed.is_packed().then_some(packed)
     }
 
     /// The JSON's length in bytes.

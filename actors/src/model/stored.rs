@@ -11,7 +11,7 @@ use super::packed::PackedJson;
 use super::{KillFacts, Killmail};
 
 /// A kill as the store holds it: the facts it is placed, routed and filtered by, and its
-/// canonical JSON, compressed ([`PackedJson`]). The parsed killmail is not kept (it would double
+/// canonical JSON, compressed ([`PackedJson`]) once the store has packed it. The parsed killmail is not kept (it would double
 /// the memory per kill); [`StoredKill::killmail`] parses the JSON again when a kill must change.
 #[derive(Debug)]
 pub struct StoredKill {
@@ -33,7 +33,7 @@ impl StoredKill {
         Some(Self {
             offset,
             facts: KillFacts::from_json(json)?,
-            json: PackedJson::pack(json),
+            json: PackedJson::raw(json),
             stored_at: Instant::now(),
         })
     }
@@ -42,7 +42,7 @@ impl StoredKill {
         Self {
             offset,
             facts: KillFacts::of(killmail),
-            json: PackedJson::pack(&Self::json_of(killmail)),
+            json: PackedJson::raw(&Self::json_of(killmail)),
             stored_at: Instant::now(),
         }
     }
@@ -64,6 +64,16 @@ impl StoredKill {
     /// The length of the kill's canonical JSON.
     pub fn json_len(&self) -> usize {
         self.json.len()
+    }
+
+    /// This kill with its JSON compressed; `None` when it already is, or would not shrink.
+    pub fn packed(&self) -> Option<Self> {
+        Some(Self {
+            offset: self.offset,
+            facts: self.facts.clone(),
+            json: self.json.packed()?,
+            stored_at: self.stored_at,
+        })
     }
 
     /// Bytes the JSON takes in memory.

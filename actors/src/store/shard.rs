@@ -41,6 +41,8 @@ pub struct Shard {
     by_character: IdMap<CharacterId, IdSet<KillmailId>>,
     /// Every kill by its offset: the offset log's slice this shard holds.
     by_offset: BTreeMap<u64, Arc<StoredKill>>,
+    /// Kills stored with their JSON as is, to be packed ([`Shard::pack`]).
+    unpacked: Vec<KillmailId>,
 }
 
 /// Where a kill goes: what placing it needs, before the stored copy is built.
@@ -131,6 +133,7 @@ impl Shard {
             None
         };
         self.index(&stored);
+        self.unpacked.push(id);
         if let Some(old) = evicted {
             self.unindex(&old);
         }
@@ -153,15 +156,38 @@ impl Shard {
         let updated = Arc::new(StoredKill::new(old.offset, &killmail));
         let old = Arc::clone(old);
         self.unindex_characters(&old);
+        self.put_in_place(&updated);
+        self.index(&updated);
+        self.unpacked.push(id);
+        Some(updated)
+    }
+
+    /// Puts `kill` where the stored kill with its id sits in its system's list.
+    fn put_in_place(&mut self, kill: &Arc<StoredKill>) {
+        let id = kill.facts.killmail_id;
         if let Some(slot) = self
             .systems
-            .get_mut(&old.facts.system_id)
+            .get_mut(&kill.facts.system_id)
             .and_then(|list| list.iter_mut().find(|k| k.facts.killmail_id == id))
         {
-            *slot = Arc::clone(&updated);
+            *slot = Arc::clone(kill);
         }
-        self.index(&updated);
-        Some(updated)
+    }
+
+    /// Compresses the JSON of up to `at_most` kills stored as is, newest first. Copies already
+    /// handed out keep their JSON as is until dropped. Answers how many are left.
+    pub fn pack(&mut self, at_most: usize) -> usize {
+        for _ in 0..at_most {
+            let Some(id) = self.unpacked.pop() else { break };
+            let Some(packed) = self.by_id.get(&id).and_then(|k| k.packed()) else {
+                continue;
+            };
+            let packed = Arc::new(packed);
+            self.put_in_place(&packed);
+            self.by_offset.insert(packed.offset, Arc::clone(&packed));
+            self.by_id.insert(id, packed);
+        }
+        self.unpacked.len()
     }
 
     pub fn get(&self, id: KillmailId) -> Option<Arc<StoredKill>> {
@@ -558,7 +584,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_kill_holds_its_json_in_under_half_the_bytes_and_gives_back_the_same_bytes() {
+    fn a_stored_kill_is_packed_into_under_half_its_json_and_gives_back_the_same_bytes() {
         let mut km = kill(
             7,
             30000142,
@@ -583,7 +609,14 @@ mod tests {
             panic!("stored");
         };
         let canonical = StoredKill::json_of(&km);
+        // Stored as is: the first pushes pay no compression.
+        assert_eq!(stored.packed_len(), canonical.len());
 
+        let left = s.pack(10);
+        let stored = s.get(km.killmail_id).expect("still stored");
+
+        assert_eq!(left, 0);
+        assert_eq!(stored.offset, 1);
         assert_eq!(stored.json(), canonical);
         assert_eq!(stored.json_len(), canonical.len());
         assert!(
@@ -598,6 +631,12 @@ mod tests {
             &s.system_kills(sys(30000142), KillTime::from_unix(0), 10),
         );
         assert_eq!(listed, [&b"["[..], &canonical, b"]"].concat());
+        // Every index holds the packed copy.
+        let at_offset = s.at_offset(1).expect("by offset");
+        let in_system = s.system_kills(sys(30000142), KillTime::from_unix(0), 1);
+        for held in [at_offset, Arc::clone(&in_system[0])] {
+            assert_eq!(held.packed_len(), stored.packed_len());
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The actor that owns one [`Shard`]: every read and write of the systems it holds goes through
-//! its mailbox, so a shard needs no lock. It expires old kills on a timer.
+//! its mailbox, so a shard needs no lock. It expires old kills on a timer, and packs the JSON of
+//! new kills shortly after they are stored, once their first pushes have their copy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,15 @@ use crate::stats::Stats;
 
 /// How often expired kills are dropped.
 const EXPIRE_EVERY: Duration = Duration::from_secs(60);
+/// How long a new kill's JSON stays as is before it is packed.
+const PACK_AFTER: Duration = Duration::from_millis(50);
+/// Kills packed per turn (about 10 µs each), so reads wait at most a few milliseconds behind it.
+const PACK_AT_MOST: usize = 500;
+
+/// Pack the JSON of kills stored as is.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Pack;
 
 /// Store a kill (unless duplicate or too old).
 #[derive(Message)]
@@ -106,6 +116,8 @@ pub struct ShardActor {
     /// The one offset sequence every shard draws from, so offsets follow acceptance order.
     offsets: Arc<Offsets>,
     stats: Arc<Stats>,
+    /// A [`Pack`] is on its way.
+    packing: bool,
 }
 
 impl ShardActor {
@@ -114,6 +126,7 @@ impl ShardActor {
             shard,
             offsets,
             stats,
+            packing: false,
         }
     }
 
@@ -126,6 +139,25 @@ impl ShardActor {
         self.stats.kills_held.add(after as i64 - before as i64);
         out
     }
+
+    /// Sends itself a [`Pack`] soon, unless one is on its way.
+    fn pack_soon(&mut self, ctx: &mut Context<Self>) {
+        if !self.packing {
+            self.packing = true;
+            ctx.notify_later(Pack, PACK_AFTER);
+        }
+    }
+}
+
+impl Handler<Pack> for ShardActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Pack, ctx: &mut Context<Self>) {
+        self.packing = false;
+        if self.shard.pack(PACK_AT_MOST) > 0 {
+            self.pack_soon(ctx);
+        }
+    }
 }
 
 impl Actor for ShardActor {
@@ -136,6 +168,8 @@ impl Actor for ShardActor {
             let dropped = this.tracked(|shard| shard.expire(KillTime::now()));
             this.stats.kills_expired.add(dropped as u64);
         });
+        // Kills read back at boot arrive as is.
+        self.pack_soon(ctx);
     }
 }
 
@@ -149,10 +183,11 @@ impl actix::Supervised for ShardActor {
 impl Handler<Put> for ShardActor {
     type Result = MessageResult<Put>;
 
-    fn handle(&mut self, put: Put, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, put: Put, ctx: &mut Context<Self>) -> Self::Result {
         let offsets = Arc::clone(&self.offsets);
         let (system, now) = (put.killmail.system_id, put.now);
         let outcome = self.tracked(|shard| shard.insert(put.killmail, now, || offsets.assign()));
+        self.pack_soon(ctx);
         MessageResult(Inserted {
             outcome,
             system_count: self.shard.live_count(system, now),
@@ -163,9 +198,10 @@ impl Handler<Put> for ShardActor {
 impl Handler<PutStored> for ShardActor {
     type Result = MessageResult<PutStored>;
 
-    fn handle(&mut self, put: PutStored, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, put: PutStored, ctx: &mut Context<Self>) -> Self::Result {
         let (system, now) = (put.kill.facts.system_id, put.now);
         let outcome = self.tracked(|shard| shard.insert_stored(put.kill, now));
+        self.pack_soon(ctx);
         MessageResult(Inserted {
             outcome,
             system_count: self.shard.live_count(system, now),
@@ -176,7 +212,8 @@ impl Handler<PutStored> for ShardActor {
 impl Handler<Update> for ShardActor {
     type Result = Option<Arc<StoredKill>>;
 
-    fn handle(&mut self, update: Update, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, update: Update, ctx: &mut Context<Self>) -> Self::Result {
+        self.pack_soon(ctx);
         self.shard.update(update.id, update.change)
     }
 }

@@ -10,6 +10,7 @@
 //! every committed transaction. An operating-system crash may lose the last commits, but the
 //! cursor is in the same log, so it rolls back with the kills and the feed fetches them again.
 
+mod checkpoint;
 mod load;
 mod schema;
 mod writer;
@@ -133,10 +134,17 @@ impl Journal {
                 path.display()
             );
         }
+        checkpoint::hand_over(&conn).map_err(damaged)?;
+        let (stop_checkpoints, checkpoints_stop) = mpsc::channel::<()>();
+        checkpoint::start(&path, checkpoints_stop)
+            .map_err(|e| JournalError::Write(e.to_string()))?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || writer::run(conn, rx, retention_secs))
+            .spawn(move || {
+                writer::run(conn, rx, retention_secs);
+                drop(stop_checkpoints);
+            })
             .map_err(|e| JournalError::Write(e.to_string()))?;
         Ok((Self { tx }, loaded))
     }

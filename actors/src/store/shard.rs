@@ -683,6 +683,16 @@ mod tests {
                     prop_assert!(age <= 50, "too old kills are refused");
                     prop_assert!(seen.insert(id), "a kill is stored at most once");
                 }
+                if id % 3 == 0 {
+                    s.pack(2);
+                }
+            }
+            // Packed or not, every index holds the same copy, and it reads back as the kill.
+            for (id, held) in &s.by_id {
+                prop_assert!(Arc::ptr_eq(held, &s.by_offset[&held.offset]));
+                let in_system = s.systems[&held.facts.system_id].iter().find(|k| k.facts.killmail_id == *id);
+                prop_assert!(in_system.is_some_and(|k| Arc::ptr_eq(held, k)));
+                prop_assert_eq!(held.killmail().map(|k| k.killmail_id), Some(*id));
             }
             for system in 0..4u64 {
                 let listed = ids(&s.system_kills(sys(30_000_000 + system), KillTime::from_unix(0), usize::MAX));

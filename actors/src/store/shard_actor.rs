@@ -177,6 +177,8 @@ impl Actor for ShardActor {
 impl actix::Supervised for ShardActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         log::warn!("store shard restarting kills={}", self.shard.len());
+        // A `Pack` on its way died with the old context; `started` sends a new one.
+        self.packing = false;
     }
 }
 

@@ -135,13 +135,13 @@ impl LivePayloads {
 }
 
 impl LivePayloads {
-    /// The encoded frame of `event` for a session speaking `vsn` joined with `join_ref`.
-    pub fn frame(&self, vsn: Vsn, join_ref: &Value, event: Live) -> ByteString {
-        let join = join_ref.to_string();
+    /// The encoded frame of `event` for a session speaking `vsn` joined with `join_ref`, which
+    /// encodes as `join_key`.
+    pub fn frame(&self, vsn: Vsn, join_ref: &Value, join_key: &str, event: Live) -> ByteString {
         let mut frames = self.frames.borrow_mut();
         if let Some((.., frame)) = frames
             .iter()
-            .find(|(v, j, e, _)| *v == vsn && *j == join && *e == event)
+            .find(|(v, j, e, _)| *v == vsn && **j == *join_key && *e == event)
         {
             return frame.clone();
         }
@@ -152,7 +152,7 @@ impl LivePayloads {
         let frame = ByteString::from(protocol::push_raw(vsn, join_ref, TOPIC, name, payload));
         // Bounded: a burst of distinct join refs on one thread only re-encodes.
         if frames.len() < 64 {
-            frames.push((vsn, join, event, frame.clone()));
+            frames.push((vsn, join_key.to_owned(), event, frame.clone()));
         }
         frame
     }

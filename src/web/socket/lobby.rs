@@ -256,6 +256,8 @@ pub fn unsubscribe<T: Ord + Copy + serde::Serialize>(
 /// The joined lobby channel.
 pub struct Joined {
     pub join_ref: Value,
+    /// `join_ref` as encoded: the key of the live frames a worker shares between sessions.
+    pub join_key: Box<str>,
     pub systems: BTreeSet<SystemId>,
     pub characters: BTreeSet<CharacterId>,
     pub rules: Vec<Arc<Rule>>,

@@ -208,6 +208,7 @@ impl Session {
         let reply = protocol::reply_ok(self.vsn, &frame, reply);
         ctx.text(reply);
         let joined = Joined {
+            join_key: frame.join_ref.to_string().into(),
             join_ref: frame.join_ref,
             systems: join.systems,
             characters: join.characters,
@@ -357,20 +358,25 @@ impl Session {
             self.queue_live(kill);
             return;
         }
-        let counts = lobby.systems.contains(&kill.facts.system_id);
-        let join_ref = lobby.join_ref.clone();
         let payloads = LivePayloads::of(&kill, system_count);
-        if self.sent.first_time(kill.facts.killmail_id) {
-            let frame = payloads.frame(self.vsn, &join_ref, Live::Update);
+        let frame = |event| payloads.frame(self.vsn, &lobby.join_ref, &lobby.join_key, event);
+        let update = self
+            .sent
+            .first_time(kill.facts.killmail_id)
+            .then(|| frame(Live::Update));
+        let count = lobby
+            .systems
+            .contains(&kill.facts.system_id)
+            .then(|| frame(Live::Count));
+        if let Some(update) = update {
             self.last_push = Instant::now();
-            self.send_live(ctx, frame);
+            self.send_live(ctx, update);
             self.stats
                 .delivery_websocket_seconds
                 .observe(kill.stored_at.elapsed());
         }
-        if counts {
-            let frame = payloads.frame(self.vsn, &join_ref, Live::Count);
-            self.send_live(ctx, frame);
+        if let Some(count) = count {
+            self.send_live(ctx, count);
         }
     }
 }

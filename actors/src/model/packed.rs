@@ -98,6 +98,15 @@ impl PackedJson {
         }
     }
 
+    /// Runs `read` on the JSON: on the held bytes while not packed, else on an expanded copy.
+    pub fn read<R>(&self, read: impl FnOnce(&[u8]) -> R) -> R {
+        if self.is_raw() {
+            read(&self.bytes)
+        } else {
+            read(&self.unpack())
+        }
+    }
+
     /// The JSON.
     pub fn unpack(&self) -> Bytes {
         let mut out = Vec::with_capacity(self.len());
@@ -133,6 +142,8 @@ mod tests {
             json.len()
         );
         assert_eq!(&packed.unpack()[..], &json[..]);
+        assert_eq!(packed.read(<[u8]>::to_vec), json.to_vec());
+        assert_eq!(PackedJson::raw(json).read(<[u8]>::to_vec), json.to_vec());
         let mut out = b"[".to_vec();
         packed.unpack_into(&mut out);
         assert_eq!(&out[1..], &json[..]);

@@ -61,6 +61,11 @@ impl StoredKill {
         self.json.unpack()
     }
 
+    /// Runs `read` on the kill's canonical JSON, copying it only if it is packed.
+    pub fn read_json<R>(&self, read: impl FnOnce(&[u8]) -> R) -> R {
+        self.json.read(read)
+    }
+
     /// The length of the kill's canonical JSON.
     pub fn json_len(&self) -> usize {
         self.json.len()
@@ -110,7 +115,7 @@ impl StoredKill {
 
     /// The full killmail, parsed from the stored JSON (only to change a kill).
     pub fn killmail(&self) -> Option<Killmail> {
-        serde_json::from_slice(&self.json()).ok()
+        self.read_json(|json| serde_json::from_slice(json).ok())
     }
 }
 

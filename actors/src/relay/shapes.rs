@@ -30,9 +30,14 @@ fn zkb(km: &Killmail) -> Value {
 /// The ESI killmail, the zkb block and the completed killmail of a stored kill, from one parse
 /// of its stored JSON into the model and one into a value.
 fn parts(kill: &StoredKill) -> (Value, Value, Value) {
-    let json = kill.json();
-    let completed: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
-    match serde_json::from_slice::<crate::model::Killmail>(&json).ok() {
+    let (completed, killmail) = kill.read_json(|json| {
+        let completed: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
+        (
+            completed,
+            serde_json::from_slice::<crate::model::Killmail>(json).ok(),
+        )
+    });
+    match killmail {
         Some(km) => (km.to_esi(), zkb(&km), completed),
         None => (Value::Null, json!({}), completed),
     }

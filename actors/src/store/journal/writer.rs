@@ -59,16 +59,18 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
     for command in batch {
         match command {
             Command::Append(kill, _) | Command::Update(kill) => {
-                tx.prepare_cached(
+                let mut insert = tx.prepare_cached(
                     "INSERT INTO kills (offset, killmail_id, kill_time, json) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (offset) DO UPDATE SET json = excluded.json",
-                )?
-                .execute(params![
-                    kill.offset as i64,
-                    kill.facts.killmail_id.get() as i64,
-                    kill.facts.kill_time.unix(),
-                    &kill.json()[..]
-                ])?;
+                )?;
+                kill.read_json(|json| {
+                    insert.execute(params![
+                        kill.offset as i64,
+                        kill.facts.killmail_id.get() as i64,
+                        kill.facts.kill_time.unix(),
+                        json
+                    ])
+                })?;
                 last_offset = last_offset.max(Some(kill.offset));
             }
             Command::Cursor(sequence) => set_meta(&tx, "r2z2_cursor", &sequence.to_string())?,

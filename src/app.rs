@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Logger, NormalizePath};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use actors::Engine;
 use anyhow::Context as _;
 use tokio::sync::watch;
@@ -15,9 +15,9 @@ use tokio::sync::watch;
 use crate::config::Settings;
 use crate::web::limits::{RateLimiter, RequestRate};
 use crate::web::origin::{self, PublicOrigin};
+use crate::web::server::{self, ServerOptions};
 use crate::web::slots::Slots;
 use crate::web::socket::longpoll::LongPolls;
-use crate::web::socket::metered::ConnectionFd;
 use crate::web::socket::session::SessionSettings;
 use crate::web::sse::SseState;
 use crate::web::{self as routes, body_deadline, errors, middleware, AppState};
@@ -89,7 +89,12 @@ impl Application {
         let json_config = errors::json_config(settings.server.max_body_bytes);
         let body_timeout = Duration::from_millis(settings.server.body_timeout_ms);
 
-        let server = HttpServer::new(move || {
+        let options = ServerOptions {
+            workers: settings.server.workers,
+            shutdown_timeout_s: settings.server.shutdown_timeout_s,
+            tcp_user_timeout_s: settings.server.tcp_user_timeout_s,
+        };
+        let server = server::serve(listener, options, move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(json_config.clone())
@@ -107,16 +112,7 @@ impl Application {
                         .exclude("/health")
                         .exclude("/ping"),
                 )
-        })
-        .on_connect(stall_limit(settings.server.tcp_user_timeout_s))
-        .workers(settings.server.workers)
-        // A client that closes its side ends its response at once: an SSE stream's slot and
-        // registration are freed when the client leaves, not at the next write.
-        .h1_allow_half_closed(false)
-        .shutdown_timeout(settings.server.shutdown_timeout_s)
-        .disable_signals()
-        .listen(listener)?
-        .run();
+        })?;
 
         log::info!(
             "listening address={}:{port} feed={}",
@@ -158,26 +154,6 @@ impl Application {
         self.engine.stop().await;
         log::info!("stopped");
         Ok(())
-    }
-}
-
-/// Sets `TCP_USER_TIMEOUT` on each accepted connection: when the peer stops acknowledging what
-/// was sent (a WebSocket or SSE client that stopped reading), the kernel drops the connection
-/// after `seconds`, which ends its session. actix-http has no write timeout of its own.
-fn stall_limit(seconds: u64) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) {
-    move |connection, extensions| {
-        let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
-            return;
-        };
-        // A WebSocket session gets a handle to its socket from this, to cut a client that
-        // does not read.
-        extensions.insert(ConnectionFd::of(stream));
-        if seconds > 0 {
-            let socket = socket2::SockRef::from(stream);
-            if let Err(e) = socket.set_tcp_user_timeout(Some(Duration::from_secs(seconds))) {
-                log::debug!("TCP_USER_TIMEOUT not set error={e}");
-            }
-        }
     }
 }
 

@@ -16,11 +16,13 @@ pub mod origin;
 pub mod proxies;
 pub mod relay;
 pub mod routes;
+pub mod server;
 pub mod slots;
 pub mod socket;
 pub mod sse;
 pub mod status;
 pub mod subscriptions;
+pub mod upgrades;
 
 use actix_web::middleware::from_fn;
 use actix_web::{guard, http::StatusCode, web, HttpRequest, HttpResponse, ResponseError, Route};

@@ -1009,3 +1009,76 @@ async fn a_joined_client_with_nothing_to_read_is_not_taken_for_a_stalled_one() {
     let (update, _) = ws.until_event("killmail_update", true).await;
     assert_eq!(update[4]["system_id"], 30000142);
 }
+
+/// The bytes a client reads until the server closes the connection or `wait` passes.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, wait: Duration) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let _ = actix_web::rt::time::timeout(wait, stream.read_to_end(&mut got)).await;
+    got
+}
+
+#[actix_web::test]
+async fn a_join_sent_in_the_same_write_as_the_handshake_is_answered() {
+    use tokio::io::AsyncWriteExt;
+    // Arrange: the handshake and a masked join frame, back to back in one write
+    let app = spawn_app().await;
+    let join = r#"[1,1,"killmails:lobby","phx_join",{"systems":[30000142]}]"#;
+    let mut bytes = b"GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+        Upgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        .to_vec();
+    bytes.extend_from_slice(&[0x81, 0x80 | join.len() as u8, 0, 0, 0, 0]);
+    bytes.extend_from_slice(join.as_bytes());
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .expect("connects");
+
+    // Act
+    stream.write_all(&bytes).await.expect("sent");
+
+    // Assert: the switch, then the join's reply
+    let got = read_until_closed(&mut stream, Duration::from_secs(2)).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    assert!(
+        text.contains(r#"[1,1,"killmails:lobby","phx_reply",{"response":{"#),
+        "{text}"
+    );
+}
+
+#[actix_web::test]
+async fn a_rest_request_that_asks_for_an_upgrade_gets_its_normal_answer() {
+    use tokio::io::AsyncWriteExt;
+    // Arrange
+    let app = spawn_app().await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .expect("connects");
+
+    // Act: an HTTP/2 cleartext upgrade offer on a REST route
+    stream
+        .write_all(
+            b"GET /api/v1/subscriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+              Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
+        )
+        .await
+        .expect("sent");
+
+    // Assert: the route's answer over HTTP/1.1, whole, then the connection closes
+    let got = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let body = if text
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        // One chunk: its size line, the data, then the last chunk.
+        body.split("\r\n").nth(1).unwrap_or_default()
+    } else {
+        body
+    };
+    let parsed: Value = serde_json::from_str(body).expect("the JSON answer");
+    assert!(parsed.is_object() || parsed.is_array(), "{parsed}");
+}

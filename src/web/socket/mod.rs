@@ -8,6 +8,7 @@ pub mod longpoll;
 pub mod metered;
 pub mod protocol;
 pub mod session;
+pub mod upgraded;
 
 use std::collections::HashMap;
 
@@ -17,15 +18,15 @@ use actix_web_actors::ws;
 
 use super::errors::ApiError;
 use super::AppState;
-use metered::{ConnectionFd, Drain, Metered};
+use metered::{ConnectionFd, Drain};
 use protocol::Vsn;
 use session::{Link, Session};
 
 /// `GET /socket/websocket`: negotiates the serializer from `vsn` (403 when unknown), names the
-/// client from its connect params, and starts a session.
+/// client from its connect params, and answers 101 with the session to run on the connection,
+/// which the server starts once the answer is written ([`upgraded`]).
 pub async fn upgrade(
     req: HttpRequest,
-    stream: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let params = web::Query::<HashMap<String, String>>::from_query(req.query_string())
@@ -41,14 +42,18 @@ pub async fn upgrade(
         log::warn!("websocket connection refused, limit reached ip={ip}");
         return Err(ApiError::ConnectionLimit("WebSocket").into());
     };
+    // Not a WebSocket handshake: 400 in the JSON envelope this route documents.
+    let mut response = ws::handshake(&req).map_err(|_| ApiError::Plain(StatusCode::BAD_REQUEST))?;
     let socket = req.conn_data::<ConnectionFd>().and_then(|fd| fd.socket());
     let drain = Drain::new(socket);
     let session = start_session(&state, vsn, client, slot, drain.clone());
-    // Not a WebSocket handshake: 400 in the JSON envelope this route documents.
-    let mut response = ws::handshake(&req).map_err(|_| ApiError::Plain(StatusCode::BAD_REQUEST))?;
-    let codec = awc::ws::Codec::new().max_size(state.max_frame_bytes);
-    let frames = ws::WebsocketContext::with_codec(session, stream, codec);
-    Ok(response.streaming(Metered::new(Box::pin(frames), drain)))
+    let mut response = response.finish();
+    response.extensions_mut().insert(upgraded::Handover {
+        session,
+        drain,
+        max_frame_bytes: state.max_frame_bytes,
+    });
+    Ok(response)
 }
 
 /// A session for one connection (WebSocket or LongPoll), holding its slot and what it drained.

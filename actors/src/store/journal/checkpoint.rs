@@ -46,14 +46,15 @@ pub fn start(path: &Path, stop: mpsc::Receiver<()>) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use super::super::{Journal, FILE_NAME};
     use crate::model::{CharacterId, KillTime, Killmail, KillmailId, StoredKill, SystemId};
 
-    fn kill(id: u64) -> Arc<StoredKill> {
+    /// A small stored kill (about 1 KB of JSON), for the journal's tests.
+    pub(in crate::store::journal) fn kill(id: u64) -> Arc<StoredKill> {
         let km = Killmail {
             killmail_id: KillmailId::new(id).expect("non-zero"),
             kill_time: KillTime::now(),

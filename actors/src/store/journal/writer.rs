@@ -53,8 +53,25 @@ pub(super) fn run(mut conn: Connection, rx: mpsc::Receiver<Command>, retention_s
     log::info!("journal writer stopped");
 }
 
+/// Applies `batch` (and the expiry, when due) in one transaction. `BEGIN` and `COMMIT` are kept
+/// prepared like every other statement here: at live rates each kill is a transaction of its own,
+/// and parsing the two again on every commit cost about as much as preparing the insert.
 fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let applied =
+        apply(conn, batch, gc).and_then(|()| conn.prepare_cached("COMMIT")?.execute([]).map(drop));
+    // A failed batch leaves nothing behind: its kills are written again whole. (SQLite ends the
+    // transaction itself on some errors, a full disk among them.)
+    if applied.is_err() && !conn.is_autocommit() {
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            log::error!("store rollback failed error={e}");
+        }
+    }
+    applied
+}
+
+/// The statements of `batch`, inside the transaction [`commit`] opened.
+fn apply(tx: &Connection, batch: &[Command], gc: Option<KillTime>) -> rusqlite::Result<()> {
     let mut last_offset = None;
     for command in batch {
         match command {
@@ -73,8 +90,8 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
                 })?;
                 last_offset = last_offset.max(Some(kill.offset));
             }
-            Command::Cursor(sequence) => set_meta(&tx, "r2z2_cursor", &sequence.to_string())?,
-            Command::QueueId(id) => set_meta(&tx, "redisq_queue_id", id)?,
+            Command::Cursor(sequence) => set_meta(tx, "r2z2_cursor", &sequence.to_string())?,
+            Command::QueueId(id) => set_meta(tx, "redisq_queue_id", id)?,
             Command::AddWebhook(s) => {
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO webhooks
@@ -172,10 +189,10 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
             log::debug!("store expired kills on disk count={gone}");
         }
     }
-    tx.commit()
+    Ok(())
 }
 
-fn set_meta(tx: &rusqlite::Transaction<'_>, key: &str, value: &str) -> rusqlite::Result<()> {
+fn set_meta(tx: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )?
@@ -185,4 +202,48 @@ fn set_meta(tx: &rusqlite::Transaction<'_>, key: &str, value: &str) -> rusqlite:
 
 fn join<T: ToString>(ids: impl Iterator<Item = T>) -> String {
     ids.map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::checkpoint::tests::kill;
+    use super::super::schema;
+    use super::*;
+
+    #[test]
+    fn a_batch_that_fails_leaves_nothing_behind_and_the_next_one_commits() {
+        // Arrange: a store whose pending-deliveries table is gone, so that statement fails
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.db");
+        let mut conn = Connection::open(&path).expect("opens");
+        assert!(
+            schema::prepare(&conn, &path).is_ok(),
+            "the schema is created"
+        );
+        conn.execute_batch("DROP TABLE webhook_pending")
+            .expect("dropped");
+
+        // Act: a kill, then a statement that fails, in one batch; then a kill alone
+        let failed = commit(
+            &mut conn,
+            &[
+                Command::Update(kill(1)),
+                Command::PendingAdd("hook".into(), 1),
+            ],
+            None,
+        );
+        let next = commit(&mut conn, &[Command::Update(kill(2))], None);
+
+        // Assert: the failed batch's kill is not on disk; the next batch is
+        assert!(failed.is_err());
+        next.expect("the next batch commits");
+        let ids: Vec<i64> = conn
+            .prepare("SELECT killmail_id FROM kills")
+            .expect("prepared")
+            .query_map([], |row| row.get(0))
+            .expect("read")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(ids, vec![2]);
+    }
 }

@@ -40,8 +40,10 @@ pub struct KillFacts {
     pub final_blow: Option<u16>,
     /// zKillboard's `totalValue` (ISK).
     pub total_value: Option<f64>,
-    /// zKillboard's labels and its `solo`, `npc` and `awox` flags, lower case, sorted.
-    pub labels: Box<[Box<str>]>,
+    /// zKillboard's labels and its `solo`, `npc` and `awox` flags, lower case, sorted, each
+    /// ended by a newline: one allocation for all of them, not one per label (a real kill has
+    /// five or six). A label holding a newline is left out; no rule can name one.
+    labels: Box<str>,
 }
 
 impl KillFacts {
@@ -118,7 +120,7 @@ impl KillFacts {
     }
 
     pub fn has_label(&self, label: &str) -> bool {
-        self.labels.binary_search_by(|l| (**l).cmp(label)).is_ok()
+        self.labels.split_terminator('\n').any(|l| l == label)
     }
 }
 
@@ -136,22 +138,29 @@ fn final_blow(mut flags: impl Iterator<Item = bool>) -> Option<u16> {
     flags.position(|f| f).and_then(|i| u16::try_from(i).ok())
 }
 
-/// The labels a filter can ask for: zKillboard's, then its flags by name.
-fn labels(listed: &[String], [solo, npc, awox]: [bool; 3]) -> Box<[Box<str>]> {
+/// The labels a filter can ask for: zKillboard's, then its flags by name, in the form
+/// [`KillFacts::labels`] holds them.
+fn labels(listed: &[String], [solo, npc, awox]: [bool; 3]) -> Box<str> {
     let flags = [("solo", solo), ("npc", npc), ("awox", awox)];
-    let mut out: Vec<Box<str>> = listed
+    let mut names: Vec<String> = listed
         .iter()
-        .map(|l| l.to_ascii_lowercase().into_boxed_str())
+        .filter(|l| !l.contains('\n'))
+        .map(|l| l.to_ascii_lowercase())
         .chain(
             flags
                 .iter()
                 .filter(|(_, on)| *on)
-                .map(|(name, _)| (*name).into()),
+                .map(|(name, _)| (*name).to_owned()),
         )
         .collect();
-    out.sort_unstable();
-    out.dedup();
-    out.into_boxed_slice()
+    names.sort_unstable();
+    names.dedup();
+    let mut out = String::with_capacity(names.iter().map(|l| l.len() + 1).sum());
+    for name in names {
+        out.push_str(&name);
+        out.push('\n');
+    }
+    out.into_boxed_str()
 }
 
 /// The fields of the canonical JSON the facts come from; serde skips the rest unparsed.
@@ -233,5 +242,25 @@ mod tests {
         assert!(
             facts.has_label("solo") && facts.has_label("loc:highsec") && !facts.has_label("npc")
         );
+        assert!(!facts.has_label("") && !facts.has_label("solo\n") && !facts.has_label("so"));
+    }
+
+    #[test]
+    fn a_label_holding_a_newline_is_left_out_and_does_not_split_into_others() {
+        let listed = ["PVP".to_owned(), "solo\nawox".to_owned(), "pvp".to_owned()];
+        let facts = KillFacts {
+            labels: labels(&listed, [false, true, false]),
+            ..KillFacts::of(
+                &serde_json::from_value(json!({
+                    "killmail_id": 1, "kill_time": "2026-11-26T10:11:12Z", "system_id": 30000142,
+                    "victim": {}, "attackers": []
+                }))
+                .expect("a killmail"),
+            )
+        };
+
+        assert!(facts.has_label("pvp") && facts.has_label("npc"));
+        assert!(!facts.has_label("solo") && !facts.has_label("awox"));
+        assert_eq!(&*facts.labels, "npc\npvp\n");
     }
 }

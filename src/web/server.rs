@@ -17,7 +17,6 @@ use actix_web::dev::{AppConfig, Extensions, Server, ServiceRequest, ServiceRespo
 use actix_web::rt::net::TcpStream;
 use actix_web::App;
 
-use super::socket::metered::ConnectionFd;
 use super::upgrades::{self, Upgraded};
 
 /// How the server runs its workers and connections.
@@ -102,12 +101,10 @@ fn config(addr: SocketAddr) -> AppConfig {
     AppConfig::__priv_test_new(false, addr.to_string(), addr)
 }
 
-/// Records the connection's descriptor (a WebSocket session gets a handle to its socket from
-/// it, to cut a client that does not read) and sets `TCP_USER_TIMEOUT`: when the peer stops
-/// acknowledging what was sent (a WebSocket or SSE client that stopped reading), the kernel drops
-/// the connection after `seconds`, which ends its session. actix-http has no write timeout.
-fn on_connect(stream: &TcpStream, extensions: &mut Extensions, seconds: u64) {
-    extensions.insert(ConnectionFd::of(stream));
+/// Sets `TCP_USER_TIMEOUT`: when the peer stops acknowledging what was sent (a WebSocket or
+/// SSE client that stopped reading), the kernel drops the connection after `seconds`, which ends
+/// its session. actix-http has no write timeout.
+fn on_connect(stream: &TcpStream, _: &mut Extensions, seconds: u64) {
     if seconds > 0 {
         let socket = socket2::SockRef::from(stream);
         if let Err(e) = socket.set_tcp_user_timeout(Some(Duration::from_secs(seconds))) {

@@ -6,13 +6,12 @@
 //! counts what it wrote; the difference waits in the session) and notes when it was last asked
 //! for more. While frames wait, the HTTP layer asks as fast as the client reads; when a client
 //! reads nothing, it stops asking, and the session stands still. So the watchdog runs as a task
-//! of its own: when frames have waited and the stream has not been asked for `stall`, it shuts
-//! the socket down, which ends the connection and frees what was queued at once, instead of at
-//! `TCP_USER_TIMEOUT`. When the HTTP layer's last look found nothing to send, the client is not
+//! of its own: when frames have waited and the stream has not been asked for `stall`, it cuts the
+//! connection (the task that owns the socket drops it), which frees what was queued at once,
+//! instead of at `TCP_USER_TIMEOUT`. When the HTTP layer's last look found nothing to send, the client is not
 //! behind, and the watchdog sleeps until the session writes again: an idle connection wakes
 //! nobody.
 
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,29 +20,6 @@ use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use futures_util::Stream;
-
-/// The accepted connection's descriptor, recorded when it is accepted (see `app.rs`), so a
-/// WebSocket session can get a handle to its own socket.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnectionFd(pub RawFd);
-
-impl ConnectionFd {
-    /// Records the descriptor of an accepted TCP connection.
-    pub fn of(stream: &actix_web::rt::net::TcpStream) -> Self {
-        Self(stream.as_raw_fd())
-    }
-
-    /// A handle of its own to the socket (a duplicated descriptor).
-    pub fn socket(self) -> Option<socket2::Socket> {
-        // SAFETY: called while a request of this very connection is being served, so the
-        // descriptor is open and is this connection's; it is only borrowed to be duplicated.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(self.0) };
-        borrowed
-            .try_clone_to_owned()
-            .ok()
-            .map(socket2::Socket::from)
-    }
-}
 
 /// Shared between the session, its outgoing stream and its watchdog.
 #[derive(Clone, Debug)]
@@ -61,17 +37,12 @@ pub struct Drain {
     /// The HTTP layer's last look found nothing to send: it waits for the session, not for the
     /// client.
     caught_up: Arc<AtomicBool>,
-    socket: Option<Arc<socket2::Socket>>,
+    /// Tells the connection's task to drop its socket ([`Drain::cut`]).
+    cut_signal: Arc<tokio::sync::Notify>,
 }
 
 impl Default for Drain {
     fn default() -> Self {
-        Self::new(None)
-    }
-}
-
-impl Drain {
-    pub fn new(socket: Option<socket2::Socket>) -> Self {
         Self {
             epoch: Instant::now(),
             drained: Arc::default(),
@@ -80,10 +51,12 @@ impl Drain {
             ended: Arc::default(),
             wrote_signal: Arc::default(),
             caught_up: Arc::default(),
-            socket: socket.map(Arc::new),
+            cut_signal: Arc::default(),
         }
     }
+}
 
+impl Drain {
     /// Milliseconds since the drain was made.
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -112,11 +85,16 @@ impl Drain {
         self.wrote_signal.notify_one();
     }
 
-    /// Ends the connection now, whatever it has queued.
+    /// Ends the connection now, whatever it has queued: the task that owns the socket drops it
+    /// (see [`Drain::cut_requested`]).
     pub fn cut(&self) {
-        if let Some(socket) = &self.socket {
-            let _ = socket.shutdown(std::net::Shutdown::Both);
-        }
+        self.cut_signal.notify_one();
+    }
+
+    /// Resolves once the connection is to be cut. One task waits on it: the one that owns the
+    /// socket, so no other handle to the socket is kept (a WebSocket costs one descriptor).
+    pub async fn cut_requested(&self) {
+        self.cut_signal.notified().await;
     }
 
     /// Watches the connection until the session ends; cuts it when the HTTP layer has not asked

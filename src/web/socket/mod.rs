@@ -18,7 +18,7 @@ use actix_web_actors::ws;
 
 use super::errors::ApiError;
 use super::AppState;
-use metered::{ConnectionFd, Drain};
+use metered::Drain;
 use protocol::Vsn;
 use session::{Link, Session};
 
@@ -44,8 +44,7 @@ pub async fn upgrade(
     };
     // Not a WebSocket handshake: 400 in the JSON envelope this route documents.
     let mut response = ws::handshake(&req).map_err(|_| ApiError::Plain(StatusCode::BAD_REQUEST))?;
-    let socket = req.conn_data::<ConnectionFd>().and_then(|fd| fd.socket());
-    let drain = Drain::new(socket);
+    let drain = Drain::default();
     let session = start_session(&state, vsn, client, slot, drain.clone());
     let mut response = response.finish();
     response.extensions_mut().insert(upgraded::Handover {

@@ -40,11 +40,19 @@ impl Handover {
         let input = stream::iter(first).chain(incoming(reader));
         let codec = awc::ws::Codec::new().max_size(self.max_frame_bytes);
         let frames = ws::WebsocketContext::with_codec(self.session, input, codec);
+        let drain = self.drain.clone();
         let mut frames = Metered::new(Box::pin(frames), self.drain);
-        if let Err(e) = write_all(&mut frames, &mut writer).await {
-            log::debug!("ws connection ended error={e}");
+        tokio::select! {
+            written = write_all(&mut frames, &mut writer) => {
+                if let Err(e) = written {
+                    log::debug!("ws connection ended error={e}");
+                }
+                let _ = writer.shutdown().await;
+            }
+            // A client that does not read: the socket is dropped with what it had queued, and
+            // the session stops with it.
+            () = drain.cut_requested() => {}
         }
-        let _ = writer.shutdown().await;
     }
 }
 

@@ -1082,3 +1082,50 @@ async fn a_rest_request_that_asks_for_an_upgrade_gets_its_normal_answer() {
     let parsed: Value = serde_json::from_str(body).expect("the JSON answer");
     assert!(parsed.is_object() || parsed.is_array(), "{parsed}");
 }
+
+/// Descriptors this process holds on sockets whose local port is `port` (the server's side of
+/// its connections, and its listener): a duplicated descriptor counts twice.
+fn server_descriptors(port: u16) -> usize {
+    let mut inodes = std::collections::HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if local_port == Some(port) {
+                if let Some(inode) = fields.get(9) {
+                    inodes.insert(format!("socket:[{inode}]"));
+                }
+            }
+        }
+    }
+    std::fs::read_dir("/proc/self/fd")
+        .expect("descriptors")
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| inodes.contains(&*target.to_string_lossy()))
+        .count()
+}
+
+#[actix_web::test]
+async fn a_websocket_connection_holds_one_descriptor_in_the_service() {
+    // Arrange
+    let app = spawn_app().await;
+    let before = server_descriptors(app.port);
+
+    // Act: ten clients join
+    let mut sockets = Vec::new();
+    for _ in 0..10 {
+        let mut ws = Socket::connect(&app, "vsn=2.0.0").await;
+        ws.send(json!([1, 1, "killmails:lobby", "phx_join",
+                       {"systems": [30000142], "preload": {"enabled": false}}]))
+            .await;
+        ws.until_event("phx_reply", true).await;
+        sockets.push(ws);
+    }
+
+    // Assert: one descriptor each (a limit of 20 000 descriptors serves 20 000 clients, not half)
+    assert_eq!(server_descriptors(app.port) - before, 10);
+}

@@ -76,8 +76,8 @@ where
                     let shutdown = shutdown.clone();
                     async move { shutdown.notified().await }
                 })
-                .on_connect_ext(move |io: &TcpStream, ext: &mut Extensions| {
-                    on_connect(io, ext, timeout);
+                .on_connect_ext(move |io: &TcpStream, _: &mut Extensions| {
+                    stall_limit(io, timeout);
                 })
                 .upgrade(fn_factory(move || {
                     let app = map_config(make_app().into_factory(), move |()| config(addr));
@@ -104,7 +104,7 @@ fn config(addr: SocketAddr) -> AppConfig {
 /// Sets `TCP_USER_TIMEOUT`: when the peer stops acknowledging what was sent (a WebSocket or
 /// SSE client that stopped reading), the kernel drops the connection after `seconds`, which ends
 /// its session. actix-http has no write timeout.
-fn on_connect(stream: &TcpStream, _: &mut Extensions, seconds: u64) {
+fn stall_limit(stream: &TcpStream, seconds: u64) {
     if seconds > 0 {
         let socket = socket2::SockRef::from(stream);
         if let Err(e) = socket.set_tcp_user_timeout(Some(Duration::from_secs(seconds))) {

@@ -41,7 +41,7 @@ where
 {
     let mut response: Response<_> = match app.call(request).await {
         Ok(response) => Response::from(response).map_into_boxed_body(),
-        Err(e) => Response::from(e.as_response_error().error_response()).map_into_boxed_body(),
+        Err(e) => Response::from(e.error_response()).map_into_boxed_body(),
     };
     let handover = response.extensions_mut().remove::<Handover>();
     let (mut head, body) = response.into_parts();

@@ -542,10 +542,7 @@ async fn stalled_client(app: &TestApp, join: &str) -> tokio::net::TcpStream {
         .connect(([127, 0, 0, 1], app.port).into())
         .await
         .expect("connects");
-    let handshake = "GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-        Upgrade: websocket\r\nConnection: Upgrade\r\n\
-        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    stream.write_all(handshake.as_bytes()).await.expect("sent");
+    stream.write_all(HANDSHAKE.as_bytes()).await.expect("sent");
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         head.push(stream.read_u8().await.expect("the handshake answer"));
@@ -555,11 +552,20 @@ async fn stalled_client(app: &TestApp, join: &str) -> tokio::net::TcpStream {
         "{}",
         String::from_utf8_lossy(&head)
     );
-    // A masked text frame (mask key 0 leaves the payload as is).
-    let mut frame = vec![0x81, 0x80 | join.len() as u8, 0, 0, 0, 0];
-    frame.extend_from_slice(join.as_bytes());
-    stream.write_all(&frame).await.expect("sent");
+    stream.write_all(&masked_text(join)).await.expect("sent");
     stream
+}
+
+/// A raw client's WebSocket handshake on `vsn=2.0.0`.
+const HANDSHAKE: &str = "GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+    Upgrade: websocket\r\nConnection: Upgrade\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// A masked text frame of fewer than 126 bytes (mask key 0 leaves the payload as is).
+fn masked_text(text: &str) -> Vec<u8> {
+    let mut frame = vec![0x81, 0x80 | text.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(text.as_bytes());
+    frame
 }
 
 #[actix_web::test]
@@ -1024,12 +1030,8 @@ async fn a_join_sent_in_the_same_write_as_the_handshake_is_answered() {
     // Arrange: the handshake and a masked join frame, back to back in one write
     let app = spawn_app().await;
     let join = r#"[1,1,"killmails:lobby","phx_join",{"systems":[30000142]}]"#;
-    let mut bytes = b"GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-        Upgrade: websocket\r\nConnection: Upgrade\r\n\
-        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        .to_vec();
-    bytes.extend_from_slice(&[0x81, 0x80 | join.len() as u8, 0, 0, 0, 0]);
-    bytes.extend_from_slice(join.as_bytes());
+    let mut bytes = HANDSHAKE.as_bytes().to_vec();
+    bytes.extend_from_slice(&masked_text(join));
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
         .await
         .expect("connects");

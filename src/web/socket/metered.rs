@@ -1,16 +1,15 @@
 //! What a connection has really drained, and a watchdog that ends one that does not read.
 //!
-//! A session's frames queue in its context until the HTTP layer takes them for the socket,
-//! which it does only while its own write buffer has room, that is as fast as the client reads.
-//! The wrapper around that outgoing stream ([`Metered`]) counts what was taken (the session
-//! counts what it wrote; the difference waits in the session) and notes when it was last asked
-//! for more. While frames wait, the HTTP layer asks as fast as the client reads; when a client
-//! reads nothing, it stops asking, and the session stands still. So the watchdog runs as a task
-//! of its own: when frames have waited and the stream has not been asked for `stall`, it cuts the
-//! connection (the task that owns the socket drops it), which frees what was queued at once,
-//! instead of at `TCP_USER_TIMEOUT`. When the HTTP layer's last look found nothing to send, the client is not
-//! behind, and the watchdog sleeps until the session writes again: an idle connection wakes
-//! nobody.
+//! A session's frames queue in its context until the connection's writer takes them for the
+//! socket, which it does only once the socket took the last batch, that is as fast as the client
+//! reads. The wrapper around that outgoing stream ([`Metered`]) counts what was taken (the
+//! session counts what it wrote; the difference waits in the session) and notes when it was last
+//! asked for more. When a client reads nothing, the writer stops asking, and the session stands
+//! still. So the watchdog runs as a task of its own: when frames have waited and the stream has
+//! not been asked for `stall`, it cuts the connection (the task that owns the socket drops it),
+//! which frees what was queued at once, instead of at `TCP_USER_TIMEOUT`. When the writer's last
+//! look found nothing to send, the client is not behind, and the watchdog sleeps until the
+//! session writes again: an idle connection wakes nobody.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,13 +27,13 @@ pub struct Drain {
     epoch: Instant,
     drained: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
-    /// When the HTTP layer last asked for more (milliseconds on the watchdog's clock).
+    /// When the writer last asked for more (milliseconds on the watchdog's clock).
     polled_at: Arc<AtomicU64>,
     /// Set when the session has ended: the watchdog stops.
     ended: Arc<AtomicBool>,
     /// Wakes the watchdog when a frame is written (or the session ends).
     wrote_signal: Arc<tokio::sync::Notify>,
-    /// The HTTP layer's last look found nothing to send: it waits for the session, not for the
+    /// The writer's last look found nothing to send: it waits for the session, not for the
     /// client.
     caught_up: Arc<AtomicBool>,
     /// Tells the connection's task to drop its socket ([`Drain::cut`]).
@@ -68,7 +67,7 @@ impl Drain {
         self.wrote_signal.notify_one();
     }
 
-    /// Bytes the HTTP layer has taken for the socket so far.
+    /// Bytes the writer has taken for the socket so far.
     pub fn drained(&self) -> u64 {
         self.drained.load(Ordering::Relaxed)
     }
@@ -97,7 +96,7 @@ impl Drain {
         self.cut_signal.notified().await;
     }
 
-    /// Watches the connection until the session ends; cuts it when the HTTP layer has not asked
+    /// Watches the connection until the session ends; cuts it when the writer has not asked
     /// for more for `stall`. Answers whether it cut.
     pub async fn watch(self, stall: Duration) -> bool {
         let stall_ms = u64::try_from(stall.as_millis()).unwrap_or(u64::MAX);
@@ -109,7 +108,7 @@ impl Drain {
             }
             if self.caught_up.load(Ordering::Relaxed) {
                 // Everything was taken: nothing can stall before the session writes again.
-                // Then look on a timer until the HTTP layer has caught up once more.
+                // Then look on a timer until the writer has caught up once more.
                 self.wrote_signal.notified().await;
             }
             actix_web::rt::time::sleep(every).await;

@@ -18,6 +18,7 @@ pub use crate::model::Filter;
 use crate::model::{CharacterId, Rule, StoredKill, SystemId};
 
 mod follow;
+pub mod group;
 mod index;
 pub mod receipt;
 mod rule_index;
@@ -26,6 +27,8 @@ pub mod seen;
 pub use follow::{
     catch_up, follow, CatchUp, CaughtUp, HistoryError, Preload, Registration, Resume,
 };
+use group::Fanout;
+pub use group::{Group, GroupPush};
 pub use index::Routes;
 pub use receipt::Receipt;
 pub use seen::SeenKills;
@@ -85,6 +88,8 @@ pub struct Subscribe {
     /// `Some` to replace the filter of a subscriber already registered.
     pub key: Option<SubscriberKey>,
     pub recipient: Recipient<Push>,
+    /// Kills go to this group instead of to `recipient` (which still hears `Push::Close`).
+    pub group: Option<Group>,
     pub filter: Filter,
     pub channel: Channel,
     /// The subscription id clients see.
@@ -153,6 +158,7 @@ pub struct ListSubscriptions;
 
 struct Subscriber {
     recipient: Recipient<Push>,
+    group: Option<Group>,
     filter: Filter,
     channel: Channel,
     subscription_id: String,
@@ -171,6 +177,7 @@ pub struct Registry {
     next_key: SubscriberKey,
     /// Reused for every kill's routing, so routing allocates nothing in the steady state.
     scratch: Vec<SubscriberKey>,
+    fanout: Fanout,
     pushed: u64,
     dropped_full: u64,
 }
@@ -216,6 +223,7 @@ impl Handler<Subscribe> for Registry {
             key,
             Subscriber {
                 recipient: msg.recipient,
+                group: msg.group,
                 filter: msg.filter,
                 channel: msg.channel,
                 subscription_id: msg.subscription_id,
@@ -267,6 +275,10 @@ impl Handler<KillStored> for Registry {
             if !sub.filter.admits_value(&msg.kill.facts) {
                 continue;
             }
+            if let Some(group) = &sub.group {
+                self.fanout.add(group);
+                continue;
+            }
             let push = Push::Kill {
                 kill: Arc::clone(&msg.kill),
                 system_count: msg.system_count,
@@ -294,6 +306,7 @@ impl Handler<KillStored> for Registry {
                 Err(SendError::Closed(_)) => gone.push(*key),
             }
         }
+        self.pushed += self.fanout.send(&msg.kill, msg.system_count, &msg.receipt);
         for key in gone {
             self.remove(key);
         }

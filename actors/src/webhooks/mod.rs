@@ -145,6 +145,7 @@ impl Webhooks {
         let subscribe = Subscribe {
             key: None,
             recipient: endpoint.clone().recipient(),
+            group: None,
             filter: subscription.filter.clone(),
             channel: Channel::Webhook,
             subscription_id: subscription.id.clone(),

@@ -7,10 +7,13 @@ use std::sync::Arc;
 
 use ::actors::model::{now_iso, write_json_array, KillmailId, StoredKill, SystemId};
 use ::actors::registry::{CaughtUp, SeenKills};
+use actix_web::web::Bytes;
+use awc::ws::Message;
 use bytestring::ByteString;
 use serde_json::{json, Value};
 
 use super::lobby::TOPIC;
+use super::outlet::encode;
 use super::protocol::{self, Vsn};
 
 /// `{"system_id", "killmails": [...], "timestamp", "preload"}` with the stored JSON of each kill,
@@ -91,12 +94,13 @@ pub fn preload_complete(total: usize, systems_processed: usize, errors: &[String
 
 /// The payloads of a live kill's two events, the same for every session, and their encoded
 /// frames per serializer and join ref (most sessions of a client app share both), so a frame is
-/// encoded once per worker thread and each session only hands a shared buffer to its socket.
+/// encoded once per worker thread, WebSocket header included, and each connection queues a
+/// shared buffer.
 pub struct LivePayloads {
     killmail_id: KillmailId,
     update: Vec<u8>,
     count: Vec<u8>,
-    frames: RefCell<Vec<(Vsn, String, Live, ByteString)>>,
+    frames: RefCell<Vec<(Vsn, String, Live, Bytes)>>,
 }
 
 /// The two events a live kill sends.
@@ -135,9 +139,9 @@ impl LivePayloads {
 }
 
 impl LivePayloads {
-    /// The encoded frame of `event` for a session speaking `vsn` joined with `join_ref`, which
-    /// encodes as `join_key`.
-    pub fn frame(&self, vsn: Vsn, join_ref: &Value, join_key: &str, event: Live) -> ByteString {
+    /// The encoded WebSocket frame of `event` for a session speaking `vsn` joined with
+    /// `join_ref`, which encodes as `join_key`.
+    pub fn frame(&self, vsn: Vsn, join_ref: &Value, join_key: &str, event: Live) -> Bytes {
         let mut frames = self.frames.borrow_mut();
         if let Some((.., frame)) = frames
             .iter()
@@ -149,7 +153,8 @@ impl LivePayloads {
             Live::Update => ("killmail_update", &self.update),
             Live::Count => ("kill_count_update", &self.count),
         };
-        let frame = ByteString::from(protocol::push_raw(vsn, join_ref, TOPIC, name, payload));
+        let text = ByteString::from(protocol::push_raw(vsn, join_ref, TOPIC, name, payload));
+        let frame = encode(Message::Text(text));
         // Bounded: a burst of distinct join refs on one thread only re-encodes.
         if frames.len() < 64 {
             frames.push((vsn, join_key.to_owned(), event, frame.clone()));

@@ -1,24 +1,19 @@
 //! What a connection has really drained, and a watchdog that ends one that does not read.
 //!
-//! A session's frames queue in its context until the connection's writer takes them for the
+//! A session's frames queue in its outlet until the connection's writer takes them for the
 //! socket, which it does only once the socket took the last batch, that is as fast as the client
-//! reads. The wrapper around that outgoing stream ([`Metered`]) counts what was taken (the
-//! session counts what it wrote; the difference waits in the session) and notes when it was last
-//! asked for more. When a client reads nothing, the writer stops asking, and the session stands
+//! reads. The connection's outlet ([`super::outlet`]) counts what the writer took (the session
+//! counts what it wrote; the difference waits in the outlet) and notes when it was last asked
+//! for more. When a client reads nothing, the writer stops asking, and the session stands
 //! still. So the watchdog runs as a task of its own: when frames have waited and the stream has
 //! not been asked for `stall`, it cuts the connection (the task that owns the socket drops it),
 //! which frees what was queued at once, instead of at `TCP_USER_TIMEOUT`. When the writer's last
 //! look found nothing to send, the client is not behind, and the watchdog sleeps until the
 //! session writes again: an idle connection wakes nobody.
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-
-use actix_web::web::Bytes;
-use futures_util::Stream;
 
 /// Shared between the session, its outgoing stream and its watchdog.
 #[derive(Clone, Debug)]
@@ -56,6 +51,14 @@ impl Default for Drain {
 }
 
 impl Drain {
+    /// The writer asked for more and took `bytes` (0: it found nothing and waits for the
+    /// session, not for the client).
+    pub fn took(&self, bytes: usize) {
+        self.polled_at.store(self.now(), Ordering::Relaxed);
+        self.drained.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.caught_up.store(bytes == 0, Ordering::Relaxed);
+    }
+
     /// Milliseconds since the drain was made.
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -123,39 +126,5 @@ impl Drain {
                 return true;
             }
         }
-    }
-}
-
-/// The session's outgoing stream, counted.
-pub struct Metered<S> {
-    inner: S,
-    drain: Drain,
-}
-
-impl<S> Metered<S> {
-    pub fn new(inner: S, drain: Drain) -> Self {
-        Self { inner, drain }
-    }
-}
-
-impl<S, E> Stream for Metered<S>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-{
-    type Item = Result<Bytes, E>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let now = self.drain.now();
-        self.drain.polled_at.store(now, Ordering::Relaxed);
-        let polled = Pin::new(&mut self.inner).poll_next(cx);
-        if let Poll::Ready(Some(Ok(bytes))) = &polled {
-            self.drain
-                .drained
-                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        }
-        self.drain
-            .caught_up
-            .store(polled.is_pending(), Ordering::Relaxed);
-        polled
     }
 }

@@ -1,11 +1,16 @@
 //! Phoenix channels over WebSocket (SPEC §8): the upgrade route, plus `protocol` (frames, pure),
-//! `lobby` (the `killmails:lobby` topic's rules, pure) and `session` (the per-connection actor).
+//! `lobby` (the `killmails:lobby` topic's rules, pure), `session` (the per-connection actor),
+//! `outlet` (a connection's frames in order), `live` and `hub` (live kills, one message per
+//! worker thread).
 
 pub mod frames;
+pub mod hub;
+pub mod live;
 pub mod lobby;
 pub mod lobby_filters;
 pub mod longpoll;
 pub mod metered;
+pub mod outlet;
 pub mod protocol;
 pub mod session;
 pub mod upgraded;

@@ -3,25 +3,28 @@
 //!
 //! The upgrade route answers 101 and leaves a [`Handover`] in the response; the server's upgrade
 //! service (`web/server.rs`) writes the answer and gives the socket here. From then on this
-//! file reads the client's bytes into the session and writes the session's frames straight to
-//! the socket: no HTTP read and write buffers kept for the connection's life (an idle
-//! connection holds only what its session holds), and a frame is copied once, by the
-//! WebSocket encoder, on its way out.
+//! file reads the client's bytes into the session and writes the frames queued in the
+//! connection's outlet straight to the socket, as many as wait in one write: no HTTP read and
+//! write buffers kept for the connection's life (an idle connection holds only what its session
+//! holds), and a live kill's frame, encoded once per worker, is not copied again on its way out.
 
-use std::io;
+use std::io::{self, IoSlice};
 
 use actix_web::rt::net::TcpStream;
-use actix_web::web::{Bytes, BytesMut};
+use actix_web::web::{Buf, Bytes, BytesMut};
 use actix_web_actors::ws;
 use futures_util::{stream, Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::metered::{Drain, Metered};
+use super::metered::Drain;
+use super::outlet::{next_batch, Outlet, SessionStream};
 use super::session::Session;
 
 /// The most one read takes from the socket; it is allocated only once the socket is readable.
 const READ_CHUNK: usize = 4096;
+/// The most frames one write hands to the socket.
+const FRAMES_PER_WRITE: usize = 32;
 
 /// What the upgrade route hands to the server along with its 101 answer: the session to run on
 /// the connection, and how to frame it.
@@ -39,11 +42,12 @@ impl Handover {
         let first = (!already_read.is_empty()).then_some(Ok(already_read));
         let input = stream::iter(first).chain(incoming(reader));
         let codec = awc::ws::Codec::new().max_size(self.max_frame_bytes);
-        let frames = ws::WebsocketContext::with_codec(self.session, input, codec);
-        let drain = self.drain.clone();
-        let mut frames = Metered::new(Box::pin(frames), self.drain);
+        let live = self.session.live();
+        let session = ws::WebsocketContext::with_codec(self.session, input, codec);
+        let mut session: SessionStream = Box::pin(session);
+        let drain = self.drain;
         tokio::select! {
-            written = write_all(&mut frames, &mut writer) => {
+            written = write_all(&mut session, &live.outlet, &mut writer) => {
                 if let Err(e) = written {
                     log::debug!("ws connection ended error={e}");
                 }
@@ -56,18 +60,50 @@ impl Handover {
     }
 }
 
-/// Writes each batch of frames the session encodes, as it comes. The next batch is asked for only
-/// once the socket took the last one, so a client that does not read holds the session still
-/// (and its watchdog sees it).
-async fn write_all<S, E>(frames: &mut S, writer: &mut OwnedWriteHalf) -> io::Result<()>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    while let Some(batch) = frames.next().await {
-        let batch = batch.map_err(|e| io::Error::other(e.to_string()))?;
-        writer.write_all(&batch).await?;
+/// Runs the session and writes what it queues, as it comes. The next batch is taken only once
+/// the socket took the last one, so a client that does not read holds the session still (and
+/// its watchdog sees it).
+async fn write_all(
+    session: &mut SessionStream,
+    outlet: &Outlet,
+    writer: &mut OwnedWriteHalf,
+) -> io::Result<()> {
+    let mut batch = Vec::new();
+    loop {
+        let more = next_batch(session, outlet, &mut batch).await;
+        write_frames(writer, &mut batch).await?;
+        if !more {
+            return Ok(());
+        }
     }
+}
+
+/// Writes `frames` whole, several to a system call; leaves `frames` empty.
+async fn write_frames(writer: &mut OwnedWriteHalf, frames: &mut Vec<Bytes>) -> io::Result<()> {
+    let mut first = 0;
+    while first < frames.len() {
+        let mut slices = [IoSlice::new(&[]); FRAMES_PER_WRITE];
+        let mut count = 0;
+        for (slice, frame) in slices.iter_mut().zip(&frames[first..]) {
+            *slice = IoSlice::new(frame);
+            count += 1;
+        }
+        let mut written = writer.write_vectored(&slices[..count]).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let frame = &mut frames[first];
+            if written >= frame.len() {
+                written -= frame.len();
+                first += 1;
+            } else {
+                frame.advance(written);
+                written = 0;
+            }
+        }
+    }
+    frames.clear();
     Ok(())
 }
 

@@ -122,6 +122,7 @@ async fn open(
     let subscribe = Subscribe {
         key: None,
         recipient: forwarder.recipient(),
+        group: None,
         filter,
         channel: Channel::Sse,
         subscription_id: random_id(),

@@ -12,10 +12,10 @@ use actix_codec::{Decoder, Encoder};
 use actix_web::web::{Bytes, BytesMut};
 use actix_web_actors::ws;
 use awc::ws::{Codec, Frame, Message};
-use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 
-use crate::web::socket::metered::{Drain, Metered};
+use crate::web::socket::metered::Drain;
+use crate::web::socket::outlet::{next_batch, SessionStream};
 use crate::web::socket::session::Session;
 
 /// Bytes of messages a session holds for its next poll; past it the session's own outbox fills
@@ -58,14 +58,23 @@ impl Bridge {
         });
         let incoming = tokio_stream_of(rx);
         let codec = Codec::new().max_size(max_frame_bytes);
-        let frames = ws::WebsocketContext::with_codec(session, incoming, codec);
-        let mut frames = Metered::new(Box::pin(frames), drain);
+        let live = session.live();
+        let session = ws::WebsocketContext::with_codec(session, incoming, codec);
+        let mut session: SessionStream = Box::pin(session);
         let reader = Arc::clone(&bridge);
         actix_web::rt::spawn(async move {
             let mut codec = Codec::new().client_mode().max_size(usize::MAX >> 1);
             let mut pending = BytesMut::new();
-            while let Some(Ok(chunk)) = frames.next().await {
-                pending.extend_from_slice(&chunk);
+            let mut batch = Vec::new();
+            loop {
+                let more = tokio::select! {
+                    more = next_batch(&mut session, &live.outlet, &mut batch) => more,
+                    // Cut (it let too much pile up): the session ends here.
+                    () = drain.cut_requested() => false,
+                };
+                for chunk in batch.drain(..) {
+                    pending.extend_from_slice(&chunk);
+                }
                 while let Ok(Some(frame)) = codec.decode(&mut pending) {
                     match frame {
                         Frame::Text(text) => {
@@ -78,7 +87,7 @@ impl Bridge {
                 while reader.full() && !reader.is_closed() {
                     reader.room.notified().await;
                 }
-                if reader.is_closed() && reader.input_ended() {
+                if !more || (reader.is_closed() && reader.input_ended()) {
                     break;
                 }
             }

@@ -7,16 +7,16 @@
 //! `kill_count_update` frames — each kill at most once per connection. It closes itself after
 //! `WS_IDLE_TIMEOUT_MS` without any inbound frame; it never pings the client.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, VecDeque};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use ::actors::model::{now_iso, CharacterId, FilterLimits, StoredKill, SystemId};
+use ::actors::model::{now_iso, CharacterId, FilterLimits, SystemId};
 use ::actors::registry::{
     follow, CatchUp, Channel, Registration, Registry, Resume, SeenKills, SetFilter, Subscribe,
     SubscriberKey, Unsubscribe,
 };
-use ::actors::stats::Stats;
 use ::actors::store::Store;
 use actix::prelude::*;
 use actix_web_actors::ws;
@@ -27,9 +27,12 @@ mod outbox;
 mod transport;
 
 use crate::web::slots::Slot;
-use crate::web::socket::frames::{history_pushes, Live, LivePayloads};
+use crate::web::socket::frames::history_pushes;
+use crate::web::socket::hub::Membership;
+use crate::web::socket::live::{Live, Target};
 use crate::web::socket::lobby::{self, change, After, Joined, TOPIC};
 use crate::web::socket::metered::Drain;
+use crate::web::socket::outlet::Outlet;
 use crate::web::socket::protocol::{self, Inbound, Vsn};
 use outbox::Outbox;
 
@@ -75,17 +78,17 @@ pub struct Session {
     client: String,
     registry: Addr<Registry>,
     store: Store,
-    stats: Arc<Stats>,
     settings: SessionSettings,
     subscription_id: String,
     connected_at: String,
     /// Any inbound frame (text, binary, ping, pong) refreshes it.
     last_seen: Instant,
-    /// The last push to the client; the quiet keepalive counts from it.
-    last_push: Instant,
     lobby: Option<Joined>,
     key: Option<SubscriberKey>,
-    sent: SeenKills,
+    /// Shared with the connection's writer and its worker's hub (live kills).
+    live: Rc<Live>,
+    /// The session's place in its worker's hub.
+    membership: Membership,
     shutdown: watch::Receiver<bool>,
     outbox: Outbox,
     /// Bounds on the channel's filter rules.
@@ -104,36 +107,68 @@ impl Session {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let now = Instant::now();
+        let live = Rc::new(Live {
+            outlet: Outlet::new(link.drain),
+            target: RefCell::new(None),
+            sent: RefCell::new(SeenKills::default()),
+            behind: Cell::new(false),
+            deferred: RefCell::new(VecDeque::new()),
+            last_push: Cell::new(now),
+            stats: std::sync::Arc::clone(&engine.stats),
+            max_queued_bytes: settings.max_queued_bytes,
+            max_deferred: settings.max_queued_kills,
+            client: RefCell::new(client.clone()),
+            gone: Cell::new(false),
+        });
         Self {
             vsn,
             client,
             registry: engine.registry.clone(),
             store: engine.store.clone(),
-            stats: Arc::clone(&engine.stats),
             settings,
             subscription_id: crate::web::middleware::random_id(),
             connected_at: now_iso(),
             last_seen: now,
-            last_push: now,
             lobby: None,
             key: None,
-            sent: SeenKills::default(),
+            membership: Membership::join(&live),
+            live,
             shutdown,
-            outbox: Outbox::new(link.drain),
+            outbox: Outbox::default(),
             filter_limits: engine.filter_limits,
             _slot: link.slot,
         }
     }
 
-    fn push(&mut self, ctx: &mut ws::WebsocketContext<Self>, event: &str, payload: &[u8]) {
+    /// What the connection's writer shares with the session: the outlet it takes frames from.
+    pub fn live(&self) -> Rc<Live> {
+        Rc::clone(&self.live)
+    }
+
+    /// Queues a text frame for the client.
+    fn text(&self, frame: String) {
+        self.live.outlet.text(frame);
+    }
+
+    fn push(&mut self, event: &str, payload: &[u8]) {
         let join_ref = self
             .lobby
             .as_ref()
             .map_or(Value::Null, |l| l.join_ref.clone());
         let frame = protocol::push_raw(self.vsn, &join_ref, TOPIC, event, payload);
-        self.last_push = Instant::now();
-        self.outbox.count(frame.len());
-        ctx.text(frame);
+        self.live.last_push.set(Instant::now());
+        self.text(frame);
+    }
+
+    /// Tells the hub where live kills go now: the joined channel, or nowhere.
+    fn retarget(&self) {
+        let target = self.lobby.as_ref().map(|lobby| Target {
+            vsn: self.vsn,
+            join_ref: lobby.join_ref.clone(),
+            join_key: lobby.join_key.clone(),
+            systems: lobby.systems.clone(),
+        });
+        *self.live.target.borrow_mut() = target;
     }
 
     fn handle_frame(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
@@ -147,10 +182,10 @@ impl Session {
         match (frame.topic.as_str(), frame.event.as_str()) {
             ("phoenix", "heartbeat") => {
                 let reply = protocol::reply_ok(self.vsn, &frame, json!({}));
-                ctx.text(reply);
+                self.text(reply);
             }
             (TOPIC, "phx_join") => self.join(frame, ctx),
-            (_, "phx_join") => self.unmatched(&frame, ctx),
+            (_, "phx_join") => self.unmatched(&frame),
             (TOPIC, _) if self.lobby.is_some() => {
                 let current = self.lobby.as_ref().map(|l| &l.join_ref);
                 if !frame.join_ref.is_null() && Some(&frame.join_ref) != current {
@@ -159,13 +194,13 @@ impl Session {
                 }
                 self.lobby_event(frame, ctx);
             }
-            _ => self.unmatched(&frame, ctx),
+            _ => self.unmatched(&frame),
         }
     }
 
-    fn unmatched(&mut self, frame: &Inbound, ctx: &mut ws::WebsocketContext<Self>) {
+    fn unmatched(&mut self, frame: &Inbound) {
         let reply = protocol::reply_error(self.vsn, frame, "unmatched topic");
-        ctx.text(reply);
+        self.text(reply);
     }
 
     fn join(&mut self, frame: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
@@ -173,7 +208,7 @@ impl Session {
             Ok(join) => join,
             Err(invalid) => {
                 let reply = protocol::reply_error(self.vsn, &frame, &invalid.reason());
-                ctx.text(reply);
+                self.text(reply);
                 return;
             }
         };
@@ -185,6 +220,7 @@ impl Session {
                 .and_then(Value::as_str)
             {
                 self.client = name.chars().take(64).collect();
+                self.live.client.replace(self.client.clone());
             }
         }
         // A second join on the joined topic replaces the first: the old join is closed, and
@@ -192,7 +228,7 @@ impl Session {
         let (old_systems, old_characters) = match self.lobby.take() {
             Some(old) => {
                 let close = protocol::push_raw(self.vsn, &old.join_ref, TOPIC, "phx_close", b"{}");
-                ctx.text(close);
+                self.text(close);
                 (old.systems, old.characters)
             }
             None => (BTreeSet::new(), BTreeSet::new()),
@@ -206,7 +242,7 @@ impl Session {
             .collect();
         let reply = lobby::join_reply(&self.subscription_id, &join);
         let reply = protocol::reply_ok(self.vsn, &frame, reply);
-        ctx.text(reply);
+        self.text(reply);
         let joined = Joined {
             join_key: frame.join_ref.to_string().into(),
             join_ref: frame.join_ref,
@@ -230,6 +266,7 @@ impl Session {
         let subscribe = Subscribe {
             key: self.key,
             recipient: ctx.address().recipient(),
+            group: Some(self.membership.group()),
             filter: ask.filter.clone(),
             channel: Channel::Websocket,
             subscription_id: self.subscription_id.clone(),
@@ -239,16 +276,18 @@ impl Session {
             created_at: None,
         };
         self.lobby = Some(joined);
+        self.retarget();
         self.follow(subscribe.into(), ask, preload, ctx);
     }
 
     fn lobby_event(&mut self, frame: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
         if frame.event == "phx_leave" {
             let reply = protocol::reply_ok(self.vsn, &frame, json!({}));
-            ctx.text(reply);
+            self.text(reply);
             let close = protocol::push_raw(self.vsn, &frame.join_ref, TOPIC, "phx_close", b"{}");
-            ctx.text(close);
+            self.text(close);
             self.lobby = None;
+            self.retarget();
             if let Some(key) = self.key.take() {
                 self.registry.do_send(Unsubscribe(key));
             }
@@ -275,7 +314,8 @@ impl Session {
             Ok(response) => protocol::reply_ok(self.vsn, &frame, response),
             Err(reason) => protocol::reply_error(self.vsn, &frame, &reason),
         };
-        ctx.text(reply);
+        self.text(reply);
+        self.retarget();
         let (Some(key), Some(lobby)) = (self.key, &self.lobby) else {
             return;
         };
@@ -322,6 +362,8 @@ impl Session {
         complete: bool,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
+        // Live kills wait behind what this reads, in order.
+        self.live.behind.set(true);
         let (registry, store) = (self.registry.clone(), self.store.clone());
         let systems_processed = ask.preload.as_ref().map_or(0, |p| p.systems.len());
         let work = async move { follow(&registry, &store, registration, ask).await };
@@ -334,6 +376,7 @@ impl Session {
                     }
                     Err(e) => {
                         log::error!("registry unavailable client={} error={e}", this.client);
+                        this.pump(ctx);
                         return;
                     }
                 };
@@ -342,41 +385,5 @@ impl Session {
                 this.queue_history(history_pushes(caught), complete, ctx);
             })
             .wait(ctx);
-    }
-
-    fn deliver(
-        &mut self,
-        kill: Arc<StoredKill>,
-        system_count: usize,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
-        let Some(lobby) = &self.lobby else {
-            return;
-        };
-        if self.history_waits() {
-            // Behind the history, in order; its count update is left out (the next is absolute).
-            self.queue_live(kill);
-            return;
-        }
-        let payloads = LivePayloads::of(&kill, system_count);
-        let frame = |event| payloads.frame(self.vsn, &lobby.join_ref, &lobby.join_key, event);
-        let update = self
-            .sent
-            .first_time(kill.facts.killmail_id)
-            .then(|| frame(Live::Update));
-        let count = lobby
-            .systems
-            .contains(&kill.facts.system_id)
-            .then(|| frame(Live::Count));
-        if let Some(update) = update {
-            self.last_push = Instant::now();
-            self.send_live(ctx, update);
-            self.stats
-                .delivery_websocket_seconds
-                .observe(kill.stored_at.elapsed());
-        }
-        if let Some(count) = count {
-            self.send_live(ctx, count);
-        }
     }
 }

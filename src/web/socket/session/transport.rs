@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use ::actors::registry::{Push, Unsubscribe};
 use actix::prelude::*;
 use actix_web_actors::ws;
+use awc::ws::Message;
 
 use super::Session;
 
@@ -16,10 +17,19 @@ use crate::web::socket::frames::killmail_update;
 impl Session {
     /// Sends a close frame with `reason` and stops.
     fn close(&self, ctx: &mut ws::WebsocketContext<Self>, reason: String) {
-        ctx.close(Some(ws::CloseReason {
-            code: ws::CloseCode::Away,
-            description: Some(reason),
-        }));
+        self.close_with(
+            ctx,
+            Some(ws::CloseReason {
+                code: ws::CloseCode::Away,
+                description: Some(reason),
+            }),
+        );
+    }
+
+    /// Queues a close frame after everything written so far, and stops: nothing follows it.
+    fn close_with(&self, ctx: &mut ws::WebsocketContext<Self>, reason: Option<ws::CloseReason>) {
+        *self.live.target.borrow_mut() = None;
+        self.live.outlet.message(Message::Close(reason));
         ctx.stop();
     }
 
@@ -30,7 +40,7 @@ impl Session {
         let now = Instant::now();
         let idle_at = self.last_seen + self.settings.idle_timeout;
         let quiet_at = match self.lobby {
-            Some(_) => self.last_push + self.settings.quiet_keepalive,
+            Some(_) => self.live.last_push.get() + self.settings.quiet_keepalive,
             None => now + self.settings.quiet_keepalive,
         };
         let wait = idle_at
@@ -55,9 +65,9 @@ impl Session {
             .as_ref()
             .and_then(|l| l.systems.iter().next().copied());
         if let Some(system) = quiet_system {
-            if self.last_push.elapsed() >= self.settings.quiet_keepalive {
+            if self.live.last_push.get().elapsed() >= self.settings.quiet_keepalive {
                 let payload = killmail_update(system, &[], false);
-                self.push(ctx, "killmail_update", &payload);
+                self.push("killmail_update", &payload);
             }
         }
     }
@@ -80,7 +90,7 @@ impl Actor for Session {
         );
         // Its own task: a session whose client does not read is not polled, timers included.
         let (drain, stall, client) = (
-            self.outbox.drain.clone(),
+            self.live.outlet.drain().clone(),
             self.settings.stall_timeout,
             self.client.clone(),
         );
@@ -96,7 +106,8 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.outbox.drain.end();
+        *self.live.target.borrow_mut() = None;
+        self.live.outlet.drain().end();
         if let Some(key) = self.key.take() {
             self.registry.do_send(Unsubscribe(key));
         }
@@ -109,11 +120,8 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
         self.last_seen = Instant::now();
         match msg {
             Ok(ws::Message::Text(text)) => self.handle_frame(&text, ctx),
-            Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
-            Ok(ws::Message::Close(reason)) => {
-                ctx.close(reason);
-                ctx.stop();
-            }
+            Ok(ws::Message::Ping(bytes)) => self.live.outlet.message(Message::Pong(bytes)),
+            Ok(ws::Message::Close(reason)) => self.close_with(ctx, reason),
             Ok(ws::Message::Pong(_) | ws::Message::Binary(_) | ws::Message::Nop) => {}
             Ok(ws::Message::Continuation(_)) => {
                 log::debug!("ws continuation frame ignored client={}", self.client);
@@ -124,11 +132,11 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
                     ws::ProtocolError::Overflow => ws::CloseCode::Size,
                     _ => ws::CloseCode::Protocol,
                 };
-                ctx.close(Some(ws::CloseReason {
+                let reason = ws::CloseReason {
                     code,
                     description: Some(e.to_string()),
-                }));
-                ctx.stop();
+                };
+                self.close_with(ctx, Some(reason));
             }
         }
     }
@@ -141,7 +149,7 @@ impl Handler<Push> for Session {
         match push {
             Push::Kill {
                 kill, system_count, ..
-            } => self.deliver(kill, system_count, ctx),
+            } => self.live.deliver(kill, system_count),
             Push::Close(reason) => self.close(ctx, reason),
         }
     }

@@ -57,6 +57,28 @@ pub struct Live {
 }
 
 impl Live {
+    pub fn new(
+        outlet: Outlet,
+        stats: Arc<Stats>,
+        max_queued_bytes: u64,
+        max_deferred: usize,
+        client: String,
+    ) -> Self {
+        Self {
+            outlet,
+            target: RefCell::new(None),
+            sent: RefCell::new(SeenKills::default()),
+            behind: Cell::new(false),
+            deferred: RefCell::new(VecDeque::new()),
+            last_push: Cell::new(Instant::now()),
+            stats,
+            max_queued_bytes,
+            max_deferred,
+            client: RefCell::new(client),
+            gone: Cell::new(false),
+        }
+    }
+
     /// Sends a live kill's frames (`killmail_update` once per kill, `kill_count_update` when its
     /// system is followed by id), or queues the kill behind the session's history.
     pub fn deliver(&self, kill: Arc<StoredKill>, system_count: usize) {
@@ -120,5 +142,146 @@ impl Live {
         self.gone.set(true);
         self.deferred.borrow_mut().clear();
         self.outlet.drain().cut();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ::actors::model::{KillTime, Killmail, KillmailId, Victim};
+    use actix_codec::Decoder;
+    use actix_web::web::BytesMut;
+    use awc::ws::{Codec, Frame};
+    use serde_json::json;
+
+    use super::*;
+    use crate::web::socket::metered::Drain;
+    use crate::web::socket::outlet::{next_batch, SessionStream};
+
+    const JITA: u64 = 30000142;
+
+    fn kill(id: u64) -> Arc<StoredKill> {
+        let killmail = Killmail {
+            killmail_id: KillmailId::new(id).expect("non-zero"),
+            kill_time: KillTime::now(),
+            system_id: SystemId::new(JITA).expect("non-zero"),
+            solar_system_name: None,
+            constellation_id: None,
+            region_id: None,
+            region_name: None,
+            security_status: None,
+            moon_id: None,
+            war_id: None,
+            victim: Victim::default(),
+            attackers: Vec::new(),
+            zkb: None,
+        };
+        Arc::new(StoredKill::new(id, &killmail))
+    }
+
+    /// A connection joined to Jita with V2 frames, allowed `max_queued_bytes`.
+    fn joined(max_queued_bytes: u64) -> Live {
+        let live = Live::new(
+            Outlet::new(Drain::default()),
+            Arc::default(),
+            max_queued_bytes,
+            4,
+            "test".into(),
+        );
+        *live.target.borrow_mut() = Some(Target {
+            vsn: Vsn::V2,
+            join_ref: json!("7"),
+            join_key: "\"7\"".into(),
+            systems: SystemId::new(JITA).into_iter().collect(),
+        });
+        live
+    }
+
+    /// What the writer would take now: each frame's event and kill ids.
+    async fn written(live: &Live) -> Vec<(String, Vec<u64>)> {
+        let mut session: SessionStream = Box::pin(futures_util::stream::pending());
+        let mut batch = Vec::new();
+        let took = next_batch(&mut session, &live.outlet, &mut batch);
+        if tokio::time::timeout(std::time::Duration::from_millis(20), took)
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        let mut bytes = BytesMut::new();
+        for frame in batch {
+            bytes.extend_from_slice(&frame);
+        }
+        let mut codec = Codec::new().client_mode();
+        let mut frames = Vec::new();
+        while let Ok(Some(Frame::Text(text))) = codec.decode(&mut bytes) {
+            let frame: Value = serde_json::from_slice(&text).expect("JSON frames");
+            assert_eq!(frame[0], "7", "the join ref of the join");
+            let ids = frame[4]["killmails"]
+                .as_array()
+                .map(|ks| {
+                    ks.iter()
+                        .filter_map(|k| k["killmail_id"].as_u64())
+                        .collect()
+                })
+                .unwrap_or_default();
+            frames.push((frame[3].as_str().unwrap_or_default().to_owned(), ids));
+        }
+        frames
+    }
+
+    #[actix_web::test]
+    async fn live_kills_wait_behind_history_then_go_out_each_once() {
+        let live = joined(1 << 20);
+
+        live.behind.set(true);
+        live.deliver(kill(1), 1);
+        assert_eq!(written(&live).await, [], "nothing overtakes the history");
+        let deferred: Vec<u64> = live
+            .deferred
+            .borrow()
+            .iter()
+            .map(|(k, _)| k.facts.killmail_id.get())
+            .collect();
+        assert_eq!(deferred, [1], "it waits for the session, in order");
+
+        live.behind.set(false);
+        live.deliver(kill(2), 2);
+        live.deliver(kill(2), 2);
+        let frames = written(&live).await;
+        let update = ("killmail_update".to_owned(), vec![2]);
+        let count = ("kill_count_update".to_owned(), vec![]);
+        assert_eq!(frames, [update, count.clone(), count]);
+    }
+
+    #[actix_web::test]
+    async fn a_connection_that_left_its_channel_gets_no_live_kill() {
+        let live = joined(1 << 20);
+        *live.target.borrow_mut() = None;
+
+        live.deliver(kill(1), 1);
+
+        assert_eq!(written(&live).await, []);
+    }
+
+    #[actix_web::test]
+    async fn a_client_that_lets_kills_pile_up_is_cut_and_gets_nothing_more() {
+        let live = joined(1);
+        if let Some(target) = live.target.borrow_mut().as_mut() {
+            target.systems.clear();
+        }
+        live.deliver(kill(1), 1);
+        assert!(!live.gone.get(), "under the limit");
+
+        live.deliver(kill(2), 1);
+        tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            live.outlet.drain().cut_requested(),
+        )
+        .await
+        .expect("the connection is cut");
+        live.deliver(kill(3), 1);
+
+        let ids: Vec<u64> = written(&live).await.into_iter().flat_map(|f| f.1).collect();
+        assert_eq!(ids, [1], "only what came before the cut");
     }
 }

@@ -7,15 +7,14 @@
 //! `kill_count_update` frames — each kill at most once per connection. It closes itself after
 //! `WS_IDLE_TIMEOUT_MS` without any inbound frame; it never pings the client.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use ::actors::model::{now_iso, CharacterId, FilterLimits, SystemId};
 use ::actors::registry::{
-    follow, CatchUp, Channel, Registration, Registry, Resume, SeenKills, SetFilter, Subscribe,
-    SubscriberKey, Unsubscribe,
+    follow, CatchUp, Channel, Registration, Registry, Resume, SetFilter, Subscribe, SubscriberKey,
+    Unsubscribe,
 };
 use ::actors::store::Store;
 use actix::prelude::*;
@@ -107,19 +106,13 @@ impl Session {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let now = Instant::now();
-        let live = Rc::new(Live {
-            outlet: Outlet::new(link.drain),
-            target: RefCell::new(None),
-            sent: RefCell::new(SeenKills::default()),
-            behind: Cell::new(false),
-            deferred: RefCell::new(VecDeque::new()),
-            last_push: Cell::new(now),
-            stats: std::sync::Arc::clone(&engine.stats),
-            max_queued_bytes: settings.max_queued_bytes,
-            max_deferred: settings.max_queued_kills,
-            client: RefCell::new(client.clone()),
-            gone: Cell::new(false),
-        });
+        let live = Rc::new(Live::new(
+            Outlet::new(link.drain),
+            std::sync::Arc::clone(&engine.stats),
+            settings.max_queued_bytes,
+            settings.max_queued_kills,
+            client.clone(),
+        ));
         Self {
             vsn,
             client,

@@ -67,8 +67,8 @@ pub struct WebSocketSettings {
     pub quiet_keepalive_ms: u64,
     pub max_frame_bytes: usize,
     pub max_channels: usize,
-    /// Kills queued for one connection before the registry counts it as full; a connection
-    /// that stays full is dropped from routing.
+    /// Live kills that may wait behind a connection's history (preload, resume) before it is
+    /// cut as too slow.
     pub max_queued_kills: usize,
     /// Open WebSocket connections in all, and from one client address; past either the upgrade
     /// is refused with 503, so sockets and file descriptors stay bounded.

@@ -155,7 +155,7 @@ mod tests {
 
     use super::*;
     use crate::web::socket::metered::Drain;
-    use crate::web::socket::outlet::{next_batch, SessionStream};
+    use crate::web::socket::outlet::Runner;
 
     const JITA: u64 = 30000142;
 
@@ -198,9 +198,9 @@ mod tests {
 
     /// What the writer would take now: each frame's event and kill ids.
     async fn written(live: &Live) -> Vec<(String, Vec<u64>)> {
-        let mut session: SessionStream = Box::pin(futures_util::stream::pending());
+        let mut session = Runner::new(Box::pin(futures_util::stream::pending()));
         let mut batch = Vec::new();
-        let took = next_batch(&mut session, &live.outlet, &mut batch);
+        let took = session.next_batch(&live.outlet, &mut batch);
         if tokio::time::timeout(std::time::Duration::from_millis(20), took)
             .await
             .is_err()

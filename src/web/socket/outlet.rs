@@ -5,18 +5,21 @@
 //! kill leave in the order they were written.
 //!
 //! Everything here runs on the connection's worker thread. The writer (`upgraded`, or the
-//! LongPoll bridge) runs the session and takes the queued frames with [`next_batch`].
+//! LongPoll bridge) runs the session and takes the queued frames with [`Runner::next_batch`].
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use actix_codec::Encoder;
 use actix_web::web::{Bytes, BytesMut};
 use awc::ws::{Codec, Message};
 use bytestring::ByteString;
+use futures_util::task::{waker, ArcWake, AtomicWaker};
 use futures_util::Stream;
 
 use super::metered::Drain;
@@ -92,28 +95,64 @@ pub fn encode(message: Message) -> Bytes {
     buf.freeze()
 }
 
-/// Runs the session until frames wait to be written (moved into `batch`, answers `true`) or the
-/// session ended (what it left is in `batch`, answers `false`).
-pub async fn next_batch(
-    session: &mut SessionStream,
-    outlet: &Outlet,
-    batch: &mut Vec<Bytes>,
-) -> bool {
-    poll_fn(|cx| {
-        // The session first: what it does with the client's frames lands in the outlet.
-        loop {
-            match session.as_mut().poll_next(cx) {
-                // Nothing is written through the session's own context; kept in order if it is.
-                Poll::Ready(Some(Ok(bytes))) => outlet.push(bytes),
-                Poll::Ready(Some(Err(_)) | None) => {
-                    let _ = outlet.poll_take(cx, batch);
-                    *outlet.writer.borrow_mut() = None;
-                    return Poll::Ready(false);
-                }
-                Poll::Pending => break,
-            }
+/// Runs a session for its connection's writer: the session is polled only when something of its
+/// own woke it (a client frame, a timer, a message), not each time a live kill lands in the
+/// outlet.
+pub struct Runner {
+    session: SessionStream,
+    wake: Arc<SessionWake>,
+    waker: Waker,
+}
+
+/// Notes that the session was woken, and wakes the writer's task.
+#[derive(Default)]
+struct SessionWake {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl ArcWake for SessionWake {
+    fn wake_by_ref(wake: &Arc<Self>) {
+        wake.woken.store(true, Ordering::Release);
+        wake.task.wake();
+    }
+}
+
+impl Runner {
+    pub fn new(session: SessionStream) -> Self {
+        let wake = Arc::new(SessionWake::default());
+        wake.woken.store(true, Ordering::Relaxed);
+        Self {
+            session,
+            waker: waker(Arc::clone(&wake)),
+            wake,
         }
-        outlet.poll_take(cx, batch).map(|()| true)
-    })
-    .await
+    }
+
+    /// Runs the session until frames wait to be written (moved into `batch`, answers `true`) or
+    /// the session ended (what it left is in `batch`, answers `false`).
+    pub async fn next_batch(&mut self, outlet: &Outlet, batch: &mut Vec<Bytes>) -> bool {
+        poll_fn(|cx| {
+            self.wake.task.register(cx.waker());
+            // The session first: what it does with the client's frames lands in the outlet.
+            if self.wake.woken.swap(false, Ordering::Acquire) {
+                let mut session_cx = Context::from_waker(&self.waker);
+                loop {
+                    match self.session.as_mut().poll_next(&mut session_cx) {
+                        // Nothing is written through the session's own context; kept in order if
+                        // it is.
+                        Poll::Ready(Some(Ok(bytes))) => outlet.push(bytes),
+                        Poll::Ready(Some(Err(_)) | None) => {
+                            let _ = outlet.poll_take(cx, batch);
+                            *outlet.writer.borrow_mut() = None;
+                            return Poll::Ready(false);
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+            }
+            outlet.poll_take(cx, batch).map(|()| true)
+        })
+        .await
+    }
 }

@@ -8,17 +8,19 @@
 //! write buffers kept for the connection's life (an idle connection holds only what its session
 //! holds), and a live kill's frame, encoded once per worker, is not copied again on its way out.
 
+use std::future::poll_fn;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
 
 use actix_web::rt::net::TcpStream;
 use actix_web::web::{Buf, Bytes, BytesMut};
 use actix_web_actors::ws;
 use futures_util::{stream, Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::metered::Drain;
-use super::outlet::{next_batch, Outlet, SessionStream};
+use super::outlet::{Outlet, Runner};
 use super::session::Session;
 
 /// The most one read takes from the socket; it is allocated only once the socket is readable.
@@ -44,7 +46,7 @@ impl Handover {
         let codec = awc::ws::Codec::new().max_size(self.max_frame_bytes);
         let live = self.session.live();
         let session = ws::WebsocketContext::with_codec(self.session, input, codec);
-        let mut session: SessionStream = Box::pin(session);
+        let mut session = Runner::new(Box::pin(session));
         let drain = self.drain;
         tokio::select! {
             written = write_all(&mut session, &live.outlet, &mut writer) => {
@@ -64,13 +66,13 @@ impl Handover {
 /// the socket took the last one, so a client that does not read holds the session still (and
 /// its watchdog sees it).
 async fn write_all(
-    session: &mut SessionStream,
+    session: &mut Runner,
     outlet: &Outlet,
     writer: &mut OwnedWriteHalf,
 ) -> io::Result<()> {
     let mut batch = Vec::new();
     loop {
-        let more = next_batch(session, outlet, &mut batch).await;
+        let more = session.next_batch(outlet, &mut batch).await;
         write_frames(writer, &mut batch).await?;
         if !more {
             return Ok(());
@@ -82,13 +84,17 @@ async fn write_all(
 async fn write_frames(writer: &mut OwnedWriteHalf, frames: &mut Vec<Bytes>) -> io::Result<()> {
     let mut first = 0;
     while first < frames.len() {
-        let mut slices = [IoSlice::new(&[]); FRAMES_PER_WRITE];
-        let mut count = 0;
-        for (slice, frame) in slices.iter_mut().zip(&frames[first..]) {
-            *slice = IoSlice::new(frame);
-            count += 1;
-        }
-        let mut written = writer.write_vectored(&slices[..count]).await?;
+        // The slices are made at each try, so a connection waiting to write does not keep them.
+        let mut written = poll_fn(|cx| {
+            let mut slices = [IoSlice::new(&[]); FRAMES_PER_WRITE];
+            let mut count = 0;
+            for (slice, frame) in slices.iter_mut().zip(&frames[first..]) {
+                *slice = IoSlice::new(frame);
+                count += 1;
+            }
+            Pin::new(&mut *writer).poll_write_vectored(cx, &slices[..count])
+        })
+        .await?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }

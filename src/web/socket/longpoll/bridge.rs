@@ -15,7 +15,7 @@ use awc::ws::{Codec, Frame, Message};
 use tokio::sync::{mpsc, Notify};
 
 use crate::web::socket::metered::Drain;
-use crate::web::socket::outlet::{next_batch, SessionStream};
+use crate::web::socket::outlet::Runner;
 use crate::web::socket::session::Session;
 
 /// Bytes of messages a session holds for its next poll; past it the session's own outbox fills
@@ -60,7 +60,7 @@ impl Bridge {
         let codec = Codec::new().max_size(max_frame_bytes);
         let live = session.live();
         let session = ws::WebsocketContext::with_codec(session, incoming, codec);
-        let mut session: SessionStream = Box::pin(session);
+        let mut session = Runner::new(Box::pin(session));
         let reader = Arc::clone(&bridge);
         actix_web::rt::spawn(async move {
             let mut codec = Codec::new().client_mode().max_size(usize::MAX >> 1);
@@ -68,7 +68,7 @@ impl Bridge {
             let mut batch = Vec::new();
             loop {
                 let more = tokio::select! {
-                    more = next_batch(&mut session, &live.outlet, &mut batch) => more,
+                    more = session.next_batch(&live.outlet, &mut batch) => more,
                     // Cut (it let too much pile up): the session ends here.
                     () = drain.cut_requested() => false,
                 };

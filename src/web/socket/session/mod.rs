@@ -55,9 +55,10 @@ pub struct SessionSettings {
     pub idle_timeout: Duration,
     pub quiet_keepalive: Duration,
     pub max_channels: usize,
-    /// Kills queued for a session before the registry counts it as full (see the registry).
+    /// Live kills that may wait behind the session's history before it is cut (see
+    /// [`crate::web::socket::live`]); also the mailbox of the session's own messages.
     pub max_queued_kills: usize,
-    /// Bytes of kill frames a connection may hold unread (see [`outbox`]).
+    /// Bytes of frames a connection may hold unread (see [`outbox`]).
     pub max_queued_bytes: u64,
     /// A connection with history waiting that drains nothing for this long is cut.
     pub stall_timeout: Duration,

@@ -6,7 +6,8 @@
 //! all of them — and matches with OR semantics: the kill's system is subscribed, or its victim or
 //! any attacker is (SPEC §8.4). Recipients are held only as `Recipient<Push>`, so there is no type
 //! cycle with the sessions. Fan-out uses `try_send`: a full mailbox never stalls the others; a
-//! subscriber whose mailbox stays full is told to close and dropped.
+//! subscriber whose mailbox stays full is told to close and dropped. Subscribers that share an
+//! inbox ([`group`]) get one message per kill for all of them.
 
 use std::collections::HashMap;
 use std::sync::Arc;

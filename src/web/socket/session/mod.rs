@@ -3,8 +3,9 @@
 //!
 //! The session decodes frames, answers heartbeats and pings, runs the `killmails:lobby` channel
 //! (join, duplicate join = replace, leave, (un)subscribe, status), registers its filter with the
-//! registry, preloads stored kills, and turns the registry's pushes into `killmail_update` and
-//! `kill_count_update` frames — each kill at most once per connection. It closes itself after
+//! registry as a member of its worker's hub (which queues the live `killmail_update` and
+//! `kill_count_update` frames: see [`crate::web::socket::live`]), and preloads stored kills —
+//! each kill at most once per connection. It closes itself after
 //! `WS_IDLE_TIMEOUT_MS` without any inbound frame; it never pings the client.
 
 use std::collections::BTreeSet;

@@ -148,19 +148,12 @@ impl EsiKillmail {
         }
         let attackers = self.attackers.ok_or(Missing("attackers"))?;
         Ok(Killmail {
-            killmail_id,
-            kill_time,
-            system_id,
-            solar_system_name: None,
-            constellation_id: None,
-            region_id: None,
-            region_name: None,
-            security_status: None,
             moon_id: self.moon_id,
             war_id: self.war_id,
             victim,
             attackers,
             zkb,
+            ..Killmail::bare(killmail_id, kill_time, system_id)
         })
     }
 }
@@ -198,6 +191,25 @@ pub struct Killmail {
 }
 
 impl Killmail {
+    /// A kill with only its id, time and system: no names, no parties, no zkb block.
+    pub fn bare(killmail_id: KillmailId, kill_time: KillTime, system_id: SystemId) -> Self {
+        Self {
+            killmail_id,
+            kill_time,
+            system_id,
+            solar_system_name: None,
+            constellation_id: None,
+            region_id: None,
+            region_name: None,
+            security_status: None,
+            moon_id: None,
+            war_id: None,
+            victim: Victim::default(),
+            attackers: Vec::new(),
+            zkb: None,
+        }
+    }
+
     /// The space class of the kill's system, when it can be told.
     pub fn space(&self) -> Option<Space> {
         Space::of(self.system_id, self.region_id, self.security_status)

@@ -70,7 +70,7 @@ mod tests {
     use std::sync::mpsc;
 
     use super::*;
-    use crate::model::{KillTime, Killmail, KillmailId, SystemId, Victim};
+    use crate::model::{KillTime, Killmail, KillmailId, SystemId};
     use crate::registry::{Channel, Filter, KillStored, Push, Registry, Subscribe};
 
     /// Records what reaches it.
@@ -95,21 +95,11 @@ mod tests {
     }
 
     fn kill_in(system: u64) -> Arc<StoredKill> {
-        let killmail = Killmail {
-            killmail_id: KillmailId::new(7).expect("non-zero"),
-            kill_time: KillTime::now(),
-            system_id: SystemId::new(system).expect("non-zero"),
-            solar_system_name: None,
-            constellation_id: None,
-            region_id: None,
-            region_name: None,
-            security_status: None,
-            moon_id: None,
-            war_id: None,
-            victim: Victim::default(),
-            attackers: Vec::new(),
-            zkb: None,
-        };
+        let killmail = Killmail::bare(
+            KillmailId::new(7).expect("non-zero"),
+            KillTime::now(),
+            SystemId::new(system).expect("non-zero"),
+        );
         Arc::new(StoredKill::new(1, &killmail))
     }
 

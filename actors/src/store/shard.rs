@@ -364,16 +364,6 @@ mod tests {
 
     fn kill(id: u64, system: u64, age_secs: i64, victim: u64, attackers: &[u64]) -> Killmail {
         Killmail {
-            killmail_id: KillmailId::new(id).expect("non-zero"),
-            kill_time: KillTime::from_unix(NOW - age_secs),
-            system_id: SystemId::new(system).expect("non-zero"),
-            solar_system_name: None,
-            constellation_id: None,
-            region_id: None,
-            region_name: None,
-            security_status: None,
-            moon_id: None,
-            war_id: None,
             victim: Victim {
                 character_id: CharacterId::new(victim),
                 ship_type_id: TypeId::new(670),
@@ -387,6 +377,11 @@ mod tests {
                 })
                 .collect(),
             zkb: Some(Zkb::default()),
+            ..Killmail::bare(
+                KillmailId::new(id).expect("non-zero"),
+                KillTime::from_unix(NOW - age_secs),
+                SystemId::new(system).expect("non-zero"),
+            )
         }
     }
 

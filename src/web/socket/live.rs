@@ -147,7 +147,7 @@ impl Live {
 
 #[cfg(test)]
 mod tests {
-    use ::actors::model::{KillTime, Killmail, KillmailId, Victim};
+    use ::actors::model::{KillTime, Killmail, KillmailId};
     use actix_codec::Decoder;
     use actix_web::web::BytesMut;
     use awc::ws::{Codec, Frame};
@@ -160,21 +160,11 @@ mod tests {
     const JITA: u64 = 30000142;
 
     fn kill(id: u64) -> Arc<StoredKill> {
-        let killmail = Killmail {
-            killmail_id: KillmailId::new(id).expect("non-zero"),
-            kill_time: KillTime::now(),
-            system_id: SystemId::new(JITA).expect("non-zero"),
-            solar_system_name: None,
-            constellation_id: None,
-            region_id: None,
-            region_name: None,
-            security_status: None,
-            moon_id: None,
-            war_id: None,
-            victim: Victim::default(),
-            attackers: Vec::new(),
-            zkb: None,
-        };
+        let killmail = Killmail::bare(
+            KillmailId::new(id).expect("non-zero"),
+            KillTime::now(),
+            SystemId::new(JITA).expect("non-zero"),
+        );
         Arc::new(StoredKill::new(id, &killmail))
     }
 

@@ -56,22 +56,16 @@ pub(super) mod tests {
     /// A small stored kill (about 1 KB of JSON), for the journal's tests.
     pub(in crate::store::journal) fn kill(id: u64) -> Arc<StoredKill> {
         let km = Killmail {
-            killmail_id: KillmailId::new(id).expect("non-zero"),
-            kill_time: KillTime::now(),
-            system_id: SystemId::new(30000142).expect("non-zero"),
             solar_system_name: Some("Jita".repeat(200)),
-            constellation_id: None,
-            region_id: None,
-            region_name: None,
-            security_status: None,
-            moon_id: None,
-            war_id: None,
             victim: crate::model::Victim {
                 character_id: CharacterId::new(90_000_000 + id),
                 ..Default::default()
             },
-            attackers: Vec::new(),
-            zkb: None,
+            ..Killmail::bare(
+                KillmailId::new(id).expect("non-zero"),
+                KillTime::now(),
+                SystemId::new(30000142).expect("non-zero"),
+            )
         };
         Arc::new(StoredKill::new(id, &km))
     }

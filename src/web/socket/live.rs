@@ -30,9 +30,6 @@ pub struct Target {
     pub systems: BTreeSet<SystemId>,
 }
 
-/// A live kill waiting behind the session's history, with its system's count.
-pub type Deferred = (Arc<StoredKill>, usize);
-
 pub struct Live {
     pub outlet: Outlet,
     /// `None` while the channel is not joined: live kills are not for this connection.
@@ -42,7 +39,7 @@ pub struct Live {
     /// The session has history to send first.
     pub behind: Cell<bool>,
     /// Live kills that came while the session was behind, oldest first.
-    pub deferred: RefCell<VecDeque<Deferred>>,
+    pub deferred: RefCell<VecDeque<Arc<StoredKill>>>,
     /// The last push to the client; the quiet keepalive counts from it.
     pub last_push: Cell<Instant>,
     pub stats: Arc<Stats>,
@@ -50,7 +47,7 @@ pub struct Live {
     pub max_queued_bytes: u64,
     /// Live kills that may wait behind history before the client is cut.
     pub max_deferred: usize,
-    /// For the log line of a cut.
+    /// The client's name: connect params, else the join payload's `client_identifier`.
     pub client: RefCell<String>,
     /// The connection was cut: nothing more is queued for it.
     pub gone: Cell<bool>,
@@ -93,7 +90,8 @@ impl Live {
                 self.cut("too slow to keep up with kills");
                 return;
             }
-            deferred.push_back((kill, system_count));
+            // Its count update is left out: the next one is absolute.
+            deferred.push_back(kill);
             return;
         }
         let payloads = LivePayloads::of(&kill, system_count);
@@ -230,7 +228,7 @@ mod tests {
             .deferred
             .borrow()
             .iter()
-            .map(|(k, _)| k.facts.killmail_id.get())
+            .map(|k| k.facts.killmail_id.get())
             .collect();
         assert_eq!(deferred, [1], "it waits for the session, in order");
 

@@ -71,18 +71,22 @@ impl Outlet {
         self.push(encode(message));
     }
 
-    /// Moves every queued frame into `batch`; pending (and the writer woken on the next push)
-    /// when there is none.
-    fn poll_take(&self, cx: &mut Context<'_>, batch: &mut Vec<Bytes>) -> Poll<()> {
+    /// Moves every queued frame into `batch`; answers whether there was any.
+    fn take(&self, batch: &mut Vec<Bytes>) -> bool {
         let mut frames = self.frames.borrow_mut();
         let bytes: usize = frames.iter().map(Bytes::len).sum();
         self.drain.took(bytes);
-        if frames.is_empty() {
-            *self.writer.borrow_mut() = Some(cx.waker().clone());
-            return Poll::Pending;
-        }
         batch.extend(frames.drain(..));
-        Poll::Ready(())
+        bytes > 0
+    }
+
+    /// [`Outlet::take`], or pending (and the writer woken on the next push) when there is none.
+    fn poll_take(&self, cx: &mut Context<'_>, batch: &mut Vec<Bytes>) -> Poll<()> {
+        if self.take(batch) {
+            return Poll::Ready(());
+        }
+        *self.writer.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
     }
 }
 
@@ -143,8 +147,7 @@ impl Runner {
                         // it is.
                         Poll::Ready(Some(Ok(bytes))) => outlet.push(bytes),
                         Poll::Ready(Some(Err(_)) | None) => {
-                            let _ = outlet.poll_take(cx, batch);
-                            *outlet.writer.borrow_mut() = None;
+                            outlet.take(batch);
                             return Poll::Ready(false);
                         }
                         Poll::Pending => break,

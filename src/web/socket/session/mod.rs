@@ -75,8 +75,6 @@ pub struct Link {
 
 pub struct Session {
     vsn: Vsn,
-    /// The client's name from the connect params, for logs and the subscriptions listing.
-    client: String,
     registry: Addr<Registry>,
     store: Store,
     settings: SessionSettings,
@@ -113,11 +111,10 @@ impl Session {
             std::sync::Arc::clone(&engine.stats),
             settings.max_queued_bytes,
             settings.max_queued_kills,
-            client.clone(),
+            client,
         ));
         Self {
             vsn,
-            client,
             registry: engine.registry.clone(),
             store: engine.store.clone(),
             settings,
@@ -138,6 +135,11 @@ impl Session {
     /// What the connection's writer shares with the session: the outlet it takes frames from.
     pub fn live(&self) -> Rc<Live> {
         Rc::clone(&self.live)
+    }
+
+    /// The client's name (connect params, else the join), for logs and the subscriptions listing.
+    fn client(&self) -> std::cell::Ref<'_, String> {
+        self.live.client.borrow()
     }
 
     /// Queues a text frame for the client.
@@ -170,7 +172,7 @@ impl Session {
         let frame = match protocol::decode(self.vsn, text) {
             Ok(frame) => frame,
             Err(e) => {
-                log::debug!("ws frame ignored client={} error={e}", self.client);
+                log::debug!("ws frame ignored client={} error={e}", self.client());
                 return;
             }
         };
@@ -184,7 +186,7 @@ impl Session {
             (TOPIC, _) if self.lobby.is_some() => {
                 let current = self.lobby.as_ref().map(|l| &l.join_ref);
                 if !frame.join_ref.is_null() && Some(&frame.join_ref) != current {
-                    log::debug!("stale join_ref ignored client={}", self.client);
+                    log::debug!("stale join_ref ignored client={}", self.client());
                     return;
                 }
                 self.lobby_event(frame, ctx);
@@ -208,14 +210,13 @@ impl Session {
             }
         };
         // The map names itself in the join payload rather than in the connect params.
-        if self.client == ANONYMOUS {
+        if *self.client() == ANONYMOUS {
             if let Some(name) = frame
                 .payload
                 .get("client_identifier")
                 .and_then(Value::as_str)
             {
-                self.client = name.chars().take(64).collect();
-                self.live.client.replace(self.client.clone());
+                self.live.client.replace(name.chars().take(64).collect());
             }
         }
         // A second join on the joined topic replaces the first: the old join is closed, and
@@ -265,7 +266,7 @@ impl Session {
             filter: ask.filter.clone(),
             channel: Channel::Websocket,
             subscription_id: self.subscription_id.clone(),
-            subscriber: self.client.clone(),
+            subscriber: self.client().clone(),
             callback_url: None,
             format: None,
             created_at: None,
@@ -299,7 +300,7 @@ impl Session {
                     "subscribed_characters": lobby.characters,
                     "filters": lobby.rules,
                     "connected_at": self.connected_at,
-                    "user_id": self.client,
+                    "user_id": *self.client(),
                 })),
                 After::Nothing,
             ),
@@ -370,7 +371,7 @@ impl Session {
                         caught
                     }
                     Err(e) => {
-                        log::error!("registry unavailable client={} error={e}", this.client);
+                        log::error!("registry unavailable client={} error={e}", this.client());
                         this.pump(ctx);
                         return;
                     }

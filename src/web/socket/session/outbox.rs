@@ -10,10 +10,8 @@
 //! kills that arrive while history still waits queue behind it, keeping the order.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
-use ::actors::model::StoredKill;
 use actix::prelude::*;
 use actix_web_actors::ws;
 
@@ -53,11 +51,16 @@ impl Session {
     /// Sends history while the connection drains, and `preload_complete` after it; then live
     /// kills go straight to the client again.
     pub(super) fn pump(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        // Live kills that came meanwhile follow the history queued before them.
-        let deferred: Vec<_> = self.live.deferred.borrow_mut().drain(..).collect();
-        for (kill, _) in deferred {
-            self.queue_live(kill);
-        }
+        // Live kills that came meanwhile follow the history queued before them, each a push of
+        // its own.
+        let deferred = std::mem::take(&mut *self.live.deferred.borrow_mut());
+        self.outbox
+            .history
+            .extend(deferred.into_iter().map(|kill| HistoryPush {
+                system: kill.facts.system_id,
+                kills: vec![kill],
+                preload: false,
+            }));
         let cap = self.settings.max_queued_bytes;
         while self.live.outlet.queued() < cap {
             let Some(push) = self.outbox.history.pop_front() else {
@@ -87,14 +90,5 @@ impl Session {
                 this.pump(ctx);
             });
         }
-    }
-
-    /// Queues a live kill behind waiting history (as a push of its own).
-    fn queue_live(&mut self, kill: Arc<StoredKill>) {
-        self.outbox.history.push_back(HistoryPush {
-            system: kill.facts.system_id,
-            kills: vec![kill],
-            preload: false,
-        });
     }
 }

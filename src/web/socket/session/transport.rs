@@ -56,7 +56,7 @@ impl Session {
     /// Closes idle sockets and sends the quiet keepalive.
     fn tick(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         if self.last_seen.elapsed() >= self.settings.idle_timeout {
-            log::info!("ws idle timeout client={}", self.client);
+            log::info!("ws idle timeout client={}", self.client());
             self.close(ctx, "idle timeout".to_owned());
             return;
         }
@@ -92,7 +92,7 @@ impl Actor for Session {
         let (drain, stall, client) = (
             self.live.outlet.drain().clone(),
             self.settings.stall_timeout,
-            self.client.clone(),
+            self.client().clone(),
         );
         actix_web::rt::spawn(async move {
             if drain.watch(stall).await {
@@ -102,7 +102,7 @@ impl Actor for Session {
                 );
             }
         });
-        log::debug!("ws connected client={} vsn={:?}", self.client, self.vsn);
+        log::debug!("ws connected client={} vsn={:?}", self.client(), self.vsn);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -111,7 +111,7 @@ impl Actor for Session {
         if let Some(key) = self.key.take() {
             self.registry.do_send(Unsubscribe(key));
         }
-        log::debug!("ws disconnected client={}", self.client);
+        log::debug!("ws disconnected client={}", self.client());
     }
 }
 
@@ -124,10 +124,10 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
             Ok(ws::Message::Close(reason)) => self.close_with(ctx, reason),
             Ok(ws::Message::Pong(_) | ws::Message::Binary(_) | ws::Message::Nop) => {}
             Ok(ws::Message::Continuation(_)) => {
-                log::debug!("ws continuation frame ignored client={}", self.client);
+                log::debug!("ws continuation frame ignored client={}", self.client());
             }
             Err(e) => {
-                log::info!("ws protocol error client={} error={e}", self.client);
+                log::info!("ws protocol error client={} error={e}", self.client());
                 let code = match e {
                     ws::ProtocolError::Overflow => ws::CloseCode::Size,
                     _ => ws::CloseCode::Protocol,

@@ -135,10 +135,30 @@ impl std::fmt::Display for Ratio<'_> {
             ratio(service.latency.p999, base.latency.p999),
             ratio(service.latency.max, base.latency.max),
         )?;
-        write!(
-            f,
-            "service / baseline, CPU per delivered frame: {:.2}",
-            service.cpu_us_per_frame() / base.cpu_us_per_frame().max(1e-9)
-        )
+        match cpu_ratio(service.cpu_us_per_frame(), base.cpu_us_per_frame()) {
+            Some(ratio) => write!(f, "service / baseline, CPU per delivered frame: {ratio:.2}"),
+            None => write!(
+                f,
+                "service / baseline, CPU per delivered frame: none (the baseline's CPU read 0: it \
+                 is counted in 10 ms clock ticks; publish more kills)"
+            ),
+        }
+    }
+}
+
+/// The service's CPU per frame over the baseline's, unless the baseline's read 0 (CPU time is
+/// counted in clock ticks, and a short baseline run can take less than one).
+fn cpu_ratio(service_us: f64, base_us: f64) -> Option<f64> {
+    (base_us > 0.0).then(|| service_us / base_us)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_ratio;
+
+    #[test]
+    fn a_baseline_whose_cpu_read_zero_gives_no_cpu_ratio() {
+        assert_eq!(cpu_ratio(1000.0, 0.0), None);
+        assert_eq!(cpu_ratio(12.0, 10.0), Some(1.2));
     }
 }

@@ -59,9 +59,12 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
         conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()
     };
+    // The table's highest offset, or the one kept when the newest kills expired.
+    let highest: Option<i64> = conn.query_row("SELECT max(offset) FROM kills", [], |r| r.get(0))?;
     loaded.last_offset = meta("last_offset")?
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .max(highest.map_or(0, |h| h as u64));
     loaded.r2z2_cursor = meta("r2z2_cursor")?.and_then(|v| v.parse().ok());
     loaded.redisq_queue_id = meta("redisq_queue_id")?;
 
@@ -70,9 +73,6 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
         .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     loaded.kills = parse_kills(raw, &mut loaded.unreadable);
-    if let Some(last) = loaded.kills.last() {
-        loaded.last_offset = loaded.last_offset.max(last.offset);
-    }
 
     let mut rows = conn.prepare(
         "SELECT id, subscriber_id, callback_url, secret, system_ids, character_ids, created_at,

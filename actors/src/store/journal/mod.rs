@@ -123,8 +123,7 @@ impl Journal {
             },
         })?;
         let cutoff = KillTime::now().minus_secs(retention_secs);
-        conn.execute("DELETE FROM kills WHERE kill_time < ?1", [cutoff.unix()])
-            .map_err(damaged)?;
+        writer::expire_kills(&conn, cutoff).map_err(damaged)?;
         let mut loaded = load::load(&conn).map_err(damaged)?;
         loaded.started_from_empty_file = empty_file;
         if loaded.unreadable > 0 {
@@ -315,6 +314,36 @@ mod tests {
         assert_eq!(names[1].ticker.as_deref(), Some("TICK"));
         assert_eq!(names[2].kind, NameKind::Character);
         assert!((86_390..=86_400).contains(&names[2].ttl_secs));
+    }
+
+    #[test]
+    fn offsets_go_on_from_the_highest_ever_given_after_every_kill_expired() {
+        // Arrange: three kills two hours old, stored with a one-hour retention
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (journal, _) = Journal::open(dir.path(), 3600).expect("opens");
+        let old = KillTime::now().minus_secs(7200);
+        let system = crate::model::SystemId::new(30000142).expect("non-zero");
+        let kills: Vec<_> = (1..=3)
+            .map(|offset| {
+                let id = crate::model::KillmailId::new(100 + offset).expect("non-zero");
+                let km = crate::model::Killmail::bare(id, old, system);
+                Arc::new(StoredKill::new(offset, &km))
+            })
+            .collect();
+        actix::System::new().block_on(async {
+            for kill in &kills {
+                journal.append(kill).await.expect("written");
+            }
+        });
+
+        // Act: a restart drops them as expired
+        let (_, loaded) = Journal::open(dir.path(), 3600).expect("opens again");
+        let (_, again) = Journal::open(dir.path(), 3600).expect("opens a third time");
+
+        // Assert: the next kill is not given an offset a client has already seen
+        assert!(loaded.kills.is_empty(), "expired kills are gone");
+        assert_eq!(loaded.last_offset, 3);
+        assert_eq!(again.last_offset, 3);
     }
 
     fn webhook(rules: Vec<crate::model::Rule>) -> WebhookSubscription {

@@ -72,7 +72,6 @@ fn commit(conn: &mut Connection, batch: &[Command], gc: Option<KillTime>) -> rus
 
 /// The statements of `batch`, inside the transaction [`commit`] opened.
 fn apply(tx: &Connection, batch: &[Command], gc: Option<KillTime>) -> rusqlite::Result<()> {
-    let mut last_offset = None;
     for command in batch {
         match command {
             Command::Append(kill, _) | Command::Update(kill) => {
@@ -88,7 +87,6 @@ fn apply(tx: &Connection, batch: &[Command], gc: Option<KillTime>) -> rusqlite::
                         json
                     ])
                 })?;
-                last_offset = last_offset.max(Some(kill.offset));
             }
             Command::Cursor(sequence) => set_meta(tx, "r2z2_cursor", &sequence.to_string())?,
             Command::QueueId(id) => set_meta(tx, "redisq_queue_id", id)?,
@@ -171,25 +169,34 @@ fn apply(tx: &Connection, batch: &[Command], gc: Option<KillTime>) -> rusqlite::
             Command::Flush(_) => {}
         }
     }
-    if let Some(offset) = last_offset {
-        // Every commit of a kill runs it: kept prepared, not parsed again each time.
-        tx.prepare_cached(
-            "INSERT INTO meta (key, value) VALUES ('last_offset', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), ?1)",
-        )?
-        .execute([offset as i64])?;
-    }
     if let Some(cutoff) = gc {
         tx.execute(
             "DELETE FROM names WHERE expires < ?1",
             [KillTime::now().unix()],
         )?;
-        let gone = tx.execute("DELETE FROM kills WHERE kill_time < ?1", [cutoff.unix()])?;
+        let gone = expire_kills(tx, cutoff)?;
         if gone > 0 {
             log::debug!("store expired kills on disk count={gone}");
         }
     }
     Ok(())
+}
+
+/// Deletes the kills older than `cutoff`; answers how many.
+///
+/// The highest offset ever given is the highest in the table, except once the newest kills
+/// have expired: it is written to `meta` here, before the delete, and not on every commit (a
+/// page fewer in each kill's transaction). Boot takes the higher of the two.
+pub(super) fn expire_kills(conn: &Connection, cutoff: KillTime) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value)
+         SELECT 'last_offset', max(offset) FROM kills WHERE true HAVING max(offset) IS NOT NULL
+         ON CONFLICT (key) DO UPDATE SET
+             value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+    )?
+    .execute([])?;
+    conn.prepare_cached("DELETE FROM kills WHERE kill_time < ?1")?
+        .execute([cutoff.unix()])
 }
 
 fn set_meta(tx: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {

@@ -19,6 +19,7 @@ use zkill::{r2z2_object, r2z2_sequence, redisq_listen, zkb_kill, zkb_system};
 
 pub(super) fn server(shared: Shared, listener: TcpListener) -> std::io::Result<Server> {
     let data = web::Data::new(shared);
+    // Like the real upstreams' servers, each answer leaves at once (no Nagle delay).
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
@@ -42,6 +43,7 @@ pub(super) fn server(shared: Shared, listener: TcpListener) -> std::io::Result<S
             .wrap(from_fn(count_requests))
     })
     .workers(1)
+    .tcp_nodelay(true)
     .disable_signals()
     .shutdown_timeout(1)
     .listen(listener)?

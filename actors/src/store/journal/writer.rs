@@ -1,5 +1,10 @@
 //! The writer thread: owns the connection after boot and commits whatever queued up since its
 //! last transaction in one go (group commit); expired kills and names are deleted every minute.
+//!
+//! Learned names only spare ESI calls after a restart, and they arrive just before the kill
+//! they were fetched for is stored. Written alone, they made that kill wait behind their
+//! commit (now and then for milliseconds). So names wait up to [`COMPANY_WAIT`] for the next
+//! write and go in its transaction.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -13,6 +18,8 @@ use crate::model::KillTime;
 const MAX_BATCH: usize = 1024;
 /// How often expired kills are deleted on disk.
 const GC_EVERY: Duration = Duration::from_secs(60);
+/// The longest learned names wait for another write to share its transaction.
+const COMPANY_WAIT: Duration = Duration::from_millis(20);
 
 /// The writer thread: waits for a command, takes everything else queued, commits it at once.
 pub(super) fn run(mut conn: Connection, rx: mpsc::Receiver<Command>, retention_secs: i64) {
@@ -23,13 +30,7 @@ pub(super) fn run(mut conn: Connection, rx: mpsc::Receiver<Command>, retention_s
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        let mut batch: Vec<Command> = first.into_iter().collect();
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(command) => batch.push(command),
-                Err(_) => break,
-            }
-        }
+        let batch = gather(&rx, first);
         let gc = (last_gc.elapsed() >= GC_EVERY).then(|| {
             last_gc = Instant::now();
             KillTime::now().minus_secs(retention_secs)
@@ -51,6 +52,32 @@ pub(super) fn run(mut conn: Connection, rx: mpsc::Receiver<Command>, retention_s
         }
     }
     log::info!("journal writer stopped");
+}
+
+/// `first` and everything queued behind it, up to [`MAX_BATCH`]. A batch of names alone first
+/// waits up to [`COMPANY_WAIT`] for another write, which then joins it.
+fn gather(rx: &mpsc::Receiver<Command>, first: Option<Command>) -> Vec<Command> {
+    let mut batch: Vec<Command> = first.into_iter().collect();
+    let take_queued = |batch: &mut Vec<Command>| {
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+    };
+    take_queued(&mut batch);
+    let waited = Instant::now();
+    while !batch.is_empty() && batch.iter().all(|c| matches!(c, Command::Names(_))) {
+        match rx.recv_timeout(COMPANY_WAIT.saturating_sub(waited.elapsed())) {
+            Ok(command) => {
+                batch.push(command);
+                take_queued(&mut batch);
+            }
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 /// Applies `batch` (and the expiry, when due) in one transaction. `BEGIN` and `COMMIT` are kept
@@ -252,5 +279,51 @@ mod tests {
             .collect::<Result<_, _>>()
             .expect("rows");
         assert_eq!(ids, vec![2]);
+    }
+
+    fn names() -> Command {
+        Command::Names(vec![crate::model::NameRecord {
+            kind: crate::model::NameKind::Character,
+            id: 90_000_001,
+            name: "A Pilot".into(),
+            ticker: None,
+            group_id: None,
+            ttl_secs: 3600,
+        }])
+    }
+
+    #[test]
+    fn learned_names_wait_for_the_kill_behind_them_and_go_in_its_transaction() {
+        // Arrange: names, then a moment later the kill they were fetched for
+        let (tx, rx) = mpsc::channel();
+        tx.send(names()).expect("sent");
+        let (done, _outcome) = tokio::sync::oneshot::channel();
+        let later = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(2));
+            tx.send(Command::Append(kill(1), done)).expect("sent");
+        });
+
+        // Act
+        let first = rx.recv().ok();
+        let batch = gather(&rx, first);
+        later.join().expect("the sender ends");
+
+        // Assert: one batch, so one transaction, and the kill does not wait behind the names
+        assert_eq!(batch.len(), 2);
+        assert!(matches!(batch[0], Command::Names(_)));
+        assert!(matches!(batch[1], Command::Append(..)));
+    }
+
+    #[test]
+    fn learned_names_with_no_write_behind_them_are_written_alone() {
+        let (tx, rx) = mpsc::channel();
+        tx.send(names()).expect("sent");
+
+        let first = rx.recv().ok();
+        let batch = gather(&rx, first);
+
+        assert_eq!(batch.len(), 1);
+        assert!(matches!(batch[0], Command::Names(_)));
+        drop(tx);
     }
 }

@@ -7,12 +7,15 @@ use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use actix_service::{Service, ServiceExt};
+use actix_tls::connect::{ConnectError, ConnectInfo, Connection, Connector, Resolver};
 use awc::error::{PayloadError, SendRequestError};
-use awc::http::{header, StatusCode};
+use awc::http::{header, StatusCode, Uri};
 use bytes::Bytes;
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::net::TcpStream;
 
 use crate::config::UpstreamSettings;
 
@@ -107,22 +110,17 @@ impl Answer {
 /// awc writes a request's head and its body in two writes; with Nagle's algorithm on, the body
 /// of every POST (ESI names, webhooks) waited for the server to acknowledge the head, which a
 /// server may delay by up to 40 ms (200 ms on some).
-fn tcp_connector() -> impl actix_service::Service<
-    actix_tls::connect::ConnectInfo<awc::http::Uri>,
-    Response = actix_tls::connect::Connection<awc::http::Uri, tokio::net::TcpStream>,
-    Error = actix_tls::connect::ConnectError,
-> + Clone {
-    use actix_service::ServiceExt;
-    actix_tls::connect::Connector::new(actix_tls::connect::Resolver::default())
+fn tcp_connector(
+) -> impl Service<ConnectInfo<Uri>, Response = Connection<Uri, TcpStream>, Error = ConnectError> + Clone
+{
+    Connector::new(Resolver::default())
         .service()
-        .map(
-            |connection: actix_tls::connect::Connection<_, tokio::net::TcpStream>| {
-                if let Err(e) = connection.io_ref().set_nodelay(true) {
-                    log::debug!("TCP_NODELAY not set error={e}");
-                }
-                connection
-            },
-        )
+        .map(|connection: Connection<Uri, TcpStream>| {
+            if let Err(e) = connection.io_ref().set_nodelay(true) {
+                log::debug!("TCP_NODELAY not set error={e}");
+            }
+            connection
+        })
 }
 
 /// One upstream HTTP client.
@@ -281,6 +279,7 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use actix_service::Service;
+    use actix_tls::connect::ConnectInfo;
 
     use super::tcp_connector;
 
@@ -292,7 +291,7 @@ mod tests {
             .expect("a URI");
 
         let connection = tcp_connector()
-            .call(actix_tls::connect::ConnectInfo::new(uri))
+            .call(ConnectInfo::new(uri))
             .await
             .expect("connects");
 

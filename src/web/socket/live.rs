@@ -96,37 +96,36 @@ impl Live {
         }
         let payloads = LivePayloads::of(&kill, system_count);
         let frame = |event| payloads.frame(target.vsn, &target.join_ref, &target.join_key, event);
-        let update = self
-            .sent
-            .borrow_mut()
-            .first_time(kill.facts.killmail_id)
-            .then(|| frame(Event::Update));
-        let count = target
-            .systems
-            .contains(&kill.facts.system_id)
-            .then(|| frame(Event::Count));
-        if let Some(update) = update {
+        let first_time = self.sent.borrow_mut().first_time(kill.facts.killmail_id);
+        let followed = target.systems.contains(&kill.facts.system_id);
+        if !first_time && !followed {
+            return;
+        }
+        // Both frames in one push, so one write to the socket; an empty frame is no frame.
+        let nothing = Bytes::new;
+        let frames = [
+            if first_time {
+                frame(Event::Update)
+            } else {
+                nothing()
+            },
+            if followed {
+                frame(Event::Count)
+            } else {
+                nothing()
+            },
+        ];
+        if self.outlet.queued() >= self.max_queued_bytes {
+            self.cut("too slow to keep up with kills");
+            return;
+        }
+        self.outlet.push_all(&frames);
+        if first_time {
             self.last_push.set(Instant::now());
-            if !self.send_live(update) {
-                return;
-            }
             self.stats
                 .delivery_websocket_seconds
                 .observe(kill.stored_at.elapsed());
         }
-        if let Some(count) = count {
-            self.send_live(count);
-        }
-    }
-
-    /// Queues a live frame, unless the client has let too much pile up: then it is cut.
-    fn send_live(&self, frame: Bytes) -> bool {
-        if self.outlet.queued() >= self.max_queued_bytes {
-            self.cut("too slow to keep up with kills");
-            return false;
-        }
-        self.outlet.push(frame);
-        true
     }
 
     /// Ends a connection that does not read: the task that owns its socket drops it, with what

@@ -6,11 +6,18 @@
 //!
 //! Everything here runs on the connection's worker thread. The writer (`upgraded`, or the
 //! LongPoll bridge) runs the session and takes the queued frames with [`Runner::next_batch`].
+//!
+//! A WebSocket's outlet also holds its socket ([`Outlet::attach`]). Frames pushed while nothing
+//! waits and the writer has nothing in hand go straight to the socket, from the caller's own
+//! stack: a live kill costs no wake-up and no poll of the connection's task. Only what the socket
+//! does not take at once waits here for the writer, in order.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::io::IoSlice;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -21,17 +28,25 @@ use awc::ws::{Codec, Message};
 use bytestring::ByteString;
 use futures_util::task::{waker, ArcWake, AtomicWaker};
 use futures_util::Stream;
+use tokio::net::tcp::OwnedWriteHalf;
 
 use super::metered::Drain;
 
 /// The session's own stream: polling it runs the session (it writes nothing there itself).
 pub type SessionStream = Pin<Box<dyn Stream<Item = Result<Bytes, actix_web::Error>>>>;
 
+/// The most frames one push writes straight to the socket (a live kill sends two).
+const DIRECT_FRAMES: usize = 4;
+
 /// The frames waiting for one connection's writer.
 #[derive(Default)]
 pub struct Outlet {
     frames: RefCell<VecDeque<Bytes>>,
+    /// Set while the writer waits for frames with none in hand (so none is on its way to the
+    /// socket): taken to wake it.
     writer: RefCell<Option<Waker>>,
+    /// The connection's socket, while its writer runs.
+    socket: RefCell<Option<Rc<OwnedWriteHalf>>>,
     drain: Drain,
 }
 
@@ -52,13 +67,65 @@ impl Outlet {
         self.drain.queued()
     }
 
+    /// Lets pushes write to `socket` when nothing waits for the writer.
+    pub fn attach(&self, socket: Rc<OwnedWriteHalf>) {
+        *self.socket.borrow_mut() = Some(socket);
+    }
+
+    /// Nothing more goes to the socket but through the writer (which is ending).
+    pub fn detach(&self) {
+        self.socket.borrow_mut().take();
+    }
+
     /// Queues an encoded frame (see [`encode`]).
     pub fn push(&self, frame: Bytes) {
-        self.drain.wrote(frame.len());
-        self.frames.borrow_mut().push_back(frame);
-        if let Some(writer) = self.writer.borrow_mut().take() {
-            writer.wake();
+        self.push_all(&[frame]);
+    }
+
+    /// Sends encoded frames, in order: straight to the socket when nothing waits before them and
+    /// the writer has nothing in hand; what the socket does not take waits for the writer.
+    pub fn push_all(&self, frames: &[Bytes]) {
+        let mut written = self.write_now(frames);
+        let mut queue = self.frames.borrow_mut();
+        let before = queue.len();
+        for frame in frames {
+            if written >= frame.len() {
+                written -= frame.len();
+                continue;
+            }
+            let rest = frame.slice(written..);
+            written = 0;
+            self.drain.wrote(rest.len());
+            queue.push_back(rest);
         }
+        if queue.len() > before {
+            if let Some(writer) = self.writer.borrow_mut().take() {
+                writer.wake();
+            }
+        }
+    }
+
+    /// Writes what the socket takes of `frames` now, when that keeps the order: nothing queued,
+    /// and the writer waiting with nothing in hand. Answers the bytes written.
+    fn write_now(&self, frames: &[Bytes]) -> usize {
+        let socket = self.socket.borrow();
+        let Some(socket) = socket.as_ref() else {
+            return 0;
+        };
+        if frames.len() > DIRECT_FRAMES
+            || self.writer.borrow().is_none()
+            || !self.frames.borrow().is_empty()
+        {
+            return 0;
+        }
+        let mut slices = [IoSlice::new(&[]); DIRECT_FRAMES];
+        for (slice, frame) in slices.iter_mut().zip(frames) {
+            *slice = IoSlice::new(frame);
+        }
+        // Would block, or failed: the writer tries again, and meets the error itself.
+        socket
+            .try_write_vectored(&slices[..frames.len()])
+            .unwrap_or(0)
     }
 
     /// Queues a text frame.
@@ -71,8 +138,10 @@ impl Outlet {
         self.push(encode(message));
     }
 
-    /// Moves every queued frame into `batch`; answers whether there was any.
+    /// Moves every queued frame into `batch`; answers whether there was any. The writer has
+    /// them in hand now: pushes queue behind them until it asks again.
     fn take(&self, batch: &mut Vec<Bytes>) -> bool {
+        self.writer.borrow_mut().take();
         let mut frames = self.frames.borrow_mut();
         let bytes: usize = frames.iter().map(Bytes::len).sum();
         self.drain.took(bytes);
@@ -157,5 +226,88 @@ impl Runner {
             outlet.poll_take(cx, batch).map(|()| true)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::sync::atomic::AtomicUsize;
+
+    use actix_codec::Decoder;
+    use awc::ws::Frame;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// Counts the wake-ups of the writer's task.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl ArcWake for Wakes {
+        fn wake_by_ref(wakes: &Arc<Self>) {
+            wakes.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A connected pair on loopback: the server's write half, and the client.
+    async fn connection() -> (Rc<OwnedWriteHalf>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let client = TcpStream::connect(address).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let (_, writer) = server.into_split();
+        (Rc::new(writer), client)
+    }
+
+    /// The text of the next frame the client reads.
+    async fn read_text(client: &mut TcpStream, codec: &mut Codec, read: &mut BytesMut) -> String {
+        loop {
+            if let Ok(Some(Frame::Text(text))) = codec.decode(read) {
+                return String::from_utf8_lossy(&text).into_owned();
+            }
+            let got =
+                tokio::time::timeout(std::time::Duration::from_secs(5), client.read_buf(read))
+                    .await;
+            assert!(
+                matches!(got, Ok(Ok(n)) if n > 0),
+                "the client gets its frames"
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_frame_pushed_while_the_writer_waits_goes_to_the_socket_without_waking_it() {
+        let (socket, mut client) = connection().await;
+        let outlet = Outlet::new(Drain::default());
+        outlet.attach(socket);
+        let mut runner = Runner::new(Box::pin(futures_util::stream::pending()));
+        let mut batch = Vec::new();
+        let wakes = Arc::new(Wakes::default());
+        let task = waker(Arc::clone(&wakes));
+        {
+            let mut next = std::pin::pin!(runner.next_batch(&outlet, &mut batch));
+            let parked = next.as_mut().poll(&mut Context::from_waker(&task));
+            assert!(parked.is_pending(), "nothing to write yet");
+        }
+
+        outlet.push_all(&[
+            encode(Message::Text("first".into())),
+            encode(Message::Text("second".into())),
+        ]);
+
+        let (mut codec, mut read) = (Codec::new().client_mode(), BytesMut::new());
+        assert_eq!(read_text(&mut client, &mut codec, &mut read).await, "first");
+        assert_eq!(
+            read_text(&mut client, &mut codec, &mut read).await,
+            "second"
+        );
+        assert_eq!(
+            wakes.0.load(Ordering::Relaxed),
+            0,
+            "the writer slept through"
+        );
+        assert_eq!(outlet.queued(), 0, "nothing waits in memory");
     }
 }

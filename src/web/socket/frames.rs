@@ -94,20 +94,21 @@ pub fn preload_complete(total: usize, systems_processed: usize, errors: &[String
 
 /// The payloads of a live kill's two events, the same for every session, and their encoded
 /// frames per serializer and join ref (most sessions of a client app share both), so a frame is
-/// encoded once per worker thread, WebSocket header included, and each connection queues a
+/// encoded once per worker thread, WebSocket header included, and each connection sends a
 /// shared buffer.
 pub struct LivePayloads {
     killmail_id: KillmailId,
     update: Vec<u8>,
     count: Vec<u8>,
-    frames: RefCell<Vec<(Vsn, String, Live, Bytes)>>,
+    frames: RefCell<Vec<(Vsn, String, Rc<LiveFrames>)>>,
 }
 
-/// The two events a live kill sends.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Live {
-    Update,
-    Count,
+/// A live kill's two frames for one serializer and join ref, encoded.
+pub struct LiveFrames {
+    /// `killmail_update`
+    pub update: Bytes,
+    /// `kill_count_update`
+    pub count: Bytes,
 }
 
 thread_local! {
@@ -139,26 +140,25 @@ impl LivePayloads {
 }
 
 impl LivePayloads {
-    /// The encoded WebSocket frame of `event` for a session speaking `vsn` joined with
-    /// `join_ref`, which encodes as `join_key`.
-    pub fn frame(&self, vsn: Vsn, join_ref: &Value, join_key: &str, event: Live) -> Bytes {
-        let mut frames = self.frames.borrow_mut();
-        if let Some((.., frame)) = frames
-            .iter()
-            .find(|(v, j, e, _)| *v == vsn && **j == *join_key && *e == event)
-        {
-            return frame.clone();
+    /// The encoded WebSocket frames for a session speaking `vsn` joined with `join_ref`, which
+    /// encodes as `join_key`.
+    pub fn frames(&self, vsn: Vsn, join_ref: &Value, join_key: &str) -> Rc<LiveFrames> {
+        let mut known = self.frames.borrow_mut();
+        if let Some((.., frames)) = known.iter().find(|(v, j, _)| *v == vsn && **j == *join_key) {
+            return Rc::clone(frames);
         }
-        let (name, payload) = match event {
-            Live::Update => ("killmail_update", &self.update),
-            Live::Count => ("kill_count_update", &self.count),
+        let frame = |name, payload| {
+            let text = ByteString::from(protocol::push_raw(vsn, join_ref, TOPIC, name, payload));
+            encode(Message::Text(text))
         };
-        let text = ByteString::from(protocol::push_raw(vsn, join_ref, TOPIC, name, payload));
-        let frame = encode(Message::Text(text));
+        let frames = Rc::new(LiveFrames {
+            update: frame("killmail_update", &self.update),
+            count: frame("kill_count_update", &self.count),
+        });
         // Bounded: a burst of distinct join refs on one thread only re-encodes.
-        if frames.len() < 64 {
-            frames.push((vsn, join_key.to_owned(), event, frame.clone()));
+        if known.len() < 64 {
+            known.push((vsn, join_key.to_owned(), Rc::clone(&frames)));
         }
-        frame
+        frames
     }
 }

@@ -17,7 +17,7 @@ use ::actors::stats::Stats;
 use actix_web::web::Bytes;
 use serde_json::Value;
 
-use super::frames::{Live as Event, LivePayloads};
+use super::frames::LivePayloads;
 use super::outlet::Outlet;
 use super::protocol::Vsn;
 
@@ -94,26 +94,18 @@ impl Live {
             deferred.push_back(kill);
             return;
         }
-        let payloads = LivePayloads::of(&kill, system_count);
-        let frame = |event| payloads.frame(target.vsn, &target.join_ref, &target.join_key, event);
         let first_time = self.sent.borrow_mut().first_time(kill.facts.killmail_id);
         let followed = target.systems.contains(&kill.facts.system_id);
         if !first_time && !followed {
             return;
         }
+        let payloads = LivePayloads::of(&kill, system_count);
+        let frames = payloads.frames(target.vsn, &target.join_ref, &target.join_key);
         // Both frames in one push, so one write to the socket; an empty frame is no frame.
-        let nothing = Bytes::new;
+        let nothing = Bytes::new();
         let frames = [
-            if first_time {
-                frame(Event::Update)
-            } else {
-                nothing()
-            },
-            if followed {
-                frame(Event::Count)
-            } else {
-                nothing()
-            },
+            if first_time { &frames.update } else { &nothing },
+            if followed { &frames.count } else { &nothing },
         ];
         if self.outlet.queued() >= self.max_queued_bytes {
             self.cut("too slow to keep up with kills");

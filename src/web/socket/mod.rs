@@ -1,7 +1,7 @@
 //! Phoenix channels over WebSocket (SPEC §8): the upgrade route, plus `protocol` (frames, pure),
 //! `lobby` (the `killmails:lobby` topic's rules, pure), `session` (the per-connection actor),
-//! `outlet` (a connection's frames in order), `live` and `hub` (live kills, one message per
-//! worker thread).
+//! `outlet` (a connection's frames in order), `send` (frames to a socket), `live` and `hub` (live
+//! kills, one message per worker thread).
 
 pub mod frames;
 pub mod hub;
@@ -12,6 +12,7 @@ pub mod longpoll;
 pub mod metered;
 pub mod outlet;
 pub mod protocol;
+pub mod send;
 pub mod session;
 pub mod upgraded;
 

@@ -15,7 +15,6 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::io::IoSlice;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,12 +30,10 @@ use futures_util::Stream;
 use tokio::net::tcp::OwnedWriteHalf;
 
 use super::metered::Drain;
+use super::send::send;
 
 /// The session's own stream: polling it runs the session (it writes nothing there itself).
 pub type SessionStream = Pin<Box<dyn Stream<Item = Result<Bytes, actix_web::Error>>>>;
-
-/// The most frames one push writes straight to the socket (a live kill sends two).
-const DIRECT_FRAMES: usize = 4;
 
 /// The frames waiting for one connection's writer.
 #[derive(Default)]
@@ -79,12 +76,22 @@ impl Outlet {
 
     /// Queues an encoded frame (see [`encode`]).
     pub fn push(&self, frame: Bytes) {
-        self.push_all(&[frame]);
+        self.push_all(&[&frame]);
+    }
+
+    /// Queues a text frame.
+    pub fn text(&self, text: impl Into<ByteString>) {
+        self.push(encode(Message::Text(text.into())));
+    }
+
+    /// Queues any other frame (pong, close).
+    pub fn message(&self, message: Message) {
+        self.push(encode(message));
     }
 
     /// Sends encoded frames, in order: straight to the socket when nothing waits before them and
     /// the writer has nothing in hand; what the socket does not take waits for the writer.
-    pub fn push_all(&self, frames: &[Bytes]) {
+    pub fn push_all(&self, frames: &[&Bytes]) {
         let mut written = self.write_now(frames);
         let mut queue = self.frames.borrow_mut();
         let before = queue.len();
@@ -105,37 +112,18 @@ impl Outlet {
         }
     }
 
-    /// Writes what the socket takes of `frames` now, when that keeps the order: nothing queued,
-    /// and the writer waiting with nothing in hand. Answers the bytes written.
-    fn write_now(&self, frames: &[Bytes]) -> usize {
+    /// Sends what the socket takes of `frames` now, when that keeps the order: nothing queued,
+    /// and the writer waiting with nothing in hand. Answers the bytes sent.
+    fn write_now(&self, frames: &[&Bytes]) -> usize {
         let socket = self.socket.borrow();
         let Some(socket) = socket.as_ref() else {
             return 0;
         };
-        if frames.len() > DIRECT_FRAMES
-            || self.writer.borrow().is_none()
-            || !self.frames.borrow().is_empty()
-        {
+        if self.writer.borrow().is_none() || !self.frames.borrow().is_empty() {
             return 0;
         }
-        let mut slices = [IoSlice::new(&[]); DIRECT_FRAMES];
-        for (slice, frame) in slices.iter_mut().zip(frames) {
-            *slice = IoSlice::new(frame);
-        }
         // Would block, or failed: the writer tries again, and meets the error itself.
-        socket
-            .try_write_vectored(&slices[..frames.len()])
-            .unwrap_or(0)
-    }
-
-    /// Queues a text frame.
-    pub fn text(&self, text: impl Into<ByteString>) {
-        self.push(encode(Message::Text(text.into())));
-    }
-
-    /// Queues any other frame (pong, close).
-    pub fn message(&self, message: Message) {
-        self.push(encode(message));
+        send(socket, frames.iter().map(|f| &f[..])).unwrap_or(0)
     }
 
     /// Moves every queued frame into `batch`; answers whether there was any. The writer has
@@ -293,8 +281,8 @@ mod tests {
         }
 
         outlet.push_all(&[
-            encode(Message::Text("first".into())),
-            encode(Message::Text("second".into())),
+            &encode(Message::Text("first".into())),
+            &encode(Message::Text("second".into())),
         ]);
 
         let (mut codec, mut read) = (Codec::new().client_mode(), BytesMut::new());

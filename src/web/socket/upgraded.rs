@@ -8,7 +8,7 @@
 //! write buffers kept for the connection's life (an idle connection holds only what its session
 //! holds), and a live kill's frame, encoded once per worker, is not copied again on its way out.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::rc::Rc;
 
 use actix_web::rt::net::TcpStream;
@@ -19,12 +19,11 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::metered::Drain;
 use super::outlet::{Outlet, Runner};
+use super::send::send;
 use super::session::Session;
 
 /// The most one read takes from the socket; it is allocated only once the socket is readable.
 const READ_CHUNK: usize = 4096;
-/// The most frames one write hands to the socket.
-const FRAMES_PER_WRITE: usize = 32;
 
 /// What the upgrade route hands to the server along with its 101 answer: the session to run on
 /// the connection, and how to frame it.
@@ -86,7 +85,7 @@ async fn write_all(
 async fn write_frames(writer: &OwnedWriteHalf, frames: &mut Vec<Bytes>) -> io::Result<()> {
     let mut first = 0;
     while first < frames.len() {
-        let mut written = match try_write(writer, &frames[first..]) {
+        let mut written = match send(writer, frames[first..].iter().map(|f| &f[..])) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(written) => written,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -108,18 +107,6 @@ async fn write_frames(writer: &OwnedWriteHalf, frames: &mut Vec<Bytes>) -> io::R
     }
     frames.clear();
     Ok(())
-}
-
-/// Writes what the socket takes now of up to [`FRAMES_PER_WRITE`] frames, in one system call.
-/// The slices live only for the call, so a connection waiting to write does not keep them.
-fn try_write(writer: &OwnedWriteHalf, frames: &[Bytes]) -> io::Result<usize> {
-    let mut slices = [IoSlice::new(&[]); FRAMES_PER_WRITE];
-    let mut count = 0;
-    for (slice, frame) in slices.iter_mut().zip(frames) {
-        *slice = IoSlice::new(frame);
-        count += 1;
-    }
-    writer.try_write_vectored(&slices[..count])
 }
 
 /// The client's bytes, as they arrive; ends when the client closes its side or the read fails.
@@ -182,7 +169,7 @@ mod tests {
         // the writer, which has not run yet.
         let mut pushed = 0;
         while outlet.queued() == 0 && pushed < 5_000 {
-            outlet.push_all(&[frame(pushed)]);
+            outlet.push_all(&[&frame(pushed)]);
             pushed += 1;
         }
         assert!(outlet.queued() > 0, "the client's window filled");
@@ -198,7 +185,7 @@ mod tests {
             early.extend_from_slice(&chunk[..n]);
         }
         assert!(!early.is_empty(), "the client read the first frames");
-        outlet.push_all(&[frame(pushed)]);
+        outlet.push_all(&[&frame(pushed)]);
         pushed += 1;
 
         let mut client = TcpStream::from_std(client).expect("tokio socket");

@@ -9,12 +9,12 @@
 //! subscriber whose mailbox stays full is told to close and dropped. Subscribers that share an
 //! inbox ([`group`]) get one message per kill for all of them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use serde::Serialize;
 
+use crate::model::ids::IdMap;
 pub use crate::model::Filter;
 use crate::model::{CharacterId, Rule, StoredKill, SystemId};
 
@@ -173,7 +173,7 @@ struct Subscriber {
 
 #[derive(Default)]
 pub struct Registry {
-    subscribers: HashMap<SubscriberKey, Subscriber>,
+    subscribers: IdMap<SubscriberKey, Subscriber>,
     routes: Routes,
     next_key: SubscriberKey,
     /// Reused for every kill's routing, so routing allocates nothing in the steady state.

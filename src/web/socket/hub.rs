@@ -4,17 +4,17 @@
 //! per thread (see [`super::frames::LivePayloads`]).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use ::actors::model::ids::IdMap;
 use ::actors::registry::{Group, GroupPush};
 use actix::prelude::*;
 
 use super::live::Live;
 
 /// The sessions of one thread, by member number.
-type Members = Rc<RefCell<HashMap<u64, Weak<Live>>>>;
+type Members = Rc<RefCell<IdMap<u64, Weak<Live>>>>;
 
 /// Tells the hubs of different threads apart.
 static HUBS: AtomicUsize = AtomicUsize::new(0);

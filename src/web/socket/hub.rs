@@ -35,7 +35,7 @@ impl Handler<GroupPush> for Hub {
             // Looked up one at a time: a delivery may cut a session, which leaves the table.
             let live = self.members.borrow().get(member).and_then(Weak::upgrade);
             if let Some(live) = live {
-                live.deliver(std::sync::Arc::clone(&push.kill), push.system_count);
+                live.deliver(&push.kill, push.system_count);
             }
         }
     }

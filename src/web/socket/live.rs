@@ -78,7 +78,7 @@ impl Live {
 
     /// Sends a live kill's frames (`killmail_update` once per kill, `kill_count_update` when its
     /// system is followed by id), or queues the kill behind the session's history.
-    pub fn deliver(&self, kill: Arc<StoredKill>, system_count: usize) {
+    pub fn deliver(&self, kill: &Arc<StoredKill>, system_count: usize) {
         let target = self.target.borrow();
         let Some(target) = target.as_ref().filter(|_| !self.gone.get()) else {
             return;
@@ -91,7 +91,7 @@ impl Live {
                 return;
             }
             // Its count update is left out: the next one is absolute.
-            deferred.push_back(kill);
+            deferred.push_back(Arc::clone(kill));
             return;
         }
         let first_time = self.sent.borrow_mut().first_time(kill.facts.killmail_id);
@@ -99,7 +99,7 @@ impl Live {
         if !first_time && !followed {
             return;
         }
-        let payloads = LivePayloads::of(&kill, system_count);
+        let payloads = LivePayloads::of(kill, system_count);
         let frames = payloads.frames(target.vsn, &target.join_ref, &target.join_key);
         // Both frames in one push, so one write to the socket; an empty frame is no frame.
         let nothing = Bytes::new();
@@ -213,7 +213,7 @@ mod tests {
         let live = joined(1 << 20);
 
         live.behind.set(true);
-        live.deliver(kill(1), 1);
+        live.deliver(&kill(1), 1);
         assert_eq!(written(&live).await, [], "nothing overtakes the history");
         let deferred: Vec<u64> = live
             .deferred
@@ -224,8 +224,8 @@ mod tests {
         assert_eq!(deferred, [1], "it waits for the session, in order");
 
         live.behind.set(false);
-        live.deliver(kill(2), 2);
-        live.deliver(kill(2), 2);
+        live.deliver(&kill(2), 2);
+        live.deliver(&kill(2), 2);
         let frames = written(&live).await;
         let update = ("killmail_update".to_owned(), vec![2]);
         let count = ("kill_count_update".to_owned(), vec![]);
@@ -237,7 +237,7 @@ mod tests {
         let live = joined(1 << 20);
         *live.target.borrow_mut() = None;
 
-        live.deliver(kill(1), 1);
+        live.deliver(&kill(1), 1);
 
         assert_eq!(written(&live).await, []);
     }
@@ -248,17 +248,17 @@ mod tests {
         if let Some(target) = live.target.borrow_mut().as_mut() {
             target.systems.clear();
         }
-        live.deliver(kill(1), 1);
+        live.deliver(&kill(1), 1);
         assert!(!live.gone.get(), "under the limit");
 
-        live.deliver(kill(2), 1);
+        live.deliver(&kill(2), 1);
         tokio::time::timeout(
             std::time::Duration::from_secs(1),
             live.outlet.drain().cut_requested(),
         )
         .await
         .expect("the connection is cut");
-        live.deliver(kill(3), 1);
+        live.deliver(&kill(3), 1);
 
         let ids: Vec<u64> = written(&live).await.into_iter().flat_map(|f| f.1).collect();
         assert_eq!(ids, [1], "only what came before the cut");

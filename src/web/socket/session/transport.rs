@@ -149,7 +149,7 @@ impl Handler<Push> for Session {
         match push {
             Push::Kill {
                 kill, system_count, ..
-            } => self.live.deliver(kill, system_count),
+            } => self.live.deliver(&kill, system_count),
             Push::Close(reason) => self.close(ctx, reason),
         }
     }

@@ -100,12 +100,16 @@ impl Live {
             return;
         }
         let payloads = LivePayloads::of(kill, system_count);
-        let frames = payloads.frames(target.vsn, &target.join_ref, &target.join_key);
+        let encoded = payloads.frames(target.vsn, &target.join_ref, &target.join_key);
         // Both frames in one push, so one write to the socket; an empty frame is no frame.
         let nothing = Bytes::new();
         let frames = [
-            if first_time { &frames.update } else { &nothing },
-            if followed { &frames.count } else { &nothing },
+            if first_time {
+                &encoded.update
+            } else {
+                &nothing
+            },
+            if followed { &encoded.count } else { &nothing },
         ];
         if self.outlet.queued() >= self.max_queued_bytes {
             self.cut("too slow to keep up with kills");

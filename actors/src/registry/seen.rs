@@ -46,22 +46,20 @@ impl SeenKills {
         if self.find(id).is_ok() {
             return false;
         }
-        let position = if self.ring.len() < self.capacity {
+        if self.ring.len() < self.capacity {
             self.ring.push(id);
             if self.ring.len() * 2 > self.slots.len() {
+                // Growing places every id, this one included.
                 self.grow();
-                return true;
+            } else {
+                self.place(self.ring.len() - 1);
             }
-            self.ring.len() - 1
         } else {
             let position = self.oldest;
             self.forget(self.ring[position]);
             self.ring[position] = id;
             self.oldest = (position + 1) % self.capacity;
-            position
-        };
-        if let Err(slot) = self.find(id) {
-            self.slots[slot] = Self::entry(position);
+            self.place(position);
         }
         true
     }
@@ -80,9 +78,12 @@ impl SeenKills {
             + self.slots.capacity() * std::mem::size_of::<u32>()
     }
 
-    fn entry(position: usize) -> u32 {
-        // `with_capacity` keeps positions under `u32::MAX`.
-        u32::try_from(position + 1).unwrap_or(u32::MAX)
+    /// Indexes the id at `position` in the ring (not indexed yet).
+    fn place(&mut self, position: usize) {
+        if let Err(slot) = self.find(self.ring[position]) {
+            // `with_capacity` keeps positions under `u32::MAX`.
+            self.slots[slot] = u32::try_from(position + 1).unwrap_or(u32::MAX);
+        }
     }
 
     /// The slot where an id hashes to first.
@@ -142,9 +143,7 @@ impl SeenKills {
         let size = (self.slots.len() * 2).max(8);
         self.slots = vec![0; size];
         for position in 0..self.ring.len() {
-            if let Err(slot) = self.find(self.ring[position]) {
-                self.slots[slot] = Self::entry(position);
-            }
+            self.place(position);
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod ids;
 pub mod killmail;
 pub mod lenient;
+mod long_matches;
 pub mod name;
 pub mod packed;
 pub mod relay_queue;

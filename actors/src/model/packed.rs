@@ -2,15 +2,21 @@
 //!
 //! Each kill's JSON is one LZ4 block compressed against a shared dictionary
 //! (`packed_dictionary.json`: the keys and common values every killmail repeats), so the keys
-//! cost a few bytes each instead of their full text. Reading it back is a copy-speed expansion.
+//! cost a few bytes each instead of their full text. The block holds long matches only
+//! ([`super::long_matches`]), so reading it back takes few, long copies.
 //! Only memory holds this form: the journal, the cluster log and every client get the JSON.
-//! Compressing costs about 3 µs per KB, so a kill enters the store as is and is packed moments
+//! Compressing costs about 6 µs per KB, so a kill enters the store as is and is packed moments
 //! later, off the path to its first push (see the shard actor).
+
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 
+use super::long_matches::{self, Dictionary};
+
 /// What every killmail's JSON repeats: keys in their canonical order, with typical values.
-static DICTIONARY: &[u8] = include_bytes!("packed_dictionary.json");
+static DICTIONARY: LazyLock<Dictionary> =
+    LazyLock::new(|| Dictionary::new(include_bytes!("packed_dictionary.json")));
 
 /// Canonical JSON, compressed against [`DICTIONARY`] (or kept as is when that would not be
 /// smaller).
@@ -27,16 +33,13 @@ impl PackedJson {
         let Some(len) = u32::try_from(json.len()).ok().filter(|n| *n < u32::MAX) else {
             return Self::raw(json);
         };
-        let mut out = vec![0; lz4_flex::block::get_maximum_output_size(json.len())];
-        match lz4_flex::block::compress_into_with_dict(json, &mut out, DICTIONARY) {
-            Ok(n) if n < json.len() => {
-                out.truncate(n);
-                Self {
-                    bytes: out.into_boxed_slice(),
-                    len,
-                }
-            }
-            _ => Self::raw(json),
+        let block = long_matches::compress(json, &DICTIONARY);
+        if block.len() >= json.len() {
+            return Self::raw(json);
+        }
+        Self {
+            bytes: block.into_boxed_slice(),
+            len,
         }
     }
 
@@ -91,7 +94,8 @@ impl PackedJson {
         out.resize(start + self.len(), 0);
         // The block was made by `pack` from exactly `len` bytes, so it always expands back;
         // should it not, the JSON is left out rather than half written.
-        match lz4_flex::block::decompress_into_with_dict(&self.bytes, &mut out[start..], DICTIONARY)
+        let dictionary = DICTIONARY.bytes();
+        match lz4_flex::block::decompress_into_with_dict(&self.bytes, &mut out[start..], dictionary)
         {
             Ok(n) if n == self.len() => {}
             _ => out.truncate(start),

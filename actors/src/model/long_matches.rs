@@ -208,14 +208,19 @@ mod tests {
         out
     }
 
+    /// `input` compressed against `words`, checked to expand back to it.
+    fn block_of(input: &[u8], words: &'static [u8]) -> Vec<u8> {
+        let block = compress(input, &Dictionary::new(words));
+        assert_eq!(expand(&block, input.len(), words), input);
+        block
+    }
+
     #[test]
     fn a_match_is_taken_only_when_it_is_long() {
-        let dictionary = Dictionary::new(WORDS);
         // `"flag":` (7 bytes) is in the dictionary but too short; `{"character_id":2112000`
         // (23) is long enough.
         let input = br#"[{"character_id":2112000123},{"flag":9,"x":"abcdefghijklmn"}]"#;
-        let block = compress(input, &dictionary);
-        assert_eq!(expand(&block, input.len(), WORDS), input);
+        let block = block_of(input, WORDS);
         // A token, 1 literal (`[`), a 2-byte offset and a length byte (23 - 4 > 15); then the
         // last token, a length byte and the 37 literals after the match.
         assert_eq!(block.len(), 1 + 1 + 2 + 1 + 1 + 1 + 37);
@@ -223,10 +228,10 @@ mod tests {
 
     #[test]
     fn of_two_earlier_copies_the_longer_match_is_taken() {
-        let dictionary = Dictionary::new(b"");
-        let input = b"abcdefghijklmnopabcdefghij_abcdefghijklmnop............";
-        let block = compress(input, &dictionary);
-        assert_eq!(expand(&block, input.len(), b""), input);
+        let block = block_of(
+            b"abcdefghijklmnopabcdefghij_abcdefghijklmnop............",
+            b"",
+        );
         // 16 literals, then `abcdefghij` (10 bytes back 16); `_`, then all 16 letters from the
         // first copy, though the second (`abcdefghij`) is nearer; then the 12 dots. In bytes:
         // (token, length byte, 16 literals, offset) + (token, `_`, offset) + (token, 12 dots).
@@ -235,10 +240,8 @@ mod tests {
 
     #[test]
     fn a_block_ends_in_five_literals_even_when_its_end_repeats() {
-        let dictionary = Dictionary::new(b"");
         let input = b"0123456789abcdefghij0123456789abcdefghij";
-        let block = compress(input, &dictionary);
-        assert_eq!(expand(&block, input.len(), b""), input);
+        let block = block_of(input, b"");
         assert!(block.len() < input.len() - 8, "{}", block.len());
         assert_eq!(block[block.len() - 5..], input[input.len() - 5..]);
     }
@@ -274,13 +277,11 @@ mod tests {
 
     #[test]
     fn no_match_reaches_back_further_than_64_kb() {
-        let dictionary = Dictionary::new(WORDS);
         // A copy 65 536 bytes back is out of reach; one 60 000 bytes back is not.
         for (len, reachable) in [(65_536, false), (60_000, true)] {
             let chunk = noise(len, 7);
             let input = [&chunk[..], &chunk[..], &b"and a tail"[..]].concat();
-            let block = compress(&input, &dictionary);
-            assert_eq!(expand(&block, input.len(), WORDS), input, "{len}");
+            let block = block_of(&input, WORDS);
             assert_eq!(
                 block.len() < len + len / 10,
                 reachable,

@@ -91,33 +91,57 @@ struct Match {
 /// it with the same hash.
 struct Chains {
     head: Box<[u32]>,
+    /// One entry per position while the buffer is within reach of a match ([`WINDOW`]); for a
+    /// longer one, a ring of 64 Ki entries (256 KB) indexed by position modulo its length. A
+    /// position is looked up only while it is within reach, and no later position has taken
+    /// its entry by then.
     previous: Vec<u32>,
+    /// `WINDOW` for a ring, else all ones.
+    mask: usize,
 }
 
 impl Chains {
     fn new(len: usize) -> Self {
+        let (entries, mask) = Self::layout(len);
         Self {
             head: vec![NONE; 1 << HASH_BITS].into_boxed_slice(),
-            previous: vec![NONE; len],
+            previous: vec![NONE; entries],
+            mask,
         }
     }
 
-    /// A copy with room for `len` positions.
+    /// Entries and mask for a buffer of `len` bytes.
+    fn layout(len: usize) -> (usize, usize) {
+        if len > WINDOW + 1 {
+            (WINDOW + 1, WINDOW)
+        } else {
+            (len, usize::MAX)
+        }
+    }
+
+    /// A copy with room for `len` positions (the chained ones among the first).
     fn for_input(&self, len: usize) -> Self {
-        let mut previous = Vec::with_capacity(len);
+        let (entries, mask) = Self::layout(len);
+        let mut previous = Vec::with_capacity(entries);
         previous.extend_from_slice(&self.previous);
-        previous.resize(len, NONE);
+        previous.resize(entries, NONE);
         Self {
             head: self.head.clone(),
             previous,
+            mask,
         }
+    }
+
+    fn slot(&self, position: usize) -> usize {
+        position & self.mask
     }
 
     fn insert(&mut self, buffer: &[u8], position: usize) {
         let (Some(hash), Ok(at)) = (hash_at(buffer, position), u32::try_from(position)) else {
             return;
         };
-        self.previous[position] = self.head[hash];
+        let slot = self.slot(position);
+        self.previous[slot] = self.head[hash];
         self.head[hash] = at;
     }
 
@@ -138,7 +162,7 @@ impl Chains {
             if len > best.len {
                 best = Match { offset, len };
             }
-            candidate = self.previous[earlier];
+            candidate = self.previous[self.slot(earlier)];
         }
         (best.len >= MIN_MATCH).then_some(best)
     }

@@ -1,5 +1,7 @@
 //! The per-kill pipeline with warm caches: parse an R2Z2 object → validate → fill names → store
-//! (serializing the canonical JSON once) → the routing input (system and every character).
+//! (serializing the canonical JSON once) → the routing input (system and every character). Then
+//! the stored JSON's memory form: packing a kill's JSON, and expanding it back (what a REST list
+//! pays for each kill it sends).
 //!
 //! Workload: 1 000 distinct kills per batch, each with 20 attackers (20 characters from 5
 //! corporations and 2 alliances) and 30 items, about 6.3 KB of upstream JSON, kill times inside the
@@ -8,8 +10,9 @@
 use std::time::Instant;
 
 use actors::enricher::names::{CacheLimits, NameCache, Org, TypeInfo};
-use actors::model::NameKind;
+use actors::model::packed::PackedJson;
 use actors::model::{CharacterId, KillTime, R2z2Entry, R2z2Object, SystemId};
+use actors::model::{NameKind, StoredKill};
 use actors::store::{Insert, Shard, ShardLimits};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde_json::{json, Value};
@@ -151,5 +154,50 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pipeline);
+fn stored_json(c: &mut Criterion) {
+    let objects = objects();
+    let mut cache = warm_cache(&objects);
+    let started = Instant::now();
+    let jsons: Vec<_> = objects
+        .iter()
+        .filter_map(|bytes| parse(bytes))
+        .map(|mut km| {
+            cache.fill(&mut km, started);
+            StoredKill::json_of(&km)
+        })
+        .collect();
+    let packed: Vec<PackedJson> = jsons.iter().map(|json| PackedJson::pack(json)).collect();
+    let json_bytes: usize = jsons.iter().map(|json| json.len()).sum();
+    let packed_bytes: usize = packed.iter().map(PackedJson::packed_len).sum();
+    eprintln!(
+        "stored JSON: {} kills, {} bytes each on average, {} packed",
+        jsons.len(),
+        json_bytes / jsons.len(),
+        packed_bytes / jsons.len()
+    );
+
+    let mut group = c.benchmark_group("stored_json");
+    group.throughput(Throughput::Elements(jsons.len() as u64));
+    group.bench_function("pack", |b| {
+        b.iter(|| {
+            jsons
+                .iter()
+                .map(|json| PackedJson::pack(json).packed_len())
+                .sum::<usize>()
+        });
+    });
+    let mut out = Vec::with_capacity(json_bytes);
+    group.bench_function("expand", |b| {
+        b.iter(|| {
+            out.clear();
+            for kill in &packed {
+                kill.unpack_into(&mut out);
+            }
+            out.len()
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, stored_json);
 criterion_main!(benches);

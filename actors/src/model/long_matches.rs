@@ -13,6 +13,8 @@
 const MIN_MATCH: usize = 8;
 /// Earlier positions tried per position: bounds the work on repetitive input.
 const CHAIN: usize = 32;
+/// A match this long ends the search: on repetitive input, every candidate matches at length.
+const LONG_ENOUGH: usize = 64;
 /// Chain heads: 2^12 of them (16 KB per compression).
 const HASH_BITS: u32 = 12;
 /// The farthest an LZ4 match reaches back (its offset is two bytes).
@@ -161,6 +163,9 @@ impl Chains {
             let len = common_prefix(&buffer[earlier..end], &buffer[position..end]);
             if len > best.len {
                 best = Match { offset, len };
+                if len >= LONG_ENOUGH {
+                    break;
+                }
             }
             candidate = self.previous[self.slot(earlier)];
         }

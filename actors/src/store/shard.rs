@@ -174,14 +174,17 @@ impl Shard {
         }
     }
 
-    /// Compresses the JSON of up to `at_most` kills stored as is, newest first. Copies already
-    /// handed out keep their JSON as is until dropped. Answers how many are left.
-    pub fn pack(&mut self, at_most: usize) -> usize {
-        for _ in 0..at_most {
+    /// Compresses the JSON of kills stored as is, newest first, until `bytes` of JSON are packed
+    /// (a kill at least): compression costs by the byte. Copies already handed out keep their
+    /// JSON as is until dropped. Answers how many are left.
+    pub fn pack(&mut self, bytes: usize) -> usize {
+        let mut packed_bytes = 0;
+        while packed_bytes < bytes.max(1) {
             let Some(id) = self.unpacked.pop() else { break };
             let Some(packed) = self.by_id.get(&id).and_then(|k| k.packed()) else {
                 continue;
             };
+            packed_bytes += packed.json_len();
             let packed = Arc::new(packed);
             self.put_in_place(&packed);
             self.by_offset.insert(packed.offset, Arc::clone(&packed));
@@ -632,6 +635,29 @@ mod tests {
         for held in [at_offset, Arc::clone(&in_system[0])] {
             assert_eq!(held.packed_len(), stored.packed_len());
         }
+    }
+
+    #[test]
+    fn a_turn_packs_kills_until_its_bytes_of_json_are_packed_newest_first() {
+        let mut s = shard(10);
+        for id in 1..=3 {
+            s.insert(kill(id, 30000142, 10, 90_000_001, &[]), now(), || id);
+        }
+        let held = |s: &Shard, id| s.get(KillmailId::new(id).expect("id")).expect("kill");
+        let json = held(&s, 3).json_len();
+        let packed = |s: &Shard| {
+            (1..=3)
+                .filter(|id| held(s, *id).packed_len() < json)
+                .count()
+        };
+
+        // One and a half kills' worth of JSON: the first kill leaves room, the second fills it.
+        assert_eq!(s.pack(json + json / 2), 1);
+        assert_eq!(packed(&s), 2);
+        assert!(held(&s, 1).packed_len() >= json, "the oldest waits");
+        // Any budget packs at least one kill.
+        assert_eq!(s.pack(0), 0);
+        assert_eq!(packed(&s), 3);
     }
 
     #[test]

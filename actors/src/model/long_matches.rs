@@ -3,9 +3,9 @@
 //! Expanding an LZ4 block costs per piece (a run of literals, then a copy), not per byte. The
 //! reference compressor takes the first match of 4 bytes or more that its hash table remembers,
 //! so a kill's JSON expands in about 170 pieces: every shared id prefix (`2112000…`) is a piece
-//! of its own. This one walks a chain of earlier positions for the longest match and keeps none
-//! under [`MIN_MATCH`] bytes: about 90 pieces, and a smaller block (see PERFORMANCE, memory per
-//! stored kill). The output is a standard LZ4 block (any LZ4 block decoder expands it, given the
+//! of its own. This one walks a chain of up to [`CHAIN`] earlier positions for the longest match
+//! (stopping at one of [`LONG_ENOUGH`] bytes) and keeps none under [`MIN_MATCH`] bytes: about 90
+//! pieces, and a smaller block (see PERFORMANCE, memory per stored kill). The output is a standard LZ4 block (any LZ4 block decoder expands it, given the
 //! same dictionary).
 
 /// The shortest match taken: positions are found by a hash of their first 8 bytes. Shorter

@@ -156,8 +156,20 @@ impl std::hash::Hasher for IdHasher {
 
     fn write_u64(&mut self, n: u64) {
         // Fibonacci hashing; the high bits, which hashbrown uses, mix every input bit.
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = (self.0 ^ n).wrapping_mul(GOLDEN);
     }
+}
+
+/// 2^64 divided by the golden ratio: multiplying by it spreads every bit of a word into the
+/// high bits (Fibonacci hashing).
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// A slot among `2^bits` for `word`: the high `bits` bits of its Fibonacci hash. For the
+/// project's own open-addressing tables (0 when `bits` is 0).
+pub fn fibonacci_slot(word: u64, bits: u32) -> usize {
+    word.wrapping_mul(GOLDEN)
+        .checked_shr(64 - bits.min(64))
+        .map_or(0, |slot| slot as usize)
 }
 
 /// `HashMap`/`HashSet` state for id keys.
@@ -181,6 +193,15 @@ pub fn random_token() -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_fibonacci_slot_is_within_its_table_and_spreads_neighbours() {
+        assert_eq!(fibonacci_slot(12_345, 0), 0, "a table of one slot");
+        let slots: std::collections::HashSet<usize> =
+            (0..64).map(|id| fibonacci_slot(131_000_000 + id, 12)).collect();
+        assert!(slots.iter().all(|s| *s < 4096));
+        assert!(slots.len() > 60, "64 neighbouring ids in {} slots", slots.len());
+    }
 
     #[test]
     fn a_plus_sign_and_leading_zeros_are_accepted() {

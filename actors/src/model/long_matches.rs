@@ -8,6 +8,8 @@
 //! pieces, and a smaller block (see PERFORMANCE, memory per stored kill). The output is a standard LZ4 block (any LZ4 block decoder expands it, given the
 //! same dictionary).
 
+use super::ids::fibonacci_slot;
+
 /// The shortest match taken: positions are found by a hash of their first 8 bytes. Shorter
 /// matches save a byte or two but cost a piece each.
 const MIN_MATCH: usize = 8;
@@ -175,7 +177,7 @@ impl Chains {
 
 fn hash_at(buffer: &[u8], position: usize) -> Option<usize> {
     let word = u64::from_le_bytes(*buffer.get(position..)?.first_chunk::<8>()?);
-    Some((word.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - HASH_BITS)) as usize)
+    Some(fibonacci_slot(word, HASH_BITS))
 }
 
 /// How many bytes `a` and `b` share from their start.

@@ -1,6 +1,7 @@
 //! The kills one subscriber has been sent lately, so that a kill reaches it once even when it
 //! comes both from history (preload, resume) and live.
 
+use crate::model::ids::fibonacci_slot;
 use crate::model::KillmailId;
 
 /// Kill ids a connection remembers by default: far more than can be stored while it reads its
@@ -88,9 +89,7 @@ impl SeenKills {
 
     /// The slot where an id hashes to first.
     fn home(&self, id: u64) -> usize {
-        // Fibonacci hashing: the high bits mix every bit of the id.
-        let bits = self.slots.len().trailing_zeros();
-        (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+        fibonacci_slot(id, self.slots.len().trailing_zeros())
     }
 
     /// `Ok(slot)` holding `id`, or `Err(slot)`: the empty slot where it would go.

@@ -174,17 +174,21 @@ impl Shard {
         }
     }
 
-    /// Compresses the JSON of kills stored as is, newest first, until `bytes` of JSON are packed
-    /// (a kill at least): compression costs by the byte. Copies already handed out keep their
+    /// Compresses the JSON of kills stored as is, newest first, until `bytes` of JSON have been
+    /// tried (a kill at least): compression costs by the byte. Copies already handed out keep their
     /// JSON as is until dropped. Answers how many are left.
     pub fn pack(&mut self, bytes: usize) -> usize {
         let mut packed_bytes = 0;
         while packed_bytes < bytes.max(1) {
             let Some(id) = self.unpacked.pop() else { break };
-            let Some(packed) = self.by_id.get(&id).and_then(|k| k.packed()) else {
+            let Some(kill) = self.by_id.get(&id) else {
                 continue;
             };
-            packed_bytes += packed.json_len();
+            // Counted whether or not it shrinks: the attempt costs the same.
+            packed_bytes += kill.json_len();
+            let Some(packed) = kill.packed() else {
+                continue;
+            };
             let packed = Arc::new(packed);
             self.put_in_place(&packed);
             self.by_offset.insert(packed.offset, Arc::clone(&packed));

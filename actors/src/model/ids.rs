@@ -197,10 +197,15 @@ mod tests {
     #[test]
     fn a_fibonacci_slot_is_within_its_table_and_spreads_neighbours() {
         assert_eq!(fibonacci_slot(12_345, 0), 0, "a table of one slot");
-        let slots: std::collections::HashSet<usize> =
-            (0..64).map(|id| fibonacci_slot(131_000_000 + id, 12)).collect();
+        let slots: std::collections::HashSet<usize> = (0..64)
+            .map(|id| fibonacci_slot(131_000_000 + id, 12))
+            .collect();
         assert!(slots.iter().all(|s| *s < 4096));
-        assert!(slots.len() > 60, "64 neighbouring ids in {} slots", slots.len());
+        assert!(
+            slots.len() > 60,
+            "64 neighbouring ids in {} slots",
+            slots.len()
+        );
     }
 
     #[test]

@@ -133,7 +133,9 @@ impl Shard {
             None
         };
         self.index(&stored);
-        self.unpacked.push(id);
+        if !stored.is_packed() {
+            self.unpacked.push(id);
+        }
         if let Some(old) = evicted {
             self.unindex(&old);
         }

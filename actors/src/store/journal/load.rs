@@ -1,7 +1,8 @@
-//! Reading the database back at boot: kills (parsed on every core), the feed cursor, webhook
+//! Reading the database back at boot: kills (parsed and packed on every core), the feed cursor, webhook
 //! subscriptions with their undelivered kills, and the names still good.
 
 use std::collections::HashMap;
+use std::sync::mpsc::{self, SyncSender};
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -68,11 +69,7 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
     loaded.r2z2_cursor = meta("r2z2_cursor")?.and_then(|v| v.parse().ok());
     loaded.redisq_queue_id = meta("redisq_queue_id")?;
 
-    let mut rows = conn.prepare("SELECT offset, json FROM kills ORDER BY offset")?;
-    let raw: Vec<(u64, Vec<u8>)> = rows
-        .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    loaded.kills = parse_kills(raw, &mut loaded.unreadable);
+    loaded.kills = read_kills(conn, &mut loaded.unreadable)?;
 
     let mut rows = conn.prepare(
         "SELECT id, subscriber_id, callback_url, secret, system_ids, character_ids, created_at,
@@ -152,34 +149,81 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
     Ok(loaded)
 }
 
-/// Parses the stored JSON back into kills, on every core (the boot time is mostly this).
-fn parse_kills(mut raw: Vec<(u64, Vec<u8>)>, unreadable: &mut usize) -> Vec<StoredKill> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = raw.len().div_ceil(threads).max(1);
-    let parsed: Vec<Vec<Option<StoredKill>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = raw
-            .chunks_mut(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter_mut()
-                        .map(|(offset, json)| StoredKill::with_json(*offset, &std::mem::take(json)))
-                        .collect()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_default())
-            .collect()
-    });
-    let mut kills = Vec::with_capacity(raw.len());
-    for kill in parsed.into_iter().flatten() {
-        match kill {
-            Some(kill) => kills.push(kill),
-            None => *unreadable += 1,
+/// Rows handed to a parsing thread at once.
+const BATCH: usize = 256;
+/// Batches queued for each parsing thread.
+const QUEUED: usize = 2;
+
+/// A batch of rows as read (offset, JSON), numbered in offset order.
+type Rows = (usize, Vec<(u64, Vec<u8>)>);
+
+/// Reads the rows into batches and hands them to the parsers in turn, counting rows in `read`.
+fn hand_out(
+    rows: &mut rusqlite::Rows<'_>,
+    parsers: &[&SyncSender<Rows>],
+    read: &mut usize,
+) -> rusqlite::Result<()> {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        batch.push((row.get::<_, i64>(0)? as u64, row.get(1)?));
+        *read += 1;
+        if batch.len() == BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            let _ = parsers[n % parsers.len()].send((n, full));
+            n += 1;
         }
     }
-    kills
+    if !batch.is_empty() {
+        let _ = parsers[n % parsers.len()].send((n, batch));
+    }
+    Ok(())
+}
+
+/// Reads the kills back in offset order. Other cores parse and pack them while the rows are
+/// read (the boot time is mostly this), so only the batches in flight are ever held as read:
+/// about 2 MB per core for 3 KB kills, not every kill's JSON.
+fn read_kills(conn: &Connection, unreadable: &mut usize) -> rusqlite::Result<Vec<StoredKill>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut statement = conn.prepare("SELECT offset, json FROM kills ORDER BY offset")?;
+    let mut rows = statement.query([])?;
+    let (done, parsed) = mpsc::channel::<(usize, Vec<Option<StoredKill>>)>();
+    let mut read = 0;
+    let outcome = std::thread::scope(|scope| {
+        let parsers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (batches, incoming) = mpsc::sync_channel::<Rows>(QUEUED);
+                let done = done.clone();
+                let parser = scope.spawn(move || {
+                    for (n, batch) in incoming {
+                        let kills = batch
+                            .iter()
+                            .map(|(offset, json)| StoredKill::with_json_packed(*offset, json))
+                            .collect();
+                        if done.send((n, kills)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                (batches, parser)
+            })
+            .collect();
+        let senders: Vec<_> = parsers.iter().map(|(batches, _)| batches).collect();
+        let outcome = hand_out(&mut rows, &senders, &mut read);
+        for (batches, parser) in parsers {
+            drop(batches);
+            // A parser that died (only on a bug) lost its batches: counted unreadable below.
+            let _ = parser.join();
+        }
+        outcome
+    });
+    outcome?;
+    drop(done);
+    let mut batches: Vec<_> = parsed.into_iter().collect();
+    batches.sort_unstable_by_key(|(n, _)| *n);
+    let kills: Vec<StoredKill> = batches.into_iter().flat_map(|(_, k)| k).flatten().collect();
+    *unreadable += read - kills.len();
+    Ok(kills)
 }
 
 fn ids(text: &str) -> impl Iterator<Item = u64> + '_ {

@@ -317,6 +317,40 @@ mod tests {
     }
 
     #[test]
+    fn kills_come_back_after_a_restart_packed_in_offset_order_without_the_unreadable_row() {
+        // Arrange: more kills than one batch per core, and a row that is not a killmail
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (journal, _) = Journal::open(dir.path(), 3600).expect("opens");
+        let kills: Vec<_> = (1..=700).map(checkpoint::tests::kill).collect();
+        actix::System::new().block_on(async {
+            for kill in &kills {
+                journal.append(kill).await.expect("written");
+            }
+        });
+        let conn = Connection::open(dir.path().join(FILE_NAME)).expect("opens the file");
+        conn.execute(
+            "UPDATE kills SET json = CAST('not json' AS BLOB) WHERE offset = 350",
+            [],
+        )
+        .expect("spoils a row");
+        drop(conn);
+
+        // Act
+        let (_, loaded) = Journal::open(dir.path(), 3600).expect("opens again");
+
+        // Assert: every readable kill, in order, held compressed and byte for byte as stored
+        let offsets: Vec<u64> = loaded.kills.iter().map(|k| k.offset).collect();
+        let expected: Vec<u64> = (1..=700).filter(|o| *o != 350).collect();
+        assert_eq!(offsets, expected);
+        assert_eq!(loaded.unreadable, 1);
+        for kill in &loaded.kills {
+            assert!(kill.is_packed(), "kill {} held as read", kill.offset);
+            assert!(kill.packed_len() < kill.json_len());
+            assert_eq!(kill.json(), kills[kill.offset as usize - 1].json());
+        }
+    }
+
+    #[test]
     fn offsets_go_on_from_the_highest_ever_given_after_every_kill_expired() {
         // Arrange: three kills two hours old, stored with a one-hour retention
         let dir = tempfile::tempdir().expect("temp dir");

@@ -2,6 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -77,6 +78,10 @@ enum Command {
         /// Instead: store this many kills and measure the service's memory per stored kill.
         #[arg(long)]
         stored: Option<usize>,
+        /// The service binary to measure (default: this one), to compare builds with one load
+        /// tool. It runs in this directory, so run the tool from that build's checkout.
+        #[arg(long)]
+        service: Option<PathBuf>,
     },
     /// The load test's minimal forwarder (see `loadtest --baseline`).
     #[command(hide = true)]
@@ -138,9 +143,13 @@ fn main() -> anyhow::Result<()> {
             idle,
             baseline,
             stored,
+            service,
         } => {
             init_logging("warn", LogFormat::Text);
-            let service = std::env::current_exe().context("cannot find this binary")?;
+            let service = match service {
+                Some(path) => path,
+                None => std::env::current_exe().context("cannot find this binary")?,
+            };
             if let Some(stored) = stored {
                 let run = loadtest::run_stored(stored.max(1), service);
                 let report = actix_web::rt::System::new().block_on(run)?;

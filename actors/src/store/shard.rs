@@ -21,6 +21,12 @@ pub struct ShardLimits {
     pub retention_secs: i64,
 }
 
+/// Kills a shard holds as is at most (about 1 MB of simulator kills). Packing turns keep up
+/// with live rates; a burst (a catch-up, a load test) outruns them, and the memory the
+/// allocator took for the waiting JSON would stay with the process after they are packed.
+/// Past this bound, storing a kill packs one at once.
+const MAX_AS_IS: usize = 256;
+
 /// What happened to a kill offered to the shard.
 #[derive(Debug)]
 pub enum Insert {
@@ -134,7 +140,7 @@ impl Shard {
         };
         self.index(&stored);
         if !stored.is_packed() {
-            self.unpacked.push(id);
+            self.to_pack(id);
         }
         if let Some(old) = evicted {
             self.unindex(&old);
@@ -160,7 +166,7 @@ impl Shard {
         self.unindex_characters(&old);
         self.put_in_place(&updated);
         self.index(&updated);
-        self.unpacked.push(id);
+        self.to_pack(id);
         Some(updated)
     }
 
@@ -173,6 +179,14 @@ impl Shard {
             .and_then(|list| list.iter_mut().find(|k| k.facts.killmail_id == id))
         {
             *slot = Arc::clone(kill);
+        }
+    }
+
+    /// Queues a kill stored as is for packing. Past [`MAX_AS_IS`], one is packed at once.
+    fn to_pack(&mut self, id: KillmailId) {
+        self.unpacked.push(id);
+        if self.unpacked.len() > MAX_AS_IS {
+            self.pack(0);
         }
     }
 
@@ -664,6 +678,33 @@ mod tests {
         // Any budget packs at least one kill.
         assert_eq!(s.pack(0), 0);
         assert_eq!(packed(&s), 3);
+    }
+
+    #[test]
+    fn a_burst_of_kills_is_never_held_as_is_past_the_bound() {
+        let mut s = shard(10_000);
+        let burst = MAX_AS_IS as u64 * 3;
+        for id in 1..=burst {
+            s.insert(
+                kill(id, 30000142 + id % 7, 10, 90_000_001, &[]),
+                now(),
+                || id,
+            );
+        }
+        let as_is = s.by_id.values().filter(|k| !k.is_packed()).count();
+
+        assert_eq!(s.len(), burst as usize);
+        assert_eq!(
+            as_is, MAX_AS_IS,
+            "no packing turn ran: storing packed the rest"
+        );
+        assert!(s.by_id.values().all(|k| k.killmail().is_some()));
+        assert_eq!(
+            s.pack(usize::MAX),
+            0,
+            "what waits is packed by the next turn"
+        );
+        assert!(s.by_id.values().all(|k| k.is_packed()));
     }
 
     #[test]

@@ -140,7 +140,7 @@ impl Shard {
         };
         self.index(&stored);
         if !stored.is_packed() {
-            self.to_pack(id);
+            self.queue_for_packing(id);
         }
         if let Some(old) = evicted {
             self.unindex(&old);
@@ -166,7 +166,7 @@ impl Shard {
         self.unindex_characters(&old);
         self.put_in_place(&updated);
         self.index(&updated);
-        self.to_pack(id);
+        self.queue_for_packing(id);
         Some(updated)
     }
 
@@ -183,7 +183,7 @@ impl Shard {
     }
 
     /// Queues a kill stored as is for packing. Past [`MAX_AS_IS`], one is packed at once.
-    fn to_pack(&mut self, id: KillmailId) {
+    fn queue_for_packing(&mut self, id: KillmailId) {
         self.unpacked.push(id);
         if self.unpacked.len() > MAX_AS_IS {
             self.pack(0);

@@ -101,6 +101,15 @@ impl Journal {
     /// Opens (creating on first start) the database in `dir`, reads it back, and starts the
     /// writer. Kills older than `retention_secs` are left out and deleted.
     pub fn open(dir: &Path, retention_secs: i64) -> Result<(Self, Loaded), JournalError> {
+        Self::open_with_log_limit(dir, retention_secs, checkpoint::LOG_LIMIT)
+    }
+
+    /// [`Journal::open`], its write-ahead log started over past `log_limit` bytes.
+    fn open_with_log_limit(
+        dir: &Path,
+        retention_secs: i64,
+        log_limit: u64,
+    ) -> Result<(Self, Loaded), JournalError> {
         let path = dir.join(FILE_NAME);
         let empty_file = std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0);
         if empty_file {
@@ -133,7 +142,7 @@ impl Journal {
                 path.display()
             );
         }
-        checkpoint::hand_over(&conn).map_err(damaged)?;
+        checkpoint::hand_over(&conn, log_limit).map_err(damaged)?;
         let (stop_checkpoints, checkpoints_stop) = mpsc::channel::<()>();
         checkpoint::start(&path, checkpoints_stop)
             .map_err(|e| JournalError::Write(e.to_string()))?;
@@ -141,7 +150,7 @@ impl Journal {
         std::thread::Builder::new()
             .name("journal".into())
             .spawn(move || {
-                writer::run(conn, rx, retention_secs);
+                writer::run(conn, rx, retention_secs, log_limit);
                 drop(stop_checkpoints);
             })
             .map_err(|e| JournalError::Write(e.to_string()))?;
@@ -348,6 +357,40 @@ mod tests {
             assert!(kill.packed_len() < kill.json_len());
             assert_eq!(kill.json(), kills[kill.offset as usize - 1].json());
         }
+    }
+
+    #[test]
+    fn a_burst_of_kills_does_not_grow_the_log_file_past_its_limit() {
+        // Arrange: a 1 MB log limit; each kill's commit writes a few pages of log
+        let dir = tempfile::tempdir().expect("temp dir");
+        let limit = 1024 * 1024;
+        let (journal, _) = Journal::open_with_log_limit(dir.path(), 3600, limit).expect("opens");
+        let log = dir.path().join(format!("{FILE_NAME}-wal"));
+        let log_size = || std::fs::metadata(&log).map_or(0, |m| m.len());
+
+        // Act: 1 000 kills, one commit after another
+        let largest = actix::System::new().block_on(async {
+            let mut largest = 0;
+            for id in 1..=1000 {
+                journal
+                    .append(&checkpoint::tests::kill(id))
+                    .await
+                    .expect("written");
+                largest = largest.max(log_size());
+            }
+            journal.flush().await;
+            largest
+        });
+
+        // Assert: the log started over near its limit, and every kill is kept
+        assert!(largest > limit / 2, "the log only reached {largest} bytes");
+        assert!(
+            largest < 2 * limit,
+            "the log reached {largest} bytes (limit {limit})"
+        );
+        drop(journal);
+        let (_, loaded) = Journal::open(dir.path(), 3600).expect("opens again");
+        assert_eq!(loaded.kills.len(), 1000);
     }
 
     #[test]

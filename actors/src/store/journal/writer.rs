@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 
-use super::{Command, JournalError};
+use super::{checkpoint, Command, JournalError};
 use crate::model::KillTime;
 
 /// Commands applied in one transaction at most.
@@ -22,7 +22,12 @@ const GC_EVERY: Duration = Duration::from_secs(60);
 const COMPANY_WAIT: Duration = Duration::from_millis(20);
 
 /// The writer thread: waits for a command, takes everything else queued, commits it at once.
-pub(super) fn run(mut conn: Connection, rx: mpsc::Receiver<Command>, retention_secs: i64) {
+pub(super) fn run(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Command>,
+    retention_secs: i64,
+    log_limit: u64,
+) {
     let mut last_gc = Instant::now();
     loop {
         let first = match rx.recv_timeout(GC_EVERY) {
@@ -50,6 +55,7 @@ pub(super) fn run(mut conn: Connection, rx: mpsc::Receiver<Command>, retention_s
                 _ => {}
             }
         }
+        checkpoint::start_over_if_past(&conn, log_limit);
     }
     log::info!("journal writer stopped");
 }

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -45,8 +45,12 @@ pub fn start_over_if_past(writer: &Connection, log_limit: u64) {
     if size <= log_limit {
         return;
     }
+    let started = Instant::now();
     match writer.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
-        Ok(0) => log::info!("store log started over log_bytes={size}"),
+        Ok(0) => log::info!(
+            "store log started over log_bytes={size} took_ms={}",
+            started.elapsed().as_millis()
+        ),
         // The checkpoint thread is copying (or a reader is behind): the next commit tries again.
         Ok(_) => log::debug!("store log not started over yet, busy log_bytes={size}"),
         Err(e) => log::warn!("store log not started over error={e}"),

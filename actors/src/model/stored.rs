@@ -11,8 +11,9 @@ use super::packed::PackedJson;
 use super::{KillFacts, Killmail};
 
 /// A kill as the store holds it: the facts it is placed, routed and filtered by, and its
-/// canonical JSON, compressed ([`PackedJson`]) once the store has packed it. The parsed killmail is not kept (it would double
-/// the memory per kill); [`StoredKill::killmail`] parses the JSON again when a kill must change.
+/// canonical JSON, compressed ([`PackedJson`]) once the store has packed it. The parsed
+/// killmail is not kept (it would double the memory per kill); [`StoredKill::killmail`] parses
+/// the JSON again when a kill must change.
 #[derive(Debug)]
 pub struct StoredKill {
     /// Position in the order the service accepted kills; resume points (`since_offset`,

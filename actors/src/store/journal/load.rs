@@ -1,5 +1,5 @@
-//! Reading the database back at boot: kills (parsed and packed on every core), the feed cursor, webhook
-//! subscriptions with their undelivered kills, and the names still good.
+//! Reading the database back at boot: kills (parsed and packed on every core), the feed
+//! cursor, webhook subscriptions with their undelivered kills, and the names still good.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, SyncSender};

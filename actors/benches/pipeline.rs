@@ -10,7 +10,8 @@
 use std::time::Instant;
 
 use actors::enricher::names::{CacheLimits, NameCache, Org, TypeInfo};
-use actors::model::packed::PackedJson;
+use actors::model::packed::{shared_dictionary, PackedJson};
+use actors::model::recent_runs::RecentRuns;
 use actors::model::{CharacterId, KillTime, R2z2Entry, R2z2Object, SystemId};
 use actors::model::{NameKind, StoredKill};
 use actors::store::{Insert, Shard, ShardLimits};
@@ -187,16 +188,47 @@ fn stored_json(c: &mut Criterion) {
         });
     });
     let mut out = Vec::with_capacity(json_bytes);
-    group.bench_function("expand", |b| {
+    group.bench_function("expand", |b| b.iter(|| expand_all(&packed, &mut out)));
+    // The same kills against a dictionary of their runs, as a shard builds one.
+    let mut recent = RecentRuns::default();
+    group.bench_function("note runs", |b| {
         b.iter(|| {
-            out.clear();
-            for kill in &packed {
-                kill.unpack_into(&mut out);
+            for json in &jsons {
+                recent.note(json);
             }
-            out.len()
+            recent.kills()
         });
     });
+    let dictionary = recent.dictionary(shared_dictionary().bytes());
+    let with_runs: Vec<PackedJson> = jsons
+        .iter()
+        .map(|json| PackedJson::pack_with(json, &dictionary))
+        .collect();
+    eprintln!(
+        "against recent runs: {} packed bytes per kill",
+        with_runs.iter().map(PackedJson::packed_len).sum::<usize>() / jsons.len()
+    );
+    group.bench_function("pack, recent runs", |b| {
+        b.iter(|| {
+            jsons
+                .iter()
+                .map(|json| PackedJson::pack_with(json, &dictionary).packed_len())
+                .sum::<usize>()
+        });
+    });
+    group.bench_function("expand, recent runs", |b| {
+        b.iter(|| expand_all(&with_runs, &mut out))
+    });
     group.finish();
+}
+
+/// Expands every kill into `out`, as a list read does.
+fn expand_all(kills: &[PackedJson], out: &mut Vec<u8>) -> usize {
+    out.clear();
+    for kill in kills {
+        kill.unpack_into(out);
+    }
+    out.len()
 }
 
 criterion_group!(benches, pipeline, stored_json);

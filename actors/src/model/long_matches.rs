@@ -8,6 +8,8 @@
 //! pieces, and a smaller block (see PERFORMANCE, memory per stored kill). The output is a standard LZ4 block (any LZ4 block decoder expands it, given the
 //! same dictionary).
 
+use std::sync::Arc;
+
 use super::ids::fibonacci_slot;
 
 /// The shortest match taken: positions are found by a hash of their first 8 bytes. Shorter
@@ -31,21 +33,23 @@ const NONE: u32 = u32::MAX;
 /// A dictionary with its positions already chained, so each compression starts from a copy of
 /// them instead of hashing the dictionary again.
 pub struct Dictionary {
-    bytes: &'static [u8],
+    /// Shared with every block compressed against it: expanding one needs these bytes.
+    bytes: Arc<[u8]>,
     chains: Chains,
 }
 
 impl Dictionary {
-    pub fn new(bytes: &'static [u8]) -> Self {
+    pub fn new(bytes: impl Into<Arc<[u8]>>) -> Self {
+        let bytes = bytes.into();
         let mut chains = Chains::new(bytes.len());
         for position in 0..bytes.len() {
-            chains.insert(bytes, position);
+            chains.insert(&bytes, position);
         }
         Self { bytes, chains }
     }
 
-    pub fn bytes(&self) -> &'static [u8] {
-        self.bytes
+    pub fn bytes(&self) -> &Arc<[u8]> {
+        &self.bytes
     }
 }
 
@@ -53,7 +57,7 @@ impl Dictionary {
 pub fn compress(input: &[u8], dictionary: &Dictionary) -> Vec<u8> {
     let start = dictionary.bytes.len();
     let mut buffer = Vec::with_capacity(start + input.len());
-    buffer.extend_from_slice(dictionary.bytes);
+    buffer.extend_from_slice(&dictionary.bytes);
     buffer.extend_from_slice(input);
     let mut chains = dictionary.chains.for_input(buffer.len());
     // The dictionary's last positions hash bytes of the input: chained only now.

@@ -13,6 +13,7 @@ pub mod lenient;
 mod long_matches;
 pub mod name;
 pub mod packed;
+pub mod recent_runs;
 pub mod relay_queue;
 pub mod space;
 pub mod stored;
@@ -30,6 +31,7 @@ pub use ids::{
 pub use killmail::{
     Attacker, EsiKillmail, InvalidKillmail, Item, Killmail, NestedItem, Position, Victim, Zkb,
 };
+pub use long_matches::Dictionary;
 pub use name::{NameKind, NameRecord};
 pub use relay_queue::RelayQueue;
 pub use space::{Space, SpaceSet};

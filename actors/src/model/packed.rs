@@ -1,45 +1,61 @@
 //! A stored kill's canonical JSON, kept compressed in memory.
 //!
-//! Each kill's JSON is one LZ4 block compressed against a shared dictionary
-//! (`packed_dictionary.json`: the keys and common values every killmail repeats), so the keys
-//! cost a few bytes each instead of their full text. The block holds long matches only
-//! ([`super::long_matches`]), so reading it back takes few, long copies.
+//! Each kill's JSON is one LZ4 block compressed against a dictionary: the shared one
+//! (`packed_dictionary.json`: the keys and common values every killmail repeats), or one a
+//! shard built from the runs of its recent kills, which ends with the shared one
+//! ([`super::recent_runs`]). The keys, and the parties seen lately, cost a few bytes each
+//! instead of their full text. The block holds long matches only ([`super::long_matches`]), so
+//! reading it back takes few, long copies. A kill keeps the dictionary's bytes it needs.
 //! Only memory holds this form: the journal, the cluster log and every client get the JSON.
 //! Compressing costs about 6 µs per KB, so a kill enters the store as is and is packed moments
 //! later, off the path to its first push (see the shard actor).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 
 use super::long_matches::{self, Dictionary};
 
 /// What every killmail's JSON repeats: keys in their canonical order, with typical values.
-static DICTIONARY: LazyLock<Dictionary> =
-    LazyLock::new(|| Dictionary::new(include_bytes!("packed_dictionary.json")));
+static SHARED: LazyLock<Dictionary> =
+    LazyLock::new(|| Dictionary::new(&include_bytes!("packed_dictionary.json")[..]));
 
-/// Canonical JSON, compressed against [`DICTIONARY`] (or kept as is when that would not be
+/// The dictionary every kill can be packed against: keys and common values, no names.
+pub fn shared_dictionary() -> &'static Dictionary {
+    &SHARED
+}
+
+/// Canonical JSON, compressed against a dictionary (or kept as is when that would not be
 /// smaller).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PackedJson {
     bytes: Box<[u8]>,
-    /// The JSON's length.
+    /// The JSON's length, when packed.
     len: u32,
+    /// The bytes of the dictionary it was packed against; `None` while held as is.
+    dictionary: Option<Arc<[u8]>>,
 }
 
 impl PackedJson {
-    /// Compresses `json`. A JSON over 4 GiB, or one compression cannot shrink, is kept as is.
+    /// Compresses `json` against the [`shared_dictionary`].
     pub fn pack(json: &[u8]) -> Self {
-        let Some(len) = u32::try_from(json.len()).ok().filter(|n| *n < u32::MAX) else {
+        Self::pack_with(json, &SHARED)
+    }
+
+    /// Compresses `json` against `dictionary`. A JSON of 4 GiB or more, or one compression
+    /// cannot shrink, is kept as is.
+    pub fn pack_with(json: &[u8], dictionary: &Dictionary) -> Self {
+        let Ok(len) = u32::try_from(json.len()) else {
             return Self::raw(json);
         };
-        let block = long_matches::compress(json, &DICTIONARY);
+        let block = long_matches::compress(json, dictionary);
         if block.len() >= json.len() {
             return Self::raw(json);
         }
         Self {
             bytes: block.into_boxed_slice(),
             len,
+            dictionary: Some(Arc::clone(dictionary.bytes())),
         }
     }
 
@@ -47,31 +63,32 @@ impl PackedJson {
     pub fn raw(json: &[u8]) -> Self {
         Self {
             bytes: json.into(),
-            len: u32::MAX,
+            len: 0,
+            dictionary: None,
         }
-    }
-
-    fn is_raw(&self) -> bool {
-        self.len == u32::MAX
     }
 
     /// Whether the JSON is held compressed.
     pub fn is_packed(&self) -> bool {
-        !self.is_raw()
+        self.dictionary.is_some()
     }
 
-    /// This JSON compressed; `None` when it already is, or would not shrink.
-    pub fn packed(&self) -> Option<Self> {
-        let packed = Self::pack(self.is_raw().then_some(&self.bytes)?);
+    /// This JSON compressed against `dictionary`; `None` when it already is compressed, or
+    /// would not shrink.
+    pub fn packed_with(&self, dictionary: &Dictionary) -> Option<Self> {
+        if self.is_packed() {
+            return None;
+        }
+        let packed = Self::pack_with(&self.bytes, dictionary);
         packed.is_packed().then_some(packed)
     }
 
     /// The JSON's length in bytes.
     pub fn len(&self) -> usize {
-        if self.is_raw() {
-            self.bytes.len()
-        } else {
+        if self.is_packed() {
             self.len as usize
+        } else {
+            self.bytes.len()
         }
     }
 
@@ -79,7 +96,7 @@ impl PackedJson {
         self.len() == 0
     }
 
-    /// Bytes held in memory.
+    /// Bytes held in memory (the dictionary, shared, not counted).
     pub fn packed_len(&self) -> usize {
         self.bytes.len()
     }
@@ -95,15 +112,15 @@ impl PackedJson {
 
     /// Appends the JSON to `out`.
     pub fn unpack_into(&self, out: &mut Vec<u8>) {
-        if self.is_raw() {
+        let Some(dictionary) = &self.dictionary else {
             out.extend_from_slice(&self.bytes);
             return;
-        }
+        };
         let start = out.len();
         out.resize(start + self.len(), 0);
-        // The block was made by `pack` from exactly `len` bytes, so it always expands back;
-        // should it not, the JSON is left out rather than half written.
-        let dictionary = DICTIONARY.bytes();
+        // The block was made by `pack_with` from exactly `len` bytes against this dictionary,
+        // so it always expands back; should it not, the JSON is left out rather than half
+        // written.
         match lz4_flex::block::decompress_into_with_dict(&self.bytes, &mut out[start..], dictionary)
         {
             Ok(n) if n == self.len() => {}
@@ -113,10 +130,10 @@ impl PackedJson {
 
     /// Runs `read` on the JSON: on the held bytes while not packed, else on an expanded copy.
     pub fn read<R>(&self, read: impl FnOnce(&[u8]) -> R) -> R {
-        if self.is_raw() {
-            read(&self.bytes)
-        } else {
+        if self.is_packed() {
             read(&self.unpack())
+        } else {
+            read(&self.bytes)
         }
     }
 

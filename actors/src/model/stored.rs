@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::long_matches::Dictionary;
 use super::packed::PackedJson;
 use super::{KillFacts, Killmail};
 
@@ -83,12 +84,13 @@ impl StoredKill {
         self.json.len()
     }
 
-    /// This kill with its JSON compressed; `None` when it already is, or would not shrink.
-    pub fn packed(&self) -> Option<Self> {
+    /// This kill with its JSON compressed against `dictionary`; `None` when it already is, or
+    /// would not shrink.
+    pub fn packed_with(&self, dictionary: &Dictionary) -> Option<Self> {
         Some(Self {
             offset: self.offset,
             facts: self.facts.clone(),
-            json: self.json.packed()?,
+            json: self.json.packed_with(dictionary)?,
             stored_at: self.stored_at,
         })
     }

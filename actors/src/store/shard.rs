@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::model::ids::{IdMap, IdSet};
+use crate::model::recent_runs::Dictionaries;
 use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, StoredKill, SystemId};
 
 /// What a shard keeps.
@@ -49,6 +50,8 @@ pub struct Shard {
     by_offset: BTreeMap<u64, Arc<StoredKill>>,
     /// Kills stored with their JSON as is, to be packed ([`Shard::pack`]).
     unpacked: Vec<KillmailId>,
+    /// What kills are packed against: the runs of its recent kills.
+    dictionaries: Dictionaries,
 }
 
 /// Where a kill goes: what placing it needs, before the stored copy is built.
@@ -202,7 +205,9 @@ impl Shard {
             };
             // Counted whether or not it shrinks: the attempt costs the same.
             packed_bytes += kill.json_len();
-            let Some(packed) = kill.packed() else {
+            let packed = kill.packed_with(self.dictionaries.current());
+            kill.read_json(|json| self.dictionaries.packed(json));
+            let Some(packed) = packed else {
                 continue;
             };
             let packed = Arc::new(packed);
@@ -379,7 +384,7 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Attacker, TypeId, Victim, Zkb};
+    use crate::model::{Attacker, CorporationId, GroupId, TypeId, Victim, Zkb};
     use proptest::prelude::*;
 
     const NOW: i64 = 1_800_000_000;
@@ -705,6 +710,62 @@ mod tests {
             "what waits is packed by the next turn"
         );
         assert!(s.by_id.values().all(|k| k.is_packed()));
+    }
+
+    #[test]
+    fn kills_after_the_first_two_thousand_pack_against_their_parties_and_every_kill_reads_back() {
+        // Arrange: named parties who fly together again and again
+        let named = |id: u64| {
+            let mut km = kill(
+                id,
+                30000142,
+                10,
+                90_000_000 + id % 40,
+                &[90_000_100 + id % 7],
+            );
+            km.victim.character_name = Some(format!("Victim {}", id % 40));
+            km.victim.corporation_name = Some("Victims Inc".into());
+            km.victim.corporation_id = CorporationId::new(98_000_001);
+            km.victim.ship_name = Some("Capsule".into());
+            km.victim.ship_group_id = GroupId::new(29);
+            for a in &mut km.attackers {
+                a.character_name = Some(format!("Hunter {}", id % 7));
+                a.corporation_id = CorporationId::new(98_000_002);
+                a.corporation_name = Some("Hunters Ltd".into());
+                a.ship_type_id = TypeId::new(587);
+                a.ship_name = Some("Rifter".into());
+                a.ship_group_id = GroupId::new(25);
+            }
+            km
+        };
+        let mut s = shard(10_000);
+        let first = 2_000;
+        for id in 1..=first {
+            s.insert(named(id), now(), || id);
+            s.pack(usize::MAX);
+        }
+        let before = s.get(KillmailId::new(first).expect("id")).expect("kill");
+
+        // Act: the next kill of the same parties
+        s.insert(named(first + 7), now(), || first + 7);
+        s.pack(usize::MAX);
+
+        // Assert: packed smaller, and every kill, before and after, comes back as stored
+        let after = s
+            .get(KillmailId::new(first + 7).expect("id"))
+            .expect("kill");
+        assert_eq!(after.json_len(), before.json_len());
+        assert!(
+            after.packed_len() * 3 < before.packed_len() * 2,
+            "{} against {}",
+            after.packed_len(),
+            before.packed_len()
+        );
+        for id in (1..=first).chain([first + 7]) {
+            let held = s.get(KillmailId::new(id).expect("id")).expect("kill");
+            let expected = StoredKill::json_of(&named(id));
+            assert_eq!(held.json(), expected, "kill {id}");
+        }
     }
 
     #[test]

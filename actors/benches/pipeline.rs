@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use actors::enricher::names::{CacheLimits, NameCache, Org, TypeInfo};
-use actors::model::packed::{shared_dictionary, PackedJson};
+use actors::model::packed::PackedJson;
 use actors::model::recent_runs::RecentRuns;
 use actors::model::{CharacterId, KillTime, R2z2Entry, R2z2Object, SystemId};
 use actors::model::{NameKind, StoredKill};
@@ -196,10 +196,9 @@ fn stored_json(c: &mut Criterion) {
             for json in &jsons {
                 recent.note(json);
             }
-            recent.kills()
         });
     });
-    let dictionary = recent.dictionary(shared_dictionary().bytes());
+    let dictionary = recent.dictionary();
     let with_runs: Vec<PackedJson> = jsons
         .iter()
         .map(|json| PackedJson::pack_with(json, &dictionary))

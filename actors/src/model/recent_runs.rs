@@ -89,7 +89,7 @@ impl Dictionaries {
             self.runs.note(json);
         }
         if self.packed >= due {
-            self.current = Some(self.runs.dictionary(shared_dictionary().bytes()));
+            self.current = Some(self.runs.dictionary());
             self.packed = 0;
         }
     }
@@ -99,13 +99,11 @@ impl Dictionaries {
 #[derive(Default)]
 pub struct RecentRuns {
     counts: HashMap<Box<[u8]>, u32>,
-    kills: usize,
 }
 
 impl RecentRuns {
     /// Counts the runs of one kill's canonical JSON.
     pub fn note(&mut self, json: &[u8]) {
-        self.kills += 1;
         for kind in &RUNS {
             for run in runs(json, kind) {
                 if let Some(count) = self.counts.get_mut(run) {
@@ -117,14 +115,10 @@ impl RecentRuns {
         }
     }
 
-    /// Kills noted since the last dictionary.
-    pub fn kills(&self) -> usize {
-        self.kills
-    }
-
     /// A dictionary of the runs seen more than once, the most frequent nearest the end (where
-    /// matches are cheapest to reach), then `shared`; the counts start again.
-    pub fn dictionary(&mut self, shared: &[u8]) -> Dictionary {
+    /// matches are cheapest to reach), then the shared dictionary; the counts start again.
+    pub fn dictionary(&mut self) -> Dictionary {
+        let shared = shared_dictionary().bytes();
         let mut runs: Vec<(Box<[u8]>, u32)> = self.counts.drain().filter(|(_, n)| *n > 1).collect();
         runs.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let budget = DICTIONARY_BYTES.saturating_sub(shared.len());
@@ -141,7 +135,6 @@ impl RecentRuns {
             bytes.extend_from_slice(run);
         }
         bytes.extend_from_slice(shared);
-        self.kills = 0;
         Dictionary::new(bytes)
     }
 }
@@ -228,14 +221,17 @@ mod tests {
         for id in 1..=3 {
             recent.note(kill(id, &regulars).as_bytes());
         }
-        assert_eq!(recent.kills(), 3);
 
-        let dictionary = recent.dictionary(shared_dictionary().bytes());
+        let dictionary = recent.dictionary();
         let next = kill(4, &regulars);
         let shared = PackedJson::pack(next.as_bytes());
         let recent_packed = PackedJson::pack_with(next.as_bytes(), &dictionary);
 
-        assert_eq!(recent.kills(), 0, "the counts start again");
+        assert_eq!(
+            recent.dictionary().bytes(),
+            shared_dictionary().bytes(),
+            "the counts start again"
+        );
         assert!(
             recent_packed.packed_len() + 60 < shared.packed_len(),
             "{} against {}",
@@ -297,7 +293,7 @@ mod tests {
         }
         let shared = shared_dictionary().bytes();
 
-        let dictionary = recent.dictionary(shared);
+        let dictionary = recent.dictionary();
         let bytes = dictionary.bytes();
 
         assert!(bytes.len() <= DICTIONARY_BYTES, "{} bytes", bytes.len());

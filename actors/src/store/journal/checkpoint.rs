@@ -10,9 +10,9 @@
 //! commits (a catch-up, a burst) the passive checkpoint never leaves it so, and the log grew by
 //! every commit's pages: 50 000 kills stored in 20 s left a 940 MB file. So past
 //! [`LOG_LIMIT`], the writer itself copies what is left and starts the log over
-//! ([`start_over_if_past`]); its next write cuts the file back to the limit.
+//! ([`LogLimit::start_over_if_past`]); its next write cuts the file back to the limit.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -32,19 +32,39 @@ pub fn hand_over(writer: &Connection, log_limit: u64) -> rusqlite::Result<()> {
     writer.pragma_update(None, "journal_size_limit", limit)
 }
 
-/// Run by the writer between two transactions: when the log file is past `log_limit` bytes,
-/// copies what the passive checkpoints have not (about a second of writes) and has the next
-/// write start the log over. Only a burst of writes gets there; the writes behind wait for it.
-/// While the checkpoint thread is copying, SQLite refuses at once, and the writer tries again
-/// after its next commit: the log passes the limit by what is written meanwhile.
-pub fn start_over_if_past(writer: &Connection, log_limit: u64) {
-    let Some(log) = writer.path().map(|db| format!("{db}-wal")) else {
-        return;
-    };
-    let size = std::fs::metadata(&log).map_or(0, |m| m.len());
-    if size <= log_limit {
-        return;
+/// The writer's side of the log: its file, and the size past which the writer starts it over.
+pub struct LogLimit {
+    file: PathBuf,
+    bytes: u64,
+}
+
+impl LogLimit {
+    /// The limit for the log of the database at `database`.
+    pub fn new(database: &Path, bytes: u64) -> Self {
+        let mut file = database.as_os_str().to_owned();
+        file.push("-wal");
+        Self {
+            file: file.into(),
+            bytes,
+        }
     }
+
+    /// Run by the writer between two transactions: when the log file is past the limit,
+    /// copies what the passive checkpoints have not (about a second of writes) and has the
+    /// next write start the log over. Only a burst of writes gets there; the writes behind
+    /// wait for it. While the checkpoint thread is copying, SQLite refuses at once, and the
+    /// writer tries again after its next commit: the log passes the limit by what is written
+    /// meanwhile.
+    pub fn start_over_if_past(&self, writer: &Connection) {
+        let size = std::fs::metadata(&self.file).map_or(0, |m| m.len());
+        if size > self.bytes {
+            start_over(writer, size);
+        }
+    }
+}
+
+/// Copies the rest of the log and has the next write start it over (`size`: for the log line).
+fn start_over(writer: &Connection, size: u64) {
     let started = Instant::now();
     match writer.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
         Ok(0) => log::info!(

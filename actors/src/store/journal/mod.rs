@@ -146,6 +146,7 @@ impl Journal {
         let (stop_checkpoints, checkpoints_stop) = mpsc::channel::<()>();
         checkpoint::start(&path, checkpoints_stop)
             .map_err(|e| JournalError::Write(e.to_string()))?;
+        let log_limit = checkpoint::LogLimit::new(&path, log_limit);
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("journal".into())

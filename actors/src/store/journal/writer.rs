@@ -26,7 +26,7 @@ pub(super) fn run(
     mut conn: Connection,
     rx: mpsc::Receiver<Command>,
     retention_secs: i64,
-    log_limit: u64,
+    log_limit: checkpoint::LogLimit,
 ) {
     let mut last_gc = Instant::now();
     loop {
@@ -55,7 +55,7 @@ pub(super) fn run(
                 _ => {}
             }
         }
-        checkpoint::start_over_if_past(&conn, log_limit);
+        log_limit.start_over_if_past(&conn);
     }
     log::info!("journal writer stopped");
 }

@@ -14,8 +14,8 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::backfill::BackfillError;
+use actors::model::{json_array_len, write_json_array, write_json_array_with, Filter, StoredKill};
 use actors::model::{now_iso, KillTime, KillmailId, SystemId};
-use actors::model::{write_json_array, write_json_array_with, Filter, StoredKill};
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
@@ -303,6 +303,10 @@ pub(super) fn window_in_body(
 
 /// `{"data": {"kills": [...], "timestamp", "cached"}, "timestamp"}`.
 fn kills_response(kills: &[Arc<StoredKill>], cached: bool) -> HttpResponse {
+    kills_body(kills, cached).into_response()
+}
+
+fn kills_body(kills: &[Arc<StoredKill>], cached: bool) -> RawJson {
     let ts = now_iso();
     let mut out = RawJson::with_capacity(128);
     out.raw("{\"data\":{\"kills\":");
@@ -310,8 +314,12 @@ fn kills_response(kills: &[Arc<StoredKill>], cached: bool) -> HttpResponse {
     out.raw(&format!(",\"cached\":{cached}"));
     out.timestamp_and_close(&ts);
     out.timestamp_and_close(&ts);
-    out.into_response()
+    out
 }
+
+/// Room left after a list for the rest of its envelope (`"cached"`, timestamps, closing braces),
+/// so finishing a body does not copy it into a larger buffer: a list of 50 kills is 145 KB.
+const ENVELOPE_END: usize = 256;
 
 /// A JSON body assembled from pieces, so stored kills go out as the bytes the store holds.
 pub(super) struct RawJson(Vec<u8>);
@@ -330,11 +338,13 @@ impl RawJson {
     }
 
     pub(super) fn kills(&mut self, kills: &[Arc<StoredKill>]) {
+        self.0.reserve(json_array_len(kills) + ENVELOPE_END);
         write_json_array(&mut self.0, kills);
     }
 
     /// The kills, each with the names of `filter`'s rules it matched.
     pub(super) fn kills_matched(&mut self, kills: &[Arc<StoredKill>], filter: &Filter) {
+        self.0.reserve(json_array_len(kills) + ENVELOPE_END);
         write_json_array_with(&mut self.0, kills, |k, out| {
             k.write_json_matched(&filter.matched_names(&k.facts), out)
         });
@@ -357,6 +367,34 @@ impl RawJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actors::model::{KillTime, Killmail, KillmailId};
+
+    #[test]
+    fn a_list_is_written_into_one_buffer_of_its_size() {
+        // Grown to fit after the list was written, a buffer would be copied once more and
+        // take twice the list's size.
+        let kills: Vec<_> = (1..=50)
+            .map(|id| {
+                let killmail = Killmail {
+                    solar_system_name: Some("Jita".repeat(700)),
+                    ..Killmail::bare(
+                        KillmailId::new(id).expect("non-zero"),
+                        KillTime::now(),
+                        SystemId::new(30_000_142).expect("non-zero"),
+                    )
+                };
+                Arc::new(StoredKill::new(id, &killmail))
+            })
+            .collect();
+        let body = kills_body(&kills, true).0;
+        assert!(body.len() > 50 * 2800, "{}", body.len());
+        assert!(
+            body.capacity() <= body.len() + ENVELOPE_END,
+            "{} bytes in a buffer of {}",
+            body.len(),
+            body.capacity()
+        );
+    }
 
     #[test]
     fn the_window_defaults_to_24_hours_and_50_kills() {

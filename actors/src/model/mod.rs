@@ -35,6 +35,6 @@ pub use long_matches::Dictionary;
 pub use name::{NameKind, NameRecord};
 pub use relay_queue::RelayQueue;
 pub use space::{Space, SpaceSet};
-pub use stored::{write_json_array, write_json_array_with, StoredKill};
+pub use stored::{json_array_len, write_json_array, write_json_array_with, StoredKill};
 pub use time::{now_iso, KillTime};
 pub use webhook::{WebhookFormat, WebhookSubscription};

@@ -143,6 +143,12 @@ pub fn write_json_array(out: &mut Vec<u8>, kills: &[Arc<StoredKill>]) {
     write_json_array_with(out, kills, |k, out| k.write_json(out));
 }
 
+/// The length of `[k1,k2,...]` with each kill as its canonical JSON.
+pub fn json_array_len(kills: &[Arc<StoredKill>]) -> usize {
+    // The brackets, and a comma between two kills.
+    kills.iter().map(|k| k.json_len()).sum::<usize>() + kills.len().max(1) + 1
+}
+
 /// Kills whose held bytes are fetched from memory together before they are expanded: about
 /// 32 KB of blocks, so they stay in the core's cache until they are read.
 const TOUCHED_TOGETHER: usize = 32;
@@ -153,7 +159,7 @@ pub fn write_json_array_with(
     kills: &[Arc<StoredKill>],
     json: impl Fn(&StoredKill, &mut Vec<u8>),
 ) {
-    out.reserve(kills.iter().map(|k| k.json_len() + 1).sum::<usize>() + 2);
+    out.reserve(json_array_len(kills));
     out.push(b'[');
     for (n, batch) in kills.chunks(TOUCHED_TOGETHER).enumerate() {
         std::hint::black_box(batch.iter().fold(0, |sum, k| sum ^ k.json.touch()));
@@ -165,4 +171,32 @@ pub fn write_json_array_with(
         }
     }
     out.push(b']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{KillTime, KillmailId, SystemId};
+
+    fn kill(id: u64) -> Arc<StoredKill> {
+        let killmail = Killmail::bare(
+            KillmailId::new(id).expect("non-zero"),
+            KillTime::now(),
+            SystemId::new(30_000_142).expect("non-zero"),
+        );
+        Arc::new(StoredKill::new(id, &killmail))
+    }
+
+    #[test]
+    fn a_list_s_length_is_known_before_it_is_written() {
+        let packed = kill(3)
+            .packed_with(crate::model::packed::shared_dictionary())
+            .map(Arc::new)
+            .expect("a killmail packs");
+        for kills in [vec![], vec![kill(1)], vec![kill(1), kill(2), packed]] {
+            let mut out = Vec::new();
+            write_json_array(&mut out, &kills);
+            assert_eq!(json_array_len(&kills), out.len(), "{}", kills.len());
+        }
+    }
 }

@@ -75,6 +75,10 @@ enum Command {
         /// ratio: how close the service is to what this machine can do.
         #[arg(long)]
         baseline: bool,
+        /// With --baseline: the forwarder takes its kills as the service does, long-polling
+        /// the simulator's RedisQ, and commits each to SQLite before forwarding it.
+        #[arg(long)]
+        baseline_feed: bool,
         /// Instead: store this many kills and measure the service's memory per stored kill.
         #[arg(long)]
         stored: Option<usize>,
@@ -88,6 +92,12 @@ enum Command {
     BaselineServer {
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Follow this RedisQ (`.../listen.php`) instead of a control connection.
+        #[arg(long, requires = "database")]
+        redisq: Option<String>,
+        /// The SQLite file kills from `--redisq` are committed to.
+        #[arg(long)]
+        database: Option<PathBuf>,
     },
     /// Exit 0 when the local service's /health answers 200 (for container HEALTHCHECKs).
     Healthcheck {
@@ -142,6 +152,7 @@ fn main() -> anyhow::Result<()> {
             failover,
             idle,
             baseline,
+            baseline_feed,
             stored,
             service,
         } => {
@@ -180,15 +191,32 @@ fn main() -> anyhow::Result<()> {
             let system = actix_web::rt::System::new();
             let report = system.block_on(loadtest::run(workload.clone(), service.clone()))?;
             println!("{report}");
-            if baseline {
-                let base = system.block_on(loadtest::run_baseline(workload, service))?;
-                println!("\n--- baseline (minimal forwarder, same clients and kills) ---\n{base}");
+            if baseline || baseline_feed {
+                let base =
+                    system.block_on(loadtest::run_baseline(workload, service, baseline_feed))?;
+                let how = if baseline_feed {
+                    "minimal forwarder following the same RedisQ, committing each kill"
+                } else {
+                    "minimal forwarder"
+                };
+                println!("\n--- baseline ({how}, same clients and kills) ---\n{base}");
                 println!("\n{}", loadtest::Ratio(&report, &base));
             }
             Ok(())
         }
-        Command::BaselineServer { port } => {
-            actix_web::rt::System::new().block_on(loadtest::baseline::serve(port))?;
+        Command::BaselineServer {
+            port,
+            redisq,
+            database,
+        } => {
+            let feed =
+                redisq
+                    .zip(database)
+                    .map(|(redisq_url, database)| loadtest::baseline_feed::Feed {
+                        redisq_url,
+                        database,
+                    });
+            actix_web::rt::System::new().block_on(loadtest::baseline::serve(port, feed))?;
             Ok(())
         }
         Command::Healthcheck { port } => {

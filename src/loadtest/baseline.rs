@@ -6,7 +6,8 @@
 //! CPU and memory are read the same way as the service's.
 //!
 //! The load test connects once with `CONTROL\n` and then writes one line per kill:
-//! `<system_id> <killmail_id>\n`.
+//! `<system_id> <killmail_id>\n`. Or, with a [`Feed`], the forwarder follows the simulator's
+//! RedisQ and commits each kill before forwarding it ([`super::baseline_feed`]).
 
 use std::collections::HashSet;
 
@@ -18,14 +19,27 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::broadcast;
 
+use super::baseline_feed::{follow, Feed};
+
 /// A kill frame as big as a typical `killmail_update` the service sends (about 6.5 KB).
 const FRAME_BYTES: usize = 6_500;
 
 /// Serves until the process ends; prints `listening address=...` once bound.
-pub async fn serve(port: u16) -> std::io::Result<()> {
+pub async fn serve(port: u16, feed: Option<Feed>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening address={}", listener.local_addr()?);
     let (kills, _) = broadcast::channel::<(u64, ByteString)>(4096);
+    if let Some(feed) = feed {
+        let kills = kills.clone();
+        let forward = move |system, id| {
+            let _ = kills.send((system, frame(system, id)));
+        };
+        actix_web::rt::spawn(async move {
+            if let Err(e) = follow(feed, forward).await {
+                eprintln!("the baseline's feed stopped: {e:#}");
+            }
+        });
+    }
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);

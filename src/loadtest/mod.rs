@@ -26,6 +26,7 @@ use anyhow::{bail, Context};
 use crate::simulator::{SimConfig, SimHandle, Simulator};
 
 pub mod baseline;
+pub mod baseline_feed;
 mod client;
 mod cluster;
 pub mod idle;
@@ -134,30 +135,63 @@ pub async fn run_stored(kills: usize, service: PathBuf) -> anyhow::Result<stored
     .await
 }
 
-/// Runs the workload against the baseline forwarder (`this_binary baseline-server`).
-pub async fn run_baseline(workload: Workload, this_binary: PathBuf) -> anyhow::Result<Report> {
+/// Runs the workload against the baseline forwarder (`this_binary baseline-server`): kills
+/// handed to it directly, or, with `feed`, through the simulator's RedisQ as the service gets
+/// them, each committed before it is forwarded.
+pub async fn run_baseline(
+    workload: Workload,
+    this_binary: PathBuf,
+    feed: bool,
+) -> anyhow::Result<Report> {
     let port = free_port()?;
-    let child = std::process::Command::new(&this_binary)
-        .args(["baseline-server", "--port", &port.to_string()])
+    let mut command = std::process::Command::new(&this_binary);
+    command.args(["baseline-server", "--port", &port.to_string()]);
+    let sim = if feed {
+        let sim = Simulator::start(SimConfig {
+            port: 0,
+            redisq_embeds_killmail: true,
+            ..SimConfig::default()
+        })
+        .context("cannot start the simulator")?;
+        let database = std::env::temp_dir().join(format!("wanderer-kills-baseline-{port}.db"));
+        command
+            .args(["--redisq", &sim.redisq_url(), "--database"])
+            .arg(&database);
+        Some((sim, database))
+    } else {
+        None
+    };
+    let child = command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .spawn()
         .context("cannot start the baseline server")?;
     let mut children = [ServiceProcess(child)];
     wait_ready(&client(), port, "/ping").await?;
-    let mut control = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    control.set_nodelay(true)?;
-    std::io::Write::write_all(&mut control, b"CONTROL\n")?;
-    let mut target = Target::Baseline {
-        control,
-        next_id: 0,
-    };
     let workload = Workload {
         cluster: None,
         ..workload
     };
-    let result = drive(&workload, &mut target, &[port], &mut children).await;
+    let result = match &sim {
+        Some((sim, _)) => drive(&workload, &mut Target::Service(sim), &[port], &mut children).await,
+        None => {
+            let mut control = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            control.set_nodelay(true)?;
+            std::io::Write::write_all(&mut control, b"CONTROL\n")?;
+            let mut target = Target::Baseline {
+                control,
+                next_id: 0,
+            };
+            drive(&workload, &mut target, &[port], &mut children).await
+        }
+    };
     children[0].stop();
+    if let Some((sim, database)) = sim {
+        sim.stop().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+        }
+    }
     result
 }
 

@@ -234,6 +234,23 @@ fn the_loadtest_command_runs_the_service_and_reports_every_frame_delivered() {
 }
 
 #[test]
+fn the_loadtest_forwarder_can_take_its_kills_from_the_feed_and_forwards_every_one() {
+    let output = std::process::Command::new(BINARY)
+        .args(["loadtest", "--clients", "5", "--kills", "3"])
+        .args(["--interval-ms", "50", "--systems", "1", "--baseline-feed"])
+        .output()
+        .expect("the loadtest runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+
+    assert!(output.status.success(), "{report}");
+    let (_, baseline) = report
+        .split_once("--- baseline (minimal forwarder following the same RedisQ")
+        .unwrap_or_else(|| panic!("no baseline part following the feed: {report}"));
+    // Every kill went from the simulator's RedisQ through the forwarder's commit to all 5.
+    assert!(baseline.contains("frames delivered: 15 of 15"), "{report}");
+}
+
+#[test]
 fn the_status_report_appears_in_the_log_at_its_interval() {
     let service = Running::start(
         &[],

@@ -75,7 +75,7 @@ enum Command {
         /// ratio: how close the service is to what this machine can do.
         #[arg(long)]
         baseline: bool,
-        /// With --baseline: the forwarder takes its kills as the service does, long-polling
+        /// Like --baseline, but the forwarder takes its kills as the service does, long-polling
         /// the simulator's RedisQ, and commits each to SQLite before forwarding it.
         #[arg(long)]
         baseline_feed: bool,

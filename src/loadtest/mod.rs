@@ -77,6 +77,15 @@ const FIRST_SYSTEM: u64 = 30_000_001;
 /// Receipts: (killmail id, when the frame was read, the instance the client is on).
 type Receipts = Rc<RefCell<Vec<(u64, Instant, usize)>>>;
 
+/// A simulator on a free port, its RedisQ answers holding the killmail or not.
+fn simulator(embeds: bool) -> anyhow::Result<SimHandle> {
+    Simulator::start(SimConfig {
+        redisq_embeds_killmail: embeds,
+        ..SimConfig::default()
+    })
+    .context("cannot start the simulator")
+}
+
 /// Starts a simulator (`redisq_embeds_killmail` as asked) and one service following it, runs
 /// `measure` with the simulator, the service's port and its process id, and stops both.
 async fn with_one_service<T, F, Fut>(
@@ -89,11 +98,7 @@ where
     F: FnOnce(SimHandle, u16, u32) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
-    let sim = Simulator::start(SimConfig {
-        redisq_embeds_killmail: embeds,
-        ..SimConfig::default()
-    })
-    .context("cannot start the simulator")?;
+    let sim = simulator(embeds)?;
     let port = free_port()?;
     let data_dir = std::env::temp_dir().join(format!("wanderer-kills-loadtest-{port}"));
     let mut child = ServiceProcess(spawn_service(
@@ -147,12 +152,7 @@ pub async fn run_baseline(
     let mut command = std::process::Command::new(&this_binary);
     command.args(["baseline-server", "--port", &port.to_string()]);
     let sim = if feed {
-        let sim = Simulator::start(SimConfig {
-            port: 0,
-            redisq_embeds_killmail: true,
-            ..SimConfig::default()
-        })
-        .context("cannot start the simulator")?;
+        let sim = simulator(true)?;
         let database = std::env::temp_dir().join(format!("wanderer-kills-baseline-{port}.db"));
         command
             .args(["--redisq", &sim.redisq_url(), "--database"])
@@ -167,24 +167,30 @@ pub async fn run_baseline(
         .spawn()
         .context("cannot start the baseline server")?;
     let mut children = [ServiceProcess(child)];
-    wait_ready(&client(), port, "/ping").await?;
     let workload = Workload {
         cluster: None,
         ..workload
     };
-    let result = match &sim {
-        Some((sim, _)) => drive(&workload, &mut Target::Service(sim), &[port], &mut children).await,
-        None => {
-            let mut control = std::net::TcpStream::connect(("127.0.0.1", port))?;
-            control.set_nodelay(true)?;
-            std::io::Write::write_all(&mut control, b"CONTROL\n")?;
-            let mut target = Target::Baseline {
-                control,
-                next_id: 0,
-            };
-            drive(&workload, &mut target, &[port], &mut children).await
+    // Run to the end, so the simulator and the database go on an error too.
+    let result = async {
+        wait_ready(&client(), port, "/ping").await?;
+        match &sim {
+            Some((sim, _)) => {
+                drive(&workload, &mut Target::Service(sim), &[port], &mut children).await
+            }
+            None => {
+                let mut control = std::net::TcpStream::connect(("127.0.0.1", port))?;
+                control.set_nodelay(true)?;
+                std::io::Write::write_all(&mut control, b"CONTROL\n")?;
+                let mut target = Target::Baseline {
+                    control,
+                    next_id: 0,
+                };
+                drive(&workload, &mut target, &[port], &mut children).await
+            }
         }
-    };
+    }
+    .await;
     children[0].stop();
     if let Some((sim, database)) = sim {
         sim.stop().await;
@@ -197,12 +203,7 @@ pub async fn run_baseline(
 
 /// Runs the workload against `service` (this binary) and reports.
 pub async fn run(workload: Workload, service: PathBuf) -> anyhow::Result<Report> {
-    let sim = Simulator::start(SimConfig {
-        port: 0,
-        redisq_embeds_killmail: true,
-        ..SimConfig::default()
-    })
-    .context("cannot start the simulator")?;
+    let sim = simulator(true)?;
     let instances = workload.cluster.as_ref().map_or(1, |c| c.instances.max(1));
     let ports = (0..instances)
         .map(|_| free_port())

@@ -59,12 +59,13 @@ pub fn compress(input: &[u8], dictionary: &Dictionary) -> Vec<u8> {
     let mut buffer = Vec::with_capacity(start + input.len());
     buffer.extend_from_slice(&dictionary.bytes);
     buffer.extend_from_slice(input);
-    let mut chains = dictionary.chains.for_input(buffer.len());
-    // The dictionary's last positions hash bytes of the input: chained only now.
-    for position in start.saturating_sub(7)..start {
+    let end = buffer.len();
+    // The dictionary's last positions hash bytes of the input: chained only now, with it.
+    let base = start.saturating_sub(7);
+    let mut chains = Overlay::new(&dictionary.chains, base, end);
+    for position in base..start {
         chains.insert(&buffer, position);
     }
-    let end = buffer.len();
     let matches_end = end.saturating_sub(LAST_LITERALS);
     let last_match_start = end.saturating_sub(LAST_MATCH_START);
     let mut out = Vec::with_capacity(input.len() / 2 + 16);
@@ -127,19 +128,6 @@ impl Chains {
         }
     }
 
-    /// A copy with room for `len` positions (the chained ones among the first).
-    fn for_input(&self, len: usize) -> Self {
-        let (entries, mask) = Self::layout(len);
-        let mut previous = Vec::with_capacity(entries);
-        previous.extend_from_slice(&self.previous);
-        previous.resize(entries, NONE);
-        Self {
-            head: self.head.clone(),
-            previous,
-            mask,
-        }
-    }
-
     fn slot(&self, position: usize) -> usize {
         position & self.mask
     }
@@ -150,6 +138,50 @@ impl Chains {
         };
         let slot = self.slot(position);
         self.previous[slot] = self.head[hash];
+        self.head[hash] = at;
+    }
+}
+
+/// One input's chains laid over its dictionary's, which stay as they are: the positions from
+/// `base` on (the dictionary's last 7, whose 8 bytes reach into the input, then the input's) are
+/// chained here, the earlier ones in the dictionary's. Copying the dictionary's chains instead
+/// (about 240 KB for a 56 KB dictionary) cost as much as compressing a kill.
+struct Overlay<'d> {
+    dictionary: &'d Chains,
+    base: usize,
+    /// The latest position with each hash: the dictionary's heads (16 KB) to start with.
+    head: Box<[u32]>,
+    /// For each position from `base` on, the one before it with the same hash (a ring past
+    /// [`WINDOW`], as in [`Chains`]).
+    previous: Vec<u32>,
+    mask: usize,
+}
+
+impl<'d> Overlay<'d> {
+    fn new(dictionary: &'d Chains, base: usize, end: usize) -> Self {
+        let (entries, mask) = Chains::layout(end - base);
+        Self {
+            dictionary,
+            base,
+            head: dictionary.head.clone(),
+            previous: vec![NONE; entries],
+            mask,
+        }
+    }
+
+    /// The position before `position` with the same hash.
+    fn before(&self, position: usize) -> u32 {
+        match position.checked_sub(self.base) {
+            Some(local) => self.previous[local & self.mask],
+            None => self.dictionary.previous[self.dictionary.slot(position)],
+        }
+    }
+
+    fn insert(&mut self, buffer: &[u8], position: usize) {
+        let (Some(hash), Ok(at)) = (hash_at(buffer, position), u32::try_from(position)) else {
+            return;
+        };
+        self.previous[(position - self.base) & self.mask] = self.head[hash];
         self.head[hash] = at;
     }
 
@@ -173,7 +205,7 @@ impl Chains {
                     break;
                 }
             }
-            candidate = self.previous[self.slot(earlier)];
+            candidate = self.before(earlier);
         }
         (best.len >= MIN_MATCH).then_some(best)
     }

@@ -145,7 +145,7 @@ impl Chains {
 /// One input's chains laid over its dictionary's, which stay as they are: the positions from
 /// `base` on (the dictionary's last 7, whose 8 bytes reach into the input, then the input's) are
 /// chained here, the earlier ones in the dictionary's. Copying the dictionary's chains instead
-/// (about 240 KB for a 56 KB dictionary) cost as much as compressing a kill.
+/// (about 240 KB for a 56 KB dictionary) took a fifth of the time to pack a 10 KB kill.
 struct Overlay<'d> {
     dictionary: &'d Chains,
     base: usize,

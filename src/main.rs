@@ -192,8 +192,10 @@ fn main() -> anyhow::Result<()> {
             let report = system.block_on(loadtest::run(workload.clone(), service.clone()))?;
             println!("{report}");
             if baseline || baseline_feed {
-                let base =
-                    system.block_on(loadtest::run_baseline(workload, service, baseline_feed))?;
+                // The forwarder is this binary's, even when another build is measured.
+                let this_binary = std::env::current_exe().context("cannot find this binary")?;
+                let run = loadtest::run_baseline(workload, this_binary, baseline_feed);
+                let base = system.block_on(run)?;
                 let how = if baseline_feed {
                     "minimal forwarder following the same RedisQ, committing each kill"
                 } else {

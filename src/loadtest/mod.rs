@@ -140,9 +140,10 @@ pub async fn run_stored(kills: usize, service: PathBuf) -> anyhow::Result<stored
     .await
 }
 
-/// Runs the workload against the baseline forwarder (`this_binary baseline-server`): kills
-/// handed to it directly, or, with `feed`, through the simulator's RedisQ as the service gets
-/// them, each committed before it is forwarded.
+/// Runs the workload against the baseline forwarder (`this_binary baseline-server`: the load
+/// tool's own, whatever build it measured): kills handed to it directly, or, with `feed`,
+/// through the simulator's RedisQ as the service gets them, each committed before it is
+/// forwarded.
 pub async fn run_baseline(
     workload: Workload,
     this_binary: PathBuf,
@@ -153,11 +154,12 @@ pub async fn run_baseline(
     command.args(["baseline-server", "--port", &port.to_string()]);
     let sim = if feed {
         let sim = simulator(true)?;
-        let database = std::env::temp_dir().join(format!("wanderer-kills-baseline-{port}.db"));
+        let data_dir = std::env::temp_dir().join(format!("wanderer-kills-baseline-{port}"));
+        std::fs::create_dir_all(&data_dir)?;
         command
             .args(["--redisq", &sim.redisq_url(), "--database"])
-            .arg(&database);
-        Some((sim, database))
+            .arg(data_dir.join("kills.db"));
+        Some((sim, data_dir))
     } else {
         None
     };
@@ -192,11 +194,9 @@ pub async fn run_baseline(
     }
     .await;
     children[0].stop();
-    if let Some((sim, database)) = sim {
+    if let Some((sim, data_dir)) = sim {
         sim.stop().await;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
-        }
+        let _ = std::fs::remove_dir_all(&data_dir);
     }
     result
 }

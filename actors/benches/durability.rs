@@ -83,7 +83,7 @@ fn boot(dir: &std::path::Path) -> usize {
         max_per_system: 1_000,
         retention_secs: RETENTION,
     };
-    let shards = rebuild(limits, loaded.kills);
+    let shards = rebuild(limits, loaded.kills, loaded.dictionary);
     let held = shards.iter().map(Shard::len).sum();
     // Dropping 100 000 kills is not part of a boot: do it off the clock's thread.
     std::thread::spawn(move || drop(shards));

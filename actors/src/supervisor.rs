@@ -151,6 +151,7 @@ impl Engine {
             Arc::clone(&stats),
             journal.clone(),
             loaded.kills,
+            loaded.dictionary,
             loaded.last_offset,
         );
         let store = match &cluster {

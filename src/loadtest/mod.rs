@@ -38,7 +38,7 @@ mod target;
 
 use client::{client, client_task};
 pub use report::{Percentiles, Ratio, Report};
-use service::{free_port, spawn_service, wait_ready, ServiceProcess};
+use service::{free_port, spawn_service, wait_ready, OneService, ServiceProcess};
 use target::Target;
 
 /// The workload.
@@ -86,58 +86,25 @@ fn simulator(embeds: bool) -> anyhow::Result<SimHandle> {
     .context("cannot start the simulator")
 }
 
-/// Starts a simulator (`redisq_embeds_killmail` as asked) and one service following it, runs
-/// `measure` with the simulator, the service's port and its process id, and stops both.
-async fn with_one_service<T, F, Fut>(
-    service: PathBuf,
-    embeds: bool,
-    clients: usize,
-    measure: F,
-) -> anyhow::Result<T>
-where
-    F: FnOnce(SimHandle, u16, u32) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let sim = simulator(embeds)?;
-    let port = free_port()?;
-    let data_dir = std::env::temp_dir().join(format!("wanderer-kills-loadtest-{port}"));
-    let mut child = ServiceProcess(spawn_service(
-        &service,
-        &sim,
-        port,
-        &data_dir,
-        clients,
-        &[],
-    )?);
-    let pid = child.0.id();
-    let result = match wait_ready(&client(), port, "/ping").await {
-        Ok(()) => measure(sim.clone(), port, pid).await,
-        Err(e) => Err(e),
-    };
-    child.stop();
-    let _ = std::fs::remove_dir_all(&data_dir);
-    sim.stop().await;
-    result
-}
-
 /// `loadtest --idle N`: starts the service and measures what `clients` idle clients cost it.
 pub async fn run_idle(
     clients: usize,
     concurrency: usize,
     service: PathBuf,
 ) -> anyhow::Result<idle::IdleReport> {
-    with_one_service(service, false, clients, |_, port, pid| {
-        idle::measure(clients, concurrency, port, pid)
-    })
-    .await
+    let one = OneService::start(service, simulator(false)?, clients).await?;
+    let result = idle::measure(clients, concurrency, one.port, one.pid()).await;
+    one.stop().await;
+    result
 }
 
-/// `loadtest --stored N`: starts the service and measures what `kills` stored kills cost it.
+/// `loadtest --stored N`: starts the service and measures what `kills` stored kills cost it,
+/// then what they cost once it is restarted.
 pub async fn run_stored(kills: usize, service: PathBuf) -> anyhow::Result<stored::StoredReport> {
-    with_one_service(service, true, 1, |sim, port, pid| async move {
-        stored::measure(&sim, kills, port, pid).await
-    })
-    .await
+    let mut one = OneService::start(service, simulator(true)?, 1).await?;
+    let result = stored::measure(&mut one, kills).await;
+    one.stop().await;
+    result
 }
 
 /// Runs the workload against the baseline forwarder (`this_binary baseline-server`: the load

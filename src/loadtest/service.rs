@@ -1,7 +1,7 @@
 //! The service under test, as child processes of the load test.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub fn spawn_service(
     service: &PathBuf,
     sim: &SimHandle,
     port: u16,
-    data_dir: &std::path::Path,
+    data_dir: &Path,
     clients: usize,
     extra: &[(String, String)],
 ) -> anyhow::Result<Child> {
@@ -58,6 +58,67 @@ impl ServiceProcess {
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// One service following its own simulator, in a data directory of its own: what `--idle` and
+/// `--stored` measure. [`OneService::stop`] removes the directory.
+pub struct OneService {
+    pub sim: SimHandle,
+    pub port: u16,
+    binary: PathBuf,
+    data_dir: PathBuf,
+    clients: usize,
+    child: ServiceProcess,
+}
+
+impl OneService {
+    /// Starts `binary` following `sim`, ready for `clients` clients; answers once it answers.
+    pub async fn start(binary: PathBuf, sim: SimHandle, clients: usize) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let data_dir = std::env::temp_dir().join(format!("wanderer-kills-loadtest-{port}"));
+        let child = ServiceProcess(spawn_service(&binary, &sim, port, &data_dir, clients, &[])?);
+        let service = Self {
+            sim,
+            port,
+            binary,
+            data_dir,
+            clients,
+            child,
+        };
+        match wait_ready(&super::client::client(), port, "/ping").await {
+            Ok(()) => Ok(service),
+            Err(e) => {
+                service.stop().await;
+                Err(e)
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
+    /// Kills the service (SIGKILL, as a crash or the out-of-memory killer would) and starts it
+    /// again on the same data directory and port; answers once it answers.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.child.stop();
+        self.child.0 = spawn_service(
+            &self.binary,
+            &self.sim,
+            self.port,
+            &self.data_dir,
+            self.clients,
+            &[],
+        )?;
+        wait_ready(&super::client::client(), self.port, "/ping").await
+    }
+
+    /// Stops the service and the simulator, and removes the data directory.
+    pub async fn stop(mut self) {
+        self.child.stop();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        self.sim.stop().await;
     }
 }
 

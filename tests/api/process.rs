@@ -298,7 +298,7 @@ fn offline_the_log_says_how_to_run_without_the_feed() {
 }
 
 #[test]
-fn the_loadtest_command_measures_memory_per_stored_kill() {
+fn the_loadtest_command_measures_memory_per_stored_kill_before_and_after_a_restart() {
     let output = std::process::Command::new(BINARY)
         .args(["loadtest", "--stored", "200"])
         .output()
@@ -318,4 +318,10 @@ fn the_loadtest_command_measures_memory_per_stored_kill() {
         assert!(line.contains(" 0 failed"), "{line}");
         assert!(!line.contains(": 0 requests/s"), "{line}");
     }
+    let restarted = report.lines().find(|l| l.starts_with("restarted "));
+    let restarted = restarted.unwrap_or_else(|| panic!("no restart line in {report}"));
+    assert!(
+        restarted.contains("every kill held after") && restarted.contains("KB per stored kill"),
+        "{restarted}"
+    );
 }

@@ -9,6 +9,7 @@
 //! faster (PERFORMANCE, "Bursts, restarts and list reads").
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::long_matches::Dictionary;
 use super::packed::shared_dictionary;
@@ -56,8 +57,9 @@ const FIRST_AFTER: usize = 2_000;
 /// those a list reads stay in the processor's cache (with one per 1 000 kills, list reads
 /// gained nothing; with one per shard, 16 %: PERFORMANCE).
 const EVERY: usize = 20_000;
-/// The last kills before a new dictionary whose runs it is built from.
-const COUNTED: usize = 2_000;
+/// The last kills before a new dictionary whose runs it is built from; also the newest kills
+/// read back at boot that the restored kills' dictionary is built from.
+pub const COUNTED: usize = 2_000;
 
 /// The dictionaries a shard packs kills against: the shared one at first, then one of the
 /// runs of its recent kills, replaced now and then. A kill keeps the bytes of the one it was
@@ -65,15 +67,27 @@ const COUNTED: usize = 2_000;
 #[derive(Default)]
 pub struct Dictionaries {
     runs: RecentRuns,
-    current: Option<Dictionary>,
+    /// Shared by the shards when it is the one the kills read back at boot were packed against.
+    current: Option<Arc<Dictionary>>,
     /// Kills packed against the current one.
     packed: usize,
 }
 
 impl Dictionaries {
+    /// Packing that goes on against `dictionary` (the one the kills read back at boot were
+    /// packed against), the next one due after as many kills as any later one.
+    pub fn continuing(dictionary: Arc<Dictionary>) -> Self {
+        Self {
+            current: Some(dictionary),
+            ..Self::default()
+        }
+    }
+
     /// What the next kill is packed against.
     pub fn current(&self) -> &Dictionary {
-        self.current.as_ref().unwrap_or_else(|| shared_dictionary())
+        self.current
+            .as_deref()
+            .unwrap_or_else(|| shared_dictionary())
     }
 
     /// Counts a packed kill, noting its runs when it is among those the next dictionary is
@@ -89,7 +103,7 @@ impl Dictionaries {
             self.runs.note(json);
         }
         if self.packed >= due {
-            self.current = Some(self.runs.dictionary());
+            self.current = Some(Arc::new(self.runs.dictionary()));
             self.packed = 0;
         }
     }
@@ -113,6 +127,15 @@ impl RecentRuns {
                 }
             }
         }
+    }
+
+    /// [`RecentRuns::dictionary`], or `None` when no run was seen twice (the shared dictionary
+    /// alone is as good then).
+    pub fn repeated(mut self) -> Option<Dictionary> {
+        self.counts
+            .values()
+            .any(|n| *n > 1)
+            .then(|| self.dictionary())
     }
 
     /// A dictionary of the runs seen more than once, the most frequent nearest the end (where
@@ -274,6 +297,37 @@ mod tests {
         assert!(holds(&d, 2112000003));
         assert!(!holds(&d, 2112000002), "not counted: too long before");
         assert!(!holds(&d, 2112000001));
+    }
+
+    #[test]
+    fn after_a_restart_packing_goes_on_against_the_restored_dictionary_until_its_own_is_due() {
+        // Arrange: the dictionary of kills read back, where one party flies in every kill
+        let mut newest = RecentRuns::default();
+        for id in 0..3 {
+            newest.note(kill(id, &[(2112000001, 98000001, 587)]).as_bytes());
+        }
+        let restored = Arc::new(newest.repeated().expect("a party seen three times"));
+        let mut d = Dictionaries::continuing(Arc::clone(&restored));
+
+        // Act: as many kills as any dictionary serves, less one, of another party
+        for id in 0..EVERY as u32 - 1 {
+            d.packed(kill(id, &[(2112000002, 98000002, 621)]).as_bytes());
+        }
+
+        // Assert: still the restored one; the next kill brings the shard's own
+        assert!(std::ptr::eq(d.current(), &*restored));
+        d.packed(kill(0, &[(2112000002, 98000002, 621)]).as_bytes());
+        let own = d.current().bytes();
+        assert!(memchr::memmem::find(own, br#""character_id":2112000002,"#).is_some());
+    }
+
+    #[test]
+    fn kills_that_share_no_run_make_no_dictionary() {
+        let mut one = RecentRuns::default();
+        one.note(kill(1, &[(2112000001, 98000001, 587)]).as_bytes());
+
+        assert!(one.repeated().is_none());
+        assert!(RecentRuns::default().repeated().is_none());
     }
 
     #[test]

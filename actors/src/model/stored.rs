@@ -35,14 +35,15 @@ impl StoredKill {
         Self::holding(offset, json, PackedJson::raw)
     }
 
-    /// Like [`StoredKill::with_json`], with the JSON packed at once: for kills read back at
-    /// boot, which arrive all together. Held as is until the store packed them, they would
-    /// leave the process that much larger for good (the allocator keeps what was freed).
-    pub fn with_json_packed(offset: u64, json: &[u8]) -> Option<Self> {
-        Self::holding(offset, json, PackedJson::pack)
+    /// Like [`StoredKill::with_json`], with the JSON packed at once against `dictionary`: for
+    /// kills read back at boot, which arrive all together. Held as is until the store packed
+    /// them, they would leave the process that much larger for good (the allocator keeps what
+    /// was freed).
+    pub fn with_json_packed(offset: u64, json: &[u8], dictionary: &Dictionary) -> Option<Self> {
+        Self::holding(offset, json, |json| PackedJson::pack_with(json, dictionary))
     }
 
-    fn holding(offset: u64, json: &[u8], keep: fn(&[u8]) -> PackedJson) -> Option<Self> {
+    fn holding(offset: u64, json: &[u8], keep: impl FnOnce(&[u8]) -> PackedJson) -> Option<Self> {
         Some(Self {
             offset,
             facts: KillFacts::from_json(json)?,

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::StorageSettings;
-use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, StoredKill, SystemId};
+use crate::model::{
+    CharacterId, Dictionary, Filter, KillTime, Killmail, KillmailId, StoredKill, SystemId,
+};
 use crate::stats::Stats;
 use actix::prelude::*;
 
@@ -61,8 +63,13 @@ pub struct Store {
 }
 
 /// Builds the shards from the kills read back at boot, the shards in parallel (this is most of
-/// the boot time after parsing).
-pub fn rebuild(limits: ShardLimits, restored: Vec<StoredKill>) -> Vec<Shard> {
+/// the boot time after parsing). They pack the next kills against `dictionary`, the one the
+/// kills read back were packed against, until they have one of their own.
+pub fn rebuild(
+    limits: ShardLimits,
+    restored: Vec<StoredKill>,
+    dictionary: Option<Arc<Dictionary>>,
+) -> Vec<Shard> {
     let mut parts: Vec<Vec<StoredKill>> = (0..SHARDS).map(|_| Vec::new()).collect();
     for kill in restored {
         parts[shard_of(kill.facts.system_id)].push(kill);
@@ -72,8 +79,12 @@ pub fn rebuild(limits: ShardLimits, restored: Vec<StoredKill>) -> Vec<Shard> {
         let workers: Vec<_> = parts
             .into_iter()
             .map(|part| {
+                let dictionary = dictionary.clone();
                 scope.spawn(move || {
                     let mut shard = Shard::new(limits);
+                    if let Some(dictionary) = dictionary {
+                        shard.pack_against(dictionary);
+                    }
                     for kill in part {
                         shard.restore(kill, now);
                     }
@@ -102,13 +113,14 @@ impl Store {
         stats: Arc<Stats>,
         journal: Journal,
         restored: Vec<StoredKill>,
+        dictionary: Option<Arc<Dictionary>>,
         last_offset: u64,
     ) -> Self {
         let limits = ShardLimits {
             max_per_system: settings.max_kills_per_system.max(1),
             retention_secs: i64::try_from(settings.retention().as_secs()).unwrap_or(i64::MAX),
         };
-        let shards = rebuild(limits, restored);
+        let shards = rebuild(limits, restored, dictionary);
         let held: usize = shards.iter().map(Shard::len).sum();
         stats.kills_held.set(held as i64);
         let offsets = Arc::new(Offsets::new(last_offset));

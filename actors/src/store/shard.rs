@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use crate::model::ids::{IdMap, IdSet};
 use crate::model::recent_runs::Dictionaries;
-use crate::model::{CharacterId, Filter, KillTime, Killmail, KillmailId, StoredKill, SystemId};
+use crate::model::{
+    CharacterId, Dictionary, Filter, KillTime, Killmail, KillmailId, StoredKill, SystemId,
+};
 
 /// What a shard keeps.
 #[derive(Clone, Copy, Debug)]
@@ -73,6 +75,12 @@ impl Shard {
             limits: Some(limits),
             ..Self::default()
         }
+    }
+
+    /// Packs the next kills against `dictionary` (the one the kills read back were packed
+    /// against) until the shard builds one of its own.
+    pub fn pack_against(&mut self, dictionary: Arc<Dictionary>) {
+        self.dictionaries = Dictionaries::continuing(dictionary);
     }
 
     fn limits(&self) -> ShardLimits {

@@ -360,6 +360,77 @@ mod tests {
         }
     }
 
+    /// Kill `id`, its attackers three of five regular pilots, each with names and a ship.
+    fn kill_among_regulars(id: u64) -> Arc<StoredKill> {
+        use crate::model::{
+            Attacker, CharacterId, CorporationId, GroupId, Killmail, KillmailId, SystemId, TypeId,
+        };
+        let attackers = (0..3)
+            .map(|n| {
+                let pilot = (id + n) % 5;
+                Attacker {
+                    character_id: CharacterId::new(2_112_000_000 + pilot),
+                    character_name: Some(format!("Regular Pilot Number {pilot}")),
+                    corporation_id: CorporationId::new(98_000_000 + pilot),
+                    corporation_name: Some(format!("Regular Corporation {pilot}")),
+                    corporation_ticker: Some(format!("RC{pilot}")),
+                    ship_type_id: TypeId::new(600 + pilot),
+                    ship_name: Some(format!("Regular Ship {pilot}")),
+                    ship_group_id: GroupId::new(25),
+                    ..Attacker::default()
+                }
+            })
+            .collect();
+        let km = Killmail {
+            attackers,
+            ..Killmail::bare(
+                KillmailId::new(id).expect("non-zero"),
+                KillTime::now(),
+                SystemId::new(30000142).expect("non-zero"),
+            )
+        };
+        Arc::new(StoredKill::new(id, &km))
+    }
+
+    #[test]
+    fn kills_read_back_are_packed_against_the_parties_of_the_newest_as_the_store_packs_them() {
+        // Arrange: 300 kills among five regular pilots, written
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (journal, _) = Journal::open(dir.path(), 3600).expect("opens");
+        actix::System::new().block_on(async {
+            for id in 1..=300 {
+                journal
+                    .append(&kill_among_regulars(id))
+                    .await
+                    .expect("written");
+            }
+        });
+        drop(journal);
+
+        // Act
+        let (_, loaded) = Journal::open(dir.path(), 3600).expect("opens again");
+
+        // Assert: held a fifth smaller or more than against the shared dictionary alone (as
+        // before a restart, where the store packs against the runs of its recent kills), and
+        // the store goes on packing against the same dictionary
+        let held: usize = loaded.kills.iter().map(|k| k.packed_len()).sum();
+        let shared: usize = loaded
+            .kills
+            .iter()
+            .map(|k| k.read_json(|json| crate::model::packed::PackedJson::pack(json).packed_len()))
+            .sum();
+        assert_eq!(loaded.kills.len(), 300);
+        assert!(held * 5 < shared * 4, "{held} bytes against {shared}");
+        let dictionary = loaded.dictionary.expect("the runs of the newest kills");
+        assert!(
+            memchr::memmem::find(dictionary.bytes(), b"Regular Pilot Number 3").is_some(),
+            "the regulars are in it"
+        );
+        for kill in &loaded.kills {
+            assert_eq!(kill.json(), kill_among_regulars(kill.offset).json());
+        }
+    }
+
     #[test]
     fn a_burst_of_kills_does_not_grow_the_log_file_past_its_limit() {
         // Arrange: a 1 MB log limit; each kill's commit writes a few pages of log

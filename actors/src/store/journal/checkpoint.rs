@@ -110,6 +110,15 @@ pub(super) mod tests {
     use super::super::{Journal, FILE_NAME};
     use crate::model::{CharacterId, KillTime, Killmail, KillmailId, StoredKill, SystemId};
 
+    /// A killmail with its id only, in Jita, now.
+    pub(in crate::store::journal) fn bare(id: u64) -> Killmail {
+        Killmail::bare(
+            KillmailId::new(id).expect("non-zero"),
+            KillTime::now(),
+            SystemId::new(30000142).expect("non-zero"),
+        )
+    }
+
     /// A small stored kill (about 1 KB of JSON), for the journal's tests.
     pub(in crate::store::journal) fn kill(id: u64) -> Arc<StoredKill> {
         let km = Killmail {
@@ -118,11 +127,7 @@ pub(super) mod tests {
                 character_id: CharacterId::new(90_000_000 + id),
                 ..Default::default()
             },
-            ..Killmail::bare(
-                KillmailId::new(id).expect("non-zero"),
-                KillTime::now(),
-                SystemId::new(30000142).expect("non-zero"),
-            )
+            ..bare(id)
         };
         Arc::new(StoredKill::new(id, &km))
     }

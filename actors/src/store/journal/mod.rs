@@ -362,9 +362,7 @@ mod tests {
 
     /// Kill `id`, its attackers three of five regular pilots, each with names and a ship.
     fn kill_among_regulars(id: u64) -> Arc<StoredKill> {
-        use crate::model::{
-            Attacker, CharacterId, CorporationId, GroupId, Killmail, KillmailId, SystemId, TypeId,
-        };
+        use crate::model::{Attacker, CharacterId, CorporationId, GroupId, Killmail, TypeId};
         let attackers = (0..3)
             .map(|n| {
                 let pilot = (id + n) % 5;
@@ -383,11 +381,7 @@ mod tests {
             .collect();
         let km = Killmail {
             attackers,
-            ..Killmail::bare(
-                KillmailId::new(id).expect("non-zero"),
-                KillTime::now(),
-                SystemId::new(30000142).expect("non-zero"),
-            )
+            ..checkpoint::tests::bare(id)
         };
         Arc::new(StoredKill::new(id, &km))
     }

@@ -18,7 +18,7 @@ const WINDOW: Duration = Duration::from_secs(5);
 /// One kind of read: what it asked and how fast the service answered.
 #[derive(Debug)]
 pub struct ReadRate {
-    pub route: &'static str,
+    pub route: String,
     pub requests: u64,
     pub failed: u64,
     pub per_second: f64,
@@ -38,7 +38,7 @@ impl std::fmt::Display for ReadRate {
 
 /// Reads `path(n)` for n = 0, 1, 2... from `CONCURRENCY` loops for `WINDOW`.
 pub async fn measure(
-    route: &'static str,
+    route: String,
     port: u16,
     pid: u32,
     path: impl Fn(u64) -> String,

@@ -27,6 +27,7 @@ pub struct StoredReport {
     /// From the restart to every kill held again.
     pub boot: Duration,
     pub rss_restarted_kb: u64,
+    pub reads_restarted: Vec<super::reads::ReadRate>,
 }
 
 impl StoredReport {
@@ -62,7 +63,11 @@ impl std::fmt::Display for StoredReport {
             self.boot.as_secs_f64(),
             self.rss_restarted_kb,
             self.per_kill(self.rss_restarted_kb) / 1024.0
-        )
+        )?;
+        for read in &self.reads_restarted {
+            write!(f, "\n{read}")?;
+        }
+        Ok(())
     }
 }
 
@@ -102,33 +107,54 @@ pub async fn measure(one: &mut OneService, kills: usize) -> anyhow::Result<Store
         .map(|k| k.iter().map(|v| v.to_string().len()).collect())
         .unwrap_or_default();
     let json_bytes = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64;
-    // Spread the reads over the store: a stride prime to the counts visits every kill and system.
-    let by_id = super::reads::measure("GET /api/v1/killmail/{id}", port, pid, |n| {
-        format!("/api/v1/killmail/{}", ids[(n * 7_919) as usize % ids.len()])
-    })
-    .await?;
-    let systems = (kills as u64).min(SYSTEMS);
-    let by_system = super::reads::measure("GET /api/v1/kills/cached/{system_id}", port, pid, |n| {
-        format!(
-            "/api/v1/kills/cached/{}",
-            FIRST_SYSTEM + n * 7_919 % systems
-        )
-    })
-    .await?;
+    let reads = read_back(&ids, port, pid, "").await?;
     let restarted = Instant::now();
     one.restart().await?;
     wait_held(&http, port, kills).await?;
     let boot = restarted.elapsed();
     sleep(Duration::from_secs(2)).await;
+    let rss_restarted_kb = super::idle::rss_kb(one.pid())?;
+    let reads_restarted = read_back(&ids, port, one.pid(), ", restarted").await?;
     Ok(StoredReport {
         kills,
         rss_before_kb,
         rss_after_kb,
         json_bytes,
-        reads: vec![by_id, by_system],
+        reads,
         boot,
-        rss_restarted_kb: super::idle::rss_kb(one.pid())?,
+        rss_restarted_kb,
+        reads_restarted,
     })
+}
+
+/// REST reads over the stored kills `ids`: one killmail by id, then a system's kills; `after`
+/// ends each route's label.
+async fn read_back(
+    ids: &[u64],
+    port: u16,
+    pid: u32,
+    after: &str,
+) -> anyhow::Result<Vec<super::reads::ReadRate>> {
+    let label = |route: &str| format!("{route}{after}");
+    // Spread the reads over the store: a stride prime to the counts visits every kill and system.
+    let by_id = super::reads::measure(label("GET /api/v1/killmail/{id}"), port, pid, |n| {
+        format!("/api/v1/killmail/{}", ids[(n * 7_919) as usize % ids.len()])
+    })
+    .await?;
+    let systems = (ids.len() as u64).min(SYSTEMS);
+    let by_system = super::reads::measure(
+        label("GET /api/v1/kills/cached/{system_id}"),
+        port,
+        pid,
+        |n| {
+            format!(
+                "/api/v1/kills/cached/{}",
+                FIRST_SYSTEM + n * 7_919 % systems
+            )
+        },
+    )
+    .await?;
+    Ok(vec![by_id, by_system])
 }
 
 /// Waits until the service on `port` holds `kills` kills (its `store_kills` metric).

@@ -312,6 +312,8 @@ fn the_loadtest_command_measures_memory_per_stored_kill_before_and_after_a_resta
     for route in [
         "GET /api/v1/killmail/{id}: ",
         "GET /api/v1/kills/cached/{system_id}: ",
+        "GET /api/v1/killmail/{id}, restarted: ",
+        "GET /api/v1/kills/cached/{system_id}, restarted: ",
     ] {
         let line = report.lines().find(|l| l.starts_with(route));
         let line = line.unwrap_or_else(|| panic!("no {route} line in {report}"));

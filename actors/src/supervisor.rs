@@ -141,6 +141,7 @@ impl Engine {
         if cluster.is_some() {
             // The shared log is the source of truth: kills and webhooks come from it.
             loaded.kills.clear();
+            loaded.dictionary = None;
             loaded.last_offset = 0;
             loaded.webhooks.clear();
             loaded.pending.clear();
